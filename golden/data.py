@@ -1,0 +1,336 @@
+"""Segmentation data sets for the U-Net: real MRI and nuclei images shipped in wheels, plus
+a seeded synthetic set for fast tests. Nothing is downloaded.
+
+Public API
+----------
+``load_dataset(name, split, *, size=None, seed=0, n=None) -> SegmentationData``
+    ``name`` is ``"mri"``, ``"nuclei"`` or ``"synthetic"``; ``split`` is ``"train"``,
+    ``"val"`` or ``"test"``. ``images`` are float32 ``[N, 1, H, W]`` in ``[0, 1]``,
+    ``labels`` int64 ``[N, H, W]`` with values in ``range(len(class_names))``.
+``CLASS_NAMES[name]``
+    Class names, index = label value.
+``mri_split_indices()``, ``nuclei_split_tiles(...)``
+    Which z slices / tile origins make each split.
+
+Data sets
+---------
+``mri``
+    The MNI ICBM152 2009a nonlinear symmetric template shipped inside nilearn
+    (``nilearn/datasets/data/mni_icbm152_{t1,gm,wm}_tal_nlin_sym_09a_converted.nii.gz``,
+    197 x 233 x 189 voxels of 1 mm, uint8, already skull-stripped), read with nibabel.
+    Axial slices (index z of the last axis). In plane, a fixed 192 x 192 crop
+    (x 2..193, y 22..213, holding all tissue voxels x 27..169, y 28..207) is
+    area-averaged down to ``size`` x ``size`` (default 96, i.e. 2 mm pixels; ``size``
+    must divide 192). Intensity: ``t1 / p99.5`` of the nonzero voxels of the volume,
+    clipped to ``[0, 1]``. Labels from the GM and WM probability maps (averaged the
+    same way): ``0`` background (CSF and outside) where ``p_gm + p_wm < 0.5``, else
+    ``1`` gray matter if ``p_gm >= p_wm`` else ``2`` white matter.
+    Only slices with at least 2 % tissue pixels are used (z 10..150).
+    Split by slabs of ``MRI_SLAB`` contiguous slices following the repeating pattern
+    train, train, val, train, train, test; ``MRI_GAP`` slices are dropped wherever
+    two neighbouring slabs belong to different splits, so no slice of one split is
+    closer than ``MRI_GAP + 1`` mm to a slice of another.
+``nuclei``
+    StarDist's 2-D example (``stardist/data/images/img2d.tif`` and ``mask2d.tif``,
+    512 x 512 fluorescence image with an instance mask), read with tifffile. Labels
+    ``0`` background, ``1`` nucleus (instance id > 0). Spatial split by columns:
+    train ``x < 256``, val ``256 <= x < 384``, test ``x >= 384``; tiles of
+    ``size`` x ``size`` (default 64, must divide 128), non-overlapping for val and
+    test, stride ``size // 2`` inside the train region. Intensity scaled by the 1st
+    and 99.8th percentiles of the train region, clipped to ``[0, 1]``.
+``synthetic``
+    Seeded random images: smooth background with noise, discs (class 1, dim) and
+    squares (class 2, bright). Fully determined by ``(seed, split)``.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CLASS_NAMES",
+    "SPLITS",
+    "DATASETS",
+    "MRI_SLAB",
+    "MRI_GAP",
+    "MRI_CROP",
+    "DatasetNotInstalledError",
+    "SegmentationData",
+    "load_dataset",
+    "mri_split_indices",
+    "nuclei_split_tiles",
+    "synthetic",
+]
+
+SPLITS = ("train", "val", "test")
+DATASETS = ("mri", "nuclei", "synthetic")
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mri": ("background", "gray_matter", "white_matter"),
+    "nuclei": ("background", "nucleus"),
+    "synthetic": ("background", "disc", "square"),
+}
+
+#: Slices per MRI slab, slices dropped between slabs of different splits, slab pattern.
+MRI_SLAB = 8
+MRI_GAP = 4
+MRI_PATTERN = ("train", "train", "val", "train", "train", "test")
+#: In-plane crop of the MNI volume: (x0, x1, y0, y1), 192 x 192 voxels.
+MRI_CROP = (2, 194, 22, 214)
+MRI_MIN_TISSUE = 0.02
+
+NUCLEI_REGIONS = {"train": (0, 256), "val": (256, 384), "test": (384, 512)}
+
+_MNI_FILE = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
+_PIP = {"nilearn": "pip install --no-deps nilearn==0.14.1",
+        "stardist": "pip install --no-deps stardist==0.9.2"}
+
+
+class DatasetNotInstalledError(FileNotFoundError):
+    """The wheel that ships a data set's files is not installed in this environment."""
+
+
+@dataclass(frozen=True)
+class SegmentationData:
+    """One split of a data set.
+
+    Attributes
+    ----------
+    images : np.ndarray
+        float32 ``[N, C, H, W]``, values in ``[0, 1]``.
+    labels : np.ndarray
+        int64 ``[N, H, W]``, values in ``range(len(class_names))``.
+    class_names : tuple of str
+    name, split : str
+    index : np.ndarray
+        Where each sample came from: the z slice (mri), the tile origin ``(y, x)``
+        (nuclei) or the sample number (synthetic).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    name: str
+    split: str
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    """Path of a data file inside an installed package, without importing the package
+    (nilearn and stardist are installed without their dependencies)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetNotInstalledError(
+            f"the data set needs the '{package}' package for its data files; "
+            f"install it with `{_PIP[package]}`")
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+    if not path.is_file():
+        raise DatasetNotInstalledError(
+            f"{path} is missing from the installed '{package}' package; "
+            f"reinstall it with `{_PIP[package]}`")
+    return path
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}, choose from {SPLITS}")
+
+
+def _area_down(a: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over ``factor x factor`` blocks of the last two axes."""
+    if factor == 1:
+        return a
+    *lead, h, w = a.shape
+    return a.reshape(*lead, h // factor, factor, w // factor, factor).mean(axis=(-3, -1))
+
+
+# ----------------------------------------------------------------------------- MRI
+
+@functools.lru_cache(maxsize=1)
+def _mni_volumes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """T1 (normalised to [0, 1]), p_gm, p_wm as float32 [z, y, x] of the 192x192 crop."""
+    import nibabel
+
+    vols = []
+    for kind in ("t1", "gm", "wm"):
+        path = _package_file("nilearn", "datasets", "data", _MNI_FILE.format(kind))
+        v = np.asarray(nibabel.load(str(path)).dataobj, dtype=np.float32) / 255.0
+        x0, x1, y0, y1 = MRI_CROP
+        vols.append(np.ascontiguousarray(v[x0:x1, y0:y1, :].transpose(2, 1, 0)))
+    t1, gm, wm = vols
+    scale = np.percentile(t1[t1 > 0], 99.5)
+    t1 = np.clip(t1 / scale, 0.0, 1.0).astype(np.float32)
+    return t1, gm, wm
+
+
+@functools.lru_cache(maxsize=1)
+def _mri_slices_with_tissue() -> np.ndarray:
+    _, gm, wm = _mni_volumes()
+    frac = ((gm + wm) >= 0.5).mean(axis=(1, 2))
+    return np.nonzero(frac >= MRI_MIN_TISSUE)[0]
+
+
+def mri_split_indices(slab: int = MRI_SLAB, gap: int = MRI_GAP,
+                      pattern: tuple[str, ...] = MRI_PATTERN) -> dict[str, np.ndarray]:
+    """z indices (axial slices of the MNI volume) of each split.
+
+    Slabs of ``slab`` contiguous slices follow ``pattern`` cyclically from the first
+    slice with tissue; ``gap`` slices are skipped where the split changes.
+    """
+    if slab < 1 or gap < 0:
+        raise ValueError(f"slab must be >= 1 and gap >= 0, not slab={slab!r} gap={gap!r}")
+    zs = _mri_slices_with_tissue()
+    z, z_end = int(zs[0]), int(zs[-1]) + 1
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    prev = None
+    k = 0
+    while z < z_end:
+        split = pattern[k % len(pattern)]
+        if prev is not None and split != prev:
+            z += gap
+        out[split].extend(range(z, min(z + slab, z_end)))
+        z += slab
+        prev = split
+        k += 1
+    return {s: np.asarray(v, dtype=np.int64) for s, v in out.items()}
+
+
+def _load_mri(split: str, size: int) -> SegmentationData:
+    if 192 % size:
+        raise ValueError(f"MRI size must divide 192 (e.g. 48, 64, 96, 192), not {size!r}")
+    t1, gm, wm = _mni_volumes()
+    z = mri_split_indices()[split]
+    f = 192 // size
+    img = _area_down(t1[z], f)
+    pg, pw = _area_down(gm[z], f), _area_down(wm[z], f)
+    labels = np.where(pg >= pw, 1, 2)
+    labels[(pg + pw) < 0.5] = 0
+    return SegmentationData(
+        images=img[:, None].astype(np.float32), labels=labels.astype(np.int64),
+        class_names=CLASS_NAMES["mri"], name="mri", split=split, index=z)
+
+
+# -------------------------------------------------------------------------- nuclei
+
+@functools.lru_cache(maxsize=1)
+def _stardist_images() -> tuple[np.ndarray, np.ndarray]:
+    import tifffile
+
+    img = tifffile.imread(_package_file("stardist", "data", "images", "img2d.tif"))
+    mask = tifffile.imread(_package_file("stardist", "data", "images", "mask2d.tif"))
+    img = img.astype(np.float32)
+    x0, x1 = NUCLEI_REGIONS["train"]
+    lo, hi = np.percentile(img[:, x0:x1], [1.0, 99.8])
+    img = np.clip((img - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    return img, (mask > 0).astype(np.int64)
+
+
+def nuclei_split_tiles(split: str, size: int = 64) -> np.ndarray:
+    """Tile origins ``(y, x)`` of a nuclei split, int64 ``[N, 2]``."""
+    _check_split(split)
+    if size < 1 or 128 % size:
+        raise ValueError(f"nuclei tile size must divide 128 (e.g. 32, 64, 128), not {size!r}")
+    x0, x1 = NUCLEI_REGIONS[split]
+    stride = size // 2 if split == "train" and size > 1 else size
+    ys = range(0, 512 - size + 1, stride)
+    xs = range(x0, x1 - size + 1, stride)
+    return np.asarray([(y, x) for y in ys for x in xs], dtype=np.int64)
+
+
+def _load_nuclei(split: str, size: int) -> SegmentationData:
+    img, lab = _stardist_images()
+    org = nuclei_split_tiles(split, size)
+    images = np.stack([img[y:y + size, x:x + size] for y, x in org])[:, None]
+    labels = np.stack([lab[y:y + size, x:x + size] for y, x in org])
+    return SegmentationData(images=images.astype(np.float32), labels=labels,
+                            class_names=CLASS_NAMES["nuclei"], name="nuclei",
+                            split=split, index=org)
+
+
+# ----------------------------------------------------------------------- synthetic
+
+def synthetic(n: int, size: int = 32, seed: int = 0, split: str = "train"
+              ) -> SegmentationData:
+    """Seeded synthetic images: discs (label 1) and squares (label 2) on a noisy ramp.
+
+    The same ``(n, size, seed, split)`` always gives the same arrays; different splits
+    use independent random streams.
+    """
+    _check_split(split)
+    if n < 1 or size < 8:
+        raise ValueError(f"synthetic needs n >= 1 and size >= 8, not n={n!r} size={size!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(split)]))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.empty((n, 1, size, size), np.float32)
+    labels = np.zeros((n, size, size), np.int64)
+    for i in range(n):
+        gx, gy = rng.uniform(-0.1, 0.1, 2)
+        img = 0.15 + gx * xx / size + gy * yy / size
+        lab = labels[i]
+        for _ in range(int(rng.integers(1, 4))):
+            r = rng.uniform(size / 10, size / 5)
+            cy, cx = rng.uniform(r, size - r, 2)
+            m = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            lab[m], img = 1, np.where(m, 0.5, img)
+        for _ in range(int(rng.integers(1, 3))):
+            h = int(rng.integers(size // 8, size // 4 + 1))
+            y0, x0 = rng.integers(0, size - h, 2)
+            lab[y0:y0 + h, x0:x0 + h] = 2
+            img[y0:y0 + h, x0:x0 + h] = 0.85
+        img = img + rng.normal(0.0, 0.05, img.shape)
+        images[i, 0] = np.clip(img, 0.0, 1.0)
+    return SegmentationData(images=images, labels=labels, class_names=CLASS_NAMES["synthetic"],
+                            name="synthetic", split=split, index=np.arange(n, dtype=np.int64))
+
+
+# -------------------------------------------------------------------------- common
+
+_DEFAULT_SIZE = {"mri": 96, "nuclei": 64, "synthetic": 32}
+_SYNTH_N = {"train": 64, "val": 16, "test": 16}
+
+
+def load_dataset(name: str, split: str, *, size: int | None = None, seed: int = 0,
+                 n: int | None = None) -> SegmentationData:
+    """Load one split of a data set.
+
+    Parameters
+    ----------
+    name : {"mri", "nuclei", "synthetic"}
+    split : {"train", "val", "test"}
+    size : int, optional
+        Image side: MRI in-plane resolution (divides 192, default 96), nuclei tile side
+        (divides 128, default 64), synthetic side (default 32).
+    seed : int
+        Synthetic only.
+    n : int, optional
+        Synthetic only: number of samples (default 64 / 16 / 16 per split).
+
+    Raises
+    ------
+    ValueError
+        Unknown name, split or an invalid size.
+    DatasetNotInstalledError
+        The package that ships the files (nilearn, stardist) is missing; the message
+        gives the pip command.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}, choose from {DATASETS}")
+    _check_split(split)
+    size = _DEFAULT_SIZE[name] if size is None else size
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, not {size!r}")
+    if name == "mri":
+        return _load_mri(split, size)
+    if name == "nuclei":
+        return _load_nuclei(split, size)
+    return synthetic(_SYNTH_N[split] if n is None else n, size=size, seed=seed, split=split)
