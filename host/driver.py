@@ -1,0 +1,121 @@
+"""Host driver of the accelerator: the same code on the board, in simulation and in software.
+
+:class:`DotProductDriver` runs dot products on the accelerator's skeleton top
+(:class:`msdf_unet.hdl.soc.accel.DotProductAccelerator`) through any backend of
+:mod:`.mmio`. Register addresses and fields come from the register map declared in
+``hdl/soc/regs.py``; nothing here types an offset.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..golden.arith import mma as golden_mma
+from ..hdl.bus.regmap import RegisterMap
+from ..hdl.soc.regs import ID_MAGIC, accelerator_map
+
+__all__ = ["DotProductDriver", "DotResult", "DriverError", "POLICIES"]
+
+#: policy names accepted by :meth:`DotProductDriver.dot` -> CTRL.policy codes
+POLICIES = {"full": 0, "relu_end": 1, "sign_only": 2, "truncate": 3}
+
+
+class DriverError(RuntimeError):
+    """The accelerator is not the one this driver expects, or it did not answer in time."""
+
+
+@dataclass(frozen=True)
+class DotResult:
+    value: int          #: result as the policy defines it
+    digits_used: int    #: digit cycles the transaction used
+    terminated: bool    #: the policy stopped before the last digit
+    cycles: int         #: clock cycles from START to done (hardware counter)
+
+
+class DotProductDriver:
+    """Runs ``sum(x[i] * w[i]) + bias`` on the accelerator.
+
+    Parameters
+    ----------
+    mmio : an object with ``read(offset)`` / ``write(offset, value)`` (see :mod:`.mmio`)
+
+    On construction the driver reads ``ID``, ``CONFIG`` and ``MAP_DIGEST`` and refuses an
+    accelerator whose register map differs from the one it was built with
+    (:class:`DriverError` naming both digests).
+    """
+
+    def __init__(self, mmio):
+        self.mmio = mmio
+        boot = accelerator_map(n_lanes=1)  # ID and CONFIG sit at the same place in every map
+        magic = boot["ID"].decode(mmio.read(boot.address("ID")))["magic"]
+        if magic != ID_MAGIC:
+            raise DriverError(f"no msdf-unet accelerator: ID reads {magic:#010x}, "
+                              f"expected {ID_MAGIC:#010x}")
+        cfg = boot["CONFIG"].decode(mmio.read(boot.address("CONFIG")))
+        self.n_lanes = cfg["n_lanes"]
+        self.bias_lanes = cfg["bias_lanes"]
+        self.act_bits = cfg["act_bits"]
+        self.signed_acts = bool(cfg["signed_acts"])
+        self.digits_total = cfg["digits_total"]
+        self.regmap: RegisterMap = accelerator_map(n_lanes=self.n_lanes, act_bits=self.act_bits,
+                                                   signed_acts=self.signed_acts)
+        digest = mmio.read(self.regmap.address("MAP_DIGEST"))
+        if digest != self.regmap.digest32:
+            raise DriverError(f"register map mismatch: hardware digest {digest:#010x}, "
+                              f"driver expects {self.regmap.digest32:#010x} "
+                              f"(rebuild the bitstream or update msdf-unet)")
+
+    @property
+    def data_lanes(self) -> int:
+        return self.n_lanes - self.bias_lanes
+
+    def _write(self, name, index=0, **fields):
+        self.mmio.write(self.regmap.address(name, index), self.regmap[name].encode(**fields))
+
+    def _read(self, name, index=0) -> dict[str, int]:
+        return self.regmap[name].decode(self.mmio.read(self.regmap.address(name, index)))
+
+    def dot(self, x, w, bias: int = 0, *, policy: str = "full", digits: int | None = None,
+            timeout_s: float = 1.0, poll_s: float = 0.0) -> DotResult:
+        """One dot product; blocks until done or ``timeout_s`` (DriverError).
+
+        ``x`` and ``w`` have ``data_lanes`` entries; ``bias`` is folded into the bias lanes
+        as exact pseudo-products. ``policy`` is one of :data:`POLICIES`; ``digits`` is the
+        digit budget for ``"truncate"`` (1..digits_total).
+        """
+        x, w = [int(v) for v in x], [int(v) for v in w]
+        if len(x) != self.data_lanes or len(w) != self.data_lanes:
+            raise ValueError(f"x and w need {self.data_lanes} entries each, "
+                             f"got {len(x)} and {len(w)}")
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {sorted(POLICIES)}, not {policy!r}")
+        if policy == "truncate":
+            if not isinstance(digits, int) or not 1 <= digits <= self.digits_total:
+                raise ValueError(f"truncate needs digits in [1, {self.digits_total}], not {digits!r}")
+        elif digits is not None:
+            raise ValueError(f"digits is only for policy 'truncate', not {policy!r}")
+        bw, bx = golden_mma.fold_bias(int(bias), self.bias_lanes, act_bits=self.act_bits,
+                                      signed_acts=self.signed_acts)
+        lanes_w, lanes_x = w + list(bw), x + list(bx)
+        golden_mma.check_operands(lanes_x, lanes_w, act_bits=self.act_bits,
+                                  signed_acts=self.signed_acts)
+        if self._read("STATUS")["busy"]:
+            raise DriverError("accelerator is busy with an earlier transaction")
+        for i, (wi, xi) in enumerate(zip(lanes_w, lanes_x)):
+            self._write("W", i, value=wi)
+            self._write("X", i, value=xi)
+        self._write("CTRL", policy=POLICIES[policy], digits=digits or 0, irq_en=0)
+        self._write("START", go=1)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self._read("STATUS")
+            if status["done"]:
+                break
+            if time.monotonic() > deadline:
+                raise DriverError(f"no result within {timeout_s} s (STATUS {status})")
+            if poll_s:
+                time.sleep(poll_s)
+        return DotResult(value=self._read("RESULT")["value"],
+                         digits_used=self._read("DIGITS")["used"],
+                         terminated=bool(status["terminated"]),
+                         cycles=self._read("CYCLES")["count"])
