@@ -1,0 +1,128 @@
+"""The Vivado build tree: sources, part, top, clock and a Tcl script that runs end to end.
+
+Vivado is not needed: the script runs in a plain Tcl interpreter where every Vivado
+command is a stub that records its call (and, for the queries the script checks, answers
+like Vivado would). So a typo, a missing source or a broken check fails here, not on the
+build machine.
+"""
+import json
+import re
+import shutil
+import tkinter
+
+import pytest
+
+from msdf_unet.hdl.bus.regmap import RegisterMap
+from msdf_unet.hdl.soc.config import AccelConfig
+from msdf_unet.hdl.soc.generate import CORE_NAME, WRAPPER_NAME
+from msdf_unet.hdl.soc.vivado import BD_NAME, PROJECT, VivadoNotFound, run_vivado, write_tree
+
+CONFIG = AccelConfig(variant="bitserial", clk_mhz=100.0)
+
+STUBS = r"""
+set ::calls {}
+proc unknown {args} { lappend ::calls $args; return "" }
+proc get_board_parts {args} { lappend ::calls [list get_board_parts {*}$args]; return $::board }
+proc get_clocks {args} { return clk_fpga_0 }
+proc get_runs {name} { return $name }
+proc get_property {name obj} {
+    switch -- $name {
+        PROGRESS  { return "100%" }
+        PERIOD    { return $::period }
+        SLACK     { return $::slack }
+        DIRECTORY { return $::impl_dir }
+        default   { return "" }
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return write_tree(CONFIG, tmp_path_factory.mktemp("vivado") / "tree")
+
+
+def run_tcl(tree, tmp_path, *, board="", period=10.0, slack=0.25):
+    root = tmp_path / "tree"
+    shutil.copytree(tree.root, root)
+    impl = root / "project" / f"{PROJECT}.runs" / "impl_1"
+    impl.mkdir(parents=True)
+    (impl / f"{BD_NAME}_wrapper.bit").write_bytes(b"bit")
+    hwh = root / "project" / f"{PROJECT}.gen" / "sources_1" / "bd" / BD_NAME / "hw_handoff"
+    hwh.mkdir(parents=True)
+    (hwh / f"{BD_NAME}.hwh").write_text("<hwh/>")
+    tcl = tkinter.Tcl()
+    tcl.eval(STUBS)
+    tcl.eval(f"set ::board {{{board}}}; set ::period {period}; set ::slack {slack}; "
+             f"set ::impl_dir {{{impl}}}")
+    tcl.eval(f"source {{{root / 'build.tcl'}}}")
+    calls = [tcl.splitlist(c) for c in tcl.splitlist(tcl.eval("set ::calls"))]
+    return root, calls
+
+
+def test_tree_holds_every_source_and_the_exports(tree):
+    assert {p.name for p in tree.sources} == {f"{CORE_NAME}.v", f"{WRAPPER_NAME}.v"}
+    for p in tree.sources:
+        assert p.is_file() and p.stat().st_size > 0
+    core = (tree.root / "src" / f"{CORE_NAME}.v").read_text()
+    wrapper = (tree.root / "src" / f"{WRAPPER_NAME}.v").read_text()
+    assert re.search(rf"^module {CORE_NAME}\(", core, re.M)
+    assert re.search(rf"^module {WRAPPER_NAME} \(", wrapper, re.M)
+    assert f"{CORE_NAME} core (" in wrapper
+    assert "FREQ_HZ 100000000" in wrapper and "PROTOCOL AXI4LITE" in wrapper
+    assert AccelConfig.from_json((tree.root / "config.json").read_text()) == CONFIG
+    RegisterMap.from_json((tree.root / "regmap.json").read_text())
+    tcl = tree.tcl.read_text()
+    assert "set part xc7z020clg400-1" in tcl
+    for p in tree.sources:
+        assert str(p.relative_to(tree.root)) in tcl
+
+
+def test_tcl_runs_end_to_end_and_copies_the_overlay(tree, tmp_path):
+    root, calls = run_tcl(tree, tmp_path)
+    names = [c[0] for c in calls]
+    create = calls[names.index("create_project")]
+    assert create[-2:] == ("-part", "xc7z020clg400-1")
+    ps7_cfg = " ".join(" ".join(c) for c in calls if c[0] == "set_property")
+    assert "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {100}" in ps7_cfg or \
+        "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ 100" in ps7_cfg
+    assert "CONFIG.PCW_USE_M_AXI_GP0" in ps7_cfg
+    assert "CONFIG.PCW_UIPARAM_DDR_PARTNO" in ps7_cfg  # no board files: explicit PS7 settings
+    cells = [c for c in calls if c[0] == "create_bd_cell"]
+    assert any(c[1:4] == ("-type", "module", "-reference") and c[4] == WRAPPER_NAME for c in cells)
+    runs = [c for c in calls if c[0] == "launch_runs"]
+    assert [c[1] for c in runs] == ["synth_1", "impl_1"]
+    assert runs[1][2:4] == ("-to_step", "write_bitstream")
+    out = root / "out"
+    assert {p.name for p in out.iterdir()} == {f"{WRAPPER_NAME}.bit", f"{WRAPPER_NAME}.hwh",
+                                              "regmap.json", "config.json"}
+    assert json.loads((out / "config.json").read_text())["clk_mhz"] == 100.0
+
+
+def test_board_preset_is_used_when_board_files_exist(tree, tmp_path):
+    _, calls = run_tcl(tree, tmp_path, board="tul.com.tw:pynq-z2:part0:1.0")
+    assert any(c[0] == "set_property" and c[1] == "board_part" for c in calls)
+    assert not any("PCW_UIPARAM_DDR_PARTNO" in " ".join(c) for c in calls)
+
+
+def test_wrong_clock_or_failed_timing_stops_the_build(tree, tmp_path):
+    with pytest.raises(tkinter.TclError, match="period 8.0 ns, expected 10.000 ns"):
+        run_tcl(tree, tmp_path / "a", period=8.0)
+    with pytest.raises(tkinter.TclError, match="timing not met at 100 MHz"):
+        run_tcl(tree, tmp_path / "b", slack=-0.3)
+
+
+def test_missing_source_is_named(tree, tmp_path):
+    root = tmp_path / "t"
+    shutil.copytree(tree.root, root)
+    (root / "src" / f"{CORE_NAME}.v").unlink()
+    tcl = tkinter.Tcl()
+    tcl.eval(STUBS)
+    with pytest.raises(tkinter.TclError, match=f"missing source src/{CORE_NAME}.v"):
+        tcl.eval(f"source {{{root / 'build.tcl'}}}")
+
+
+def test_without_vivado_the_message_names_the_tree(tree, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(VivadoNotFound, match=re.escape(str(tree.root))):
+        run_vivado(tree)
