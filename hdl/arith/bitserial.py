@@ -74,8 +74,8 @@ class BitSerialDotProduct(wiring.Component):
     Members
     -------
     i : In(stream)
-        Transactions (see :mod:`.iface`). ``i.ready = (idle or last plane cycle) and
-        (o empty or o.ready)``.
+        Transactions (see :mod:`.iface`). ``i.ready = idle or (last plane cycle and
+        (o empty or o.ready))``.
     o : Out(stream)
         Results. ``o.valid`` is held until ``o.ready``.
 
@@ -87,7 +87,8 @@ class BitSerialDotProduct(wiring.Component):
 
     Latency: a transaction accepted at cycle ``a`` is on ``o`` at ``a + B + 1``.
     Throughput: one transaction every ``B`` cycles (the next one may be accepted in the
-    last plane cycle). Policies: the full ``S`` is always computed; RELU_END gives
+    last plane cycle); the last plane cycle waits while ``o`` holds an unread result.
+    Policies: the full ``S`` is always computed; RELU_END gives
     ``max(S, 0)``, SIGN_ONLY the sign of ``S``, TRUNCATE ``S`` (digit budget ignored);
     ``digits_used = B`` and ``terminated = 0`` always: the unit cannot stop early.
     Operands out of range (weight -128) are not checked: the result is then the exact dot
@@ -120,9 +121,13 @@ class BitSerialDotProduct(wiring.Component):
         acc = Signal(signed(acc_bits), reset_less=True)
         low = Signal(b, reset_less=True)
 
-        last = Signal()
-        m.d.comb += last.eq(busy & (count == b - 1))
-        m.d.comb += self.i.ready.eq((~busy | last) & (~self.o.valid | self.o.ready))
+        last, space, advance = Signal(), Signal(), Signal()
+        m.d.comb += [
+            last.eq(busy & (count == b - 1)),
+            space.eq(~self.o.valid | self.o.ready),
+            advance.eq(busy & (~last | space)),      # only the last plane waits for o
+            self.i.ready.eq(~busy | (last & space)),
+        ]
 
         psum = tree_sum(Mux(x_sr[k][0], w_r[k], 0) for k in range(n))
         plane = Signal(signed(acc_bits))
@@ -138,7 +143,7 @@ class BitSerialDotProduct(wiring.Component):
 
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(busy):
+        with m.If(advance):
             m.d.sync += [acc.eq(acc_next), low.eq(low_next), count.eq(count + 1)]
             m.d.sync += [x_sr[k].eq(x_sr[k] >> 1) for k in range(n)]
             with m.If(last):

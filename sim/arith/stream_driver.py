@@ -1,0 +1,54 @@
+"""Amaranth-simulator driver for dot-product units with the ``i``/``o`` streams of iface.py.
+
+:func:`run_stream` drives a unit with exactly the rule of
+:func:`msdf_unet.golden.arith.baselines.simulate` (valid stays up until accepted; new
+offers follow ``valid_pattern``; ``o.ready`` follows ``ready_pattern``), so a test compares
+the accept cycles and ``(cycle, result)`` outputs of the RTL with the golden cycle model.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from amaranth.sim import Simulator
+
+from msdf_unet.golden.arith.baselines import Result
+
+__all__ = ["run_stream"]
+
+
+def run_stream(dut, txns: Sequence, valid_pattern: Sequence[bool], ready_pattern: Sequence[bool],
+               vcd: str | None = None) -> tuple[list[int], list[tuple[int, Result]]]:
+    """Simulate ``dut`` for ``len(valid_pattern)`` cycles; return accepts and outputs."""
+    layout = dut.i.payload.shape()
+    consts = [layout.const({"x": list(t.x), "w": list(t.w), "policy": t.policy,
+                            "digits": t.digits}) for t in txns]
+    accepts, outputs = [], []
+
+    async def testbench(ctx):
+        nxt, offering = 0, False
+        for c, (want, rdy) in enumerate(zip(valid_pattern, ready_pattern)):
+            offering = nxt < len(txns) and (offering or bool(want))
+            ctx.set(dut.i.valid, offering)
+            if offering:
+                ctx.set(dut.i.payload, consts[nxt])
+            ctx.set(dut.o.ready, bool(rdy))
+            in_ready, o_valid = ctx.get(dut.i.ready), ctx.get(dut.o.valid)
+            if o_valid and rdy:
+                p = ctx.get(dut.o.payload)
+                outputs.append((c, Result(value=p.value, digits_used=p.digits_used,
+                                          terminated=p.terminated)))
+            if offering and in_ready:
+                accepts.append(c)
+                nxt += 1
+                offering = False
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return accepts, outputs
