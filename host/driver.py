@@ -97,8 +97,8 @@ class DotProductDriver:
         bw, bx = golden_mma.fold_bias(int(bias), self.bias_lanes, act_bits=self.act_bits,
                                       signed_acts=self.signed_acts)
         lanes_w, lanes_x = w + list(bw), x + list(bx)
-        golden_mma.check_operands(lanes_x, lanes_w, act_bits=self.act_bits,
-                                  signed_acts=self.signed_acts)
+        golden_mma.check_weights(lanes_w)
+        golden_mma.check_acts(lanes_x, self.act_bits, self.signed_acts)
         if self._read("STATUS")["busy"]:
             raise DriverError("accelerator is busy with an earlier transaction")
         for i, (wi, xi) in enumerate(zip(lanes_w, lanes_x)):

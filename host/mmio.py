@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["MMIO", "BusError", "PynqMMIO", "CocotbMMIO", "ModelMMIO"]
+__all__ = ["MMIO", "BusError", "PynqMMIO", "CocotbMMIO", "ModelMMIO", "control_cycles"]
 
 
 class MMIO(Protocol):
@@ -99,6 +99,13 @@ class CocotbMMIO:
             raise BusError(f"write of {value:#x} to offset {offset:#x} answered {resp.resp!r}")
 
 
+def control_cycles(result_cycle: int) -> int:
+    """``CYCLES`` of :class:`~msdf_unet.hdl.soc.accel.DotProductControl` for a unit whose
+    result appears ``result_cycle`` cycles after it accepted the transaction: one cycle from
+    the ``START`` write to the handshake, and the cycle the result is taken."""
+    return result_cycle + 2
+
+
 class ModelMMIO:
     """A register-level software model of the accelerator (no hardware, no simulator).
 
@@ -125,8 +132,8 @@ class ModelMMIO:
         self._store[rm.address("MAP_DIGEST")] = rm.digest32
         self._store[rm.address("CONFIG")] = rm["CONFIG"].encode(
             n_lanes=cfg.n_lanes, bias_lanes=cfg.bias_lanes, act_bits=cfg.act_bits,
-            signed_acts=int(cfg.signed_acts), digits_total=golden_mma.digits_total(
-                n_lanes=cfg.n_lanes, act_bits=cfg.act_bits))
+            signed_acts=int(cfg.signed_acts),
+            digits_total=golden_mma.stream_digits(cfg.n_lanes, cfg.act_bits))
 
     def _reg(self, offset):
         for addr, reg, index in self.regmap.words():
@@ -158,11 +165,13 @@ class ModelMMIO:
         ctrl = self._field("CTRL")
         xs = [self._field("X", i)["value"] for i in range(cfg.n_lanes)]
         ws = [self._field("W", i)["value"] for i in range(cfg.n_lanes)]
-        res = self._golden.run_transaction(
-            x=xs, w=ws, act_bits=cfg.act_bits, signed_acts=cfg.signed_acts,
-            group_size=cfg.group_size, policy=ctrl["policy"], digits=ctrl["digits"])
+        if cfg.variant != "mma":
+            raise NotImplementedError(f"ModelMMIO models the 'mma' variant, not {cfg.variant!r}")
+        res = self._golden.transaction(xs, ws, ctrl["policy"], ctrl["digits"],
+                                       act_bits=cfg.act_bits, signed_acts=cfg.signed_acts)
         self._store[rm.address("RESULT")] = rm["RESULT"].encode(value=res.value)
         self._store[rm.address("DIGITS")] = rm["DIGITS"].encode(used=res.digits_used)
-        self._store[rm.address("CYCLES")] = rm["CYCLES"].encode(count=res.latency_cycles + 2)
+        self._store[rm.address("CYCLES")] = rm["CYCLES"].encode(
+            count=control_cycles(res.result_cycle))
         self._store[rm.address("STATUS")] = rm["STATUS"].encode(
             busy=0, done=1, terminated=int(res.terminated), overrun=0)

@@ -79,7 +79,7 @@ def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, te
     waves = os.environ.get("WAVES") == "1"
     if simulator == "verilator" and waves:
         build_args.append("--trace-fst")
-    runner.build(verilog_sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
+    runner.build(sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
                  build_dir=build_dir, build_args=build_args, timescale=timescale, waves=waves)
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                           test_dir=build_dir, extra_env=dict(parameters_env or {}),
