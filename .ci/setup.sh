@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-command setup (called by `make setup`): system packages, the virtual environment, the
+# project and the data wheels. Safe to run again; it only installs what is missing.
+set -euo pipefail
+PYTHON=${1:-python3.11}
+VENV=${2:-.venv}
+
+need_apt=()
+command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
+command -v tclsh >/dev/null 2>&1 || need_apt+=(tcl)
+"$PYTHON" -c "import tkinter" >/dev/null 2>&1 || need_apt+=(python3-tk)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "setup: installing ${need_apt[*]} with apt-get"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "setup: $PYTHON not found; msdf-unet needs Python >= 3.11 (set PYTHON=...)" >&2
+    exit 1
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch is pinned in pyproject.toml (CPU build); never let pip pick an unpinned one
+"$VENV/bin/python" -m pip install -q -e .
+# data-only wheels: their dependency trees are not needed, only the files they ship
+"$VENV/bin/python" -m pip install -q --no-deps "nilearn==0.14.1" "stardist==0.9.2"
+"$VENV/bin/python" -c "import msdf_unet.hdl, msdf_unet.golden, msdf_unet.host, amaranth, cocotb, torch; print('setup: ok, torch', torch.__version__)"

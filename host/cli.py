@@ -1,0 +1,150 @@
+"""The ``msdf-unet`` command line.
+
+Build:       ``verilog``, ``synth-report``, ``bitstream``
+Network:     ``train``, ``eval``, ``segment`` (delegated to ``msdf_unet.golden``)
+Measure:     ``bench arith`` / ``bench golden``
+Try it:      ``demo`` (the bundled MRI slice through the whole chain)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+# subcommands implemented elsewhere: name -> (module, help); each module has cli(argv) -> int
+DELEGATED = {
+    "train": ("msdf_unet.golden.train", "train the float U-Net (seeded, CPU)"),
+    "eval": ("msdf_unet.golden.evaluate", "Dice/IoU of float, INT8 and MSDF policies; plots"),
+}
+BENCHES = {
+    "arith": "msdf_unet.hdl.arith.bench",
+    "golden": "msdf_unet.golden.bench",
+}
+
+
+def _add_config_args(p: argparse.ArgumentParser):
+    from ..hdl.soc.config import VARIANTS
+    p.add_argument("--config", type=Path, help="AccelConfig JSON (overrides the flags below)")
+    p.add_argument("--variant", choices=VARIANTS, default="mma", help="arithmetic variant")
+    p.add_argument("--data-lanes", type=int, default=9, help="dot-product terms per transaction")
+    p.add_argument("--bias-lanes", type=int, default=2, help="lanes for bias pseudo-products")
+    p.add_argument("--unsigned", action="store_true", help="unsigned activations (seed mode)")
+    p.add_argument("--clk-mhz", type=float, default=100.0, help="PL clock (FCLK_CLK0)")
+
+
+def _config(args):
+    from ..hdl.soc.config import AccelConfig
+    if args.config:
+        return AccelConfig.from_json(args.config.read_text())
+    return AccelConfig(data_lanes=args.data_lanes, bias_lanes=args.bias_lanes,
+                       signed_acts=not args.unsigned, variant=args.variant, clk_mhz=args.clk_mhz)
+
+
+def cmd_verilog(args) -> int:
+    from ..hdl.soc.generate import generate
+    gen = generate(_config(args), args.out)
+    for p in (gen.core, gen.wrapper, gen.regmap, gen.config):
+        print(p)
+    return 0
+
+
+def cmd_synth_report(args) -> int:
+    from ..hdl.soc.generate import CORE_NAME, generate
+    from ..hdl.soc.synth import XC7Z020, synthesize
+    config = _config(args)
+    gen = generate(config, args.workdir / "verilog")
+    print(f"Yosys synth_xilinx -family xc7 on {CORE_NAME} ({config.variant}, "
+          f"{config.n_lanes} lanes) ...", flush=True)
+    util = synthesize([gen.core], top=CORE_NAME, workdir=args.workdir / "yosys")
+    report = util.to_dict()
+    report["config"] = json.loads(config.to_json())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    pct = util.percent
+    print(f"{'resource':<10}{'used':>10}{'of':>10}{'%':>8}")
+    for k, total in XC7Z020.items():
+        print(f"{k:<10}{getattr(util, k):>10g}{total:>10}{pct[k]:>8.2f}")
+    print(f"written {args.out}")
+    if not util.fits():
+        over = [k for k in XC7Z020 if getattr(util, k) > XC7Z020[k]]
+        print(f"error: the design does not fit the xc7z020 ({', '.join(over)})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_bitstream(args) -> int:
+    from ..hdl.soc.vivado import VivadoNotFound, run_vivado, write_tree
+    tree = write_tree(_config(args), args.out)
+    print(f"Vivado build tree written to {tree.root}/ ({len(tree.sources)} sources, {tree.tcl.name})")
+    try:
+        bit = run_vivado(tree)
+    except VivadoNotFound as e:
+        print(f"msdf-unet bitstream: {e}", file=sys.stderr)
+        return 3
+    print(f"bitstream: {bit}\nhardware handoff: {bit.with_suffix('.hwh')}")
+    return 0
+
+
+def cmd_bench(args, rest) -> int:
+    return importlib.import_module(BENCHES[args.which]).main(rest)
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    return run_demo(out=args.out, rtl=not args.no_rtl)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="msdf-unet", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("verilog", help="generate the accelerator's Verilog and register map")
+    _add_config_args(p)
+    p.add_argument("--out", type=Path, default=Path("build/verilog"))
+    p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("synth-report", help="Yosys xc7 resource estimate (JSON); fails if it does not fit")
+    _add_config_args(p)
+    p.add_argument("--out", type=Path, default=Path("build/reports/utilization.json"))
+    p.add_argument("--workdir", type=Path, default=Path("build/synth"))
+    p.set_defaults(func=cmd_synth_report)
+
+    p = sub.add_parser("bitstream", help="write the Vivado tree; run Vivado when installed")
+    _add_config_args(p)
+    p.add_argument("--out", type=Path, default=Path("build/vivado"))
+    p.set_defaults(func=cmd_bitstream)
+
+    p = sub.add_parser("bench", help="benchmarks: arith (variants, Yosys) or golden (model speed)")
+    p.add_argument("which", choices=sorted(BENCHES))
+    p.set_defaults(func=None)
+
+    p = sub.add_parser("demo", help="segment the bundled MRI slice; run the accelerator in RTL simulation")
+    p.add_argument("--out", type=Path, default=Path("build/demo"))
+    p.add_argument("--no-rtl", action="store_true", help="skip the RTL simulation part")
+    p.set_defaults(func=cmd_demo)
+
+    for name, (_, help_) in DELEGATED.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return module.cli(argv[1:])
+    parser = build_parser()
+    if argv and argv[0] == "bench":
+        args, rest = parser.parse_known_args(argv)
+        return cmd_bench(args, rest)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
