@@ -26,11 +26,15 @@ from typing import Callable, Sequence
 
 from msdf_unet.hdl.arith.iface import Policy
 
+from .online import OnlineAdder, OnlineMultiplierSP
+
 __all__ = [
     "Result", "Txn", "check_operands", "exact_dot", "apply_full_policy",
     "bitserial_planes", "bitserial_dot", "bitparallel_dot",
     "bitserial_cycles", "bitparallel_cycles", "BITPARALLEL_LATENCY_CYCLES",
     "SerialShellModel", "PipelineShellModel", "simulate", "corner_txns", "random_txns",
+    "cascade_depth", "cascade_tree", "cascade_steps", "cascaded_cycles", "cascaded_digits",
+    "cascaded_dot", "CASCADE_LEVEL_CYCLES",
 ]
 
 #: register stages of the bit-parallel unit: operands, products, sum (one result per cycle)
@@ -283,3 +287,109 @@ def random_txns(rng, count: int, n: int, *, act_bits: int = 8, signed_acts: bool
     return [Txn(tuple(rng.randint(lo, hi) for _ in range(n)),
                 tuple(rng.randint(-127, 127) for _ in range(n)),
                 rng.choice(list(policies)), rng.randint(1, 40)) for _ in range(count)]
+
+
+# --- cascaded MSDF ------------------------------------------------------------------------
+#
+# N serial-parallel online multipliers (activation digits MSB first x parallel INT8 weight)
+# feed a binary tree of online adders. Every operator registers its output digit, and every
+# operator steps in every compute cycle from the first one (before its real input arrives
+# it sees zero digits, which it passes on as zero digits). Read as "the digit a consumer
+# takes in its step c weighs 2**-c", each level scales its stream by 1/8: the operator's
+# online delay 2 (its digit k - 2 leaves in step k), the adder's extra integer digit z_0
+# (the sum of two fractions), or the multiplier's first index 1 and the output register.
+# So the root stream is S / 2**(B + 10 + 3d) with d = ceil(log2 N) adder levels. Its
+# first 2 + 2d digits (the online delay delta_mult + d * delta_add) are always 0; the
+# transaction runs B + 9 + 3d steps until the digit of weight 1 leaves the root.
+
+#: compute cycles one tree level adds to a transaction (online delay 2 + output register)
+CASCADE_LEVEL_CYCLES = 3
+
+
+def cascade_depth(n_lanes: int) -> int:
+    """Adder levels ``d = ceil(log2 N)`` of the cascaded tree."""
+    if not isinstance(n_lanes, int) or n_lanes < 1:
+        raise ValueError(f"n_lanes must be a positive integer, not {n_lanes!r}")
+    return (n_lanes - 1).bit_length()
+
+
+def cascade_tree(n_lanes: int) -> list[list[tuple[int, ...]]]:
+    """Nodes of each adder level: pairs ``(a, b)`` (an online adder of nodes ``a`` and ``b``
+    of the level below) or singles ``(a,)`` (a 3-register digit delay line, which has the
+    adder's timing and the value ``X + 0``). Level 0 below the first is the multipliers."""
+    levels, width = [], n_lanes
+    for _ in range(cascade_depth(n_lanes)):
+        level = [(k, k + 1) for k in range(0, width - 1, 2)]
+        if width % 2:
+            level.append((width - 1,))
+        levels.append(level)
+        width = len(level)
+    return levels
+
+
+def cascade_steps(n_lanes: int, *, act_bits: int = 8) -> int:
+    """Operator steps per transaction: ``C - 1 = B + 9 + 3d``; the last root digit weighs 1."""
+    return act_bits + 9 + CASCADE_LEVEL_CYCLES * cascade_depth(n_lanes)
+
+
+def cascaded_cycles(n_lanes: int, *, act_bits: int = 8) -> int:
+    """Compute cycles of one cascaded transaction (shell ``compute_cycles``): the operator
+    steps, one cycle for the last digit to reach the on-the-fly converter and one for the
+    converter's register: ``B + 11 + 3d``."""
+    return cascade_steps(n_lanes, act_bits=act_bits) + 2
+
+
+class _DelayLine:
+    """Golden model of the pass-through node: a digit leaves 2 steps after it enters."""
+
+    def __init__(self):
+        self.regs = [0, 0]
+
+    def step(self, x: int) -> int:
+        out, self.regs = self.regs[-1], [x] + self.regs[:-1]
+        return out
+
+
+def cascaded_digits(x: Sequence[int], w: Sequence[int], *, act_bits: int = 8,
+                    signed_acts: bool = True) -> list[int]:
+    """Root digits of the cascaded unit, one per operator step ``c = 1 .. C - 1`` (the digit
+    the root registers in step ``c``), integer value ``sum r_c 2**(C-1-c) = S``.
+
+    Runs the textbook golden operators (:mod:`msdf_unet.golden.arith.online`) in lockstep.
+    """
+    check_operands(x, w, act_bits=act_bits, signed_acts=signed_acts)
+    n, b = len(x), act_bits
+    mults = [OnlineMultiplierSP(y_bits=8) for _ in range(n)]
+    levels = [[OnlineAdder() if len(node) == 2 else _DelayLine() for node in level]
+              for level in cascade_tree(n)]
+    tree = cascade_tree(n)
+    outs = [[0] * n] + [[0] * len(level) for level in tree]   # registered outputs
+    root = []
+    for c in range(1, cascade_steps(n, act_bits=b) + 1):
+        if c <= b:
+            j = b - c                                           # plane, MSB first
+            digits = [(-1 if signed_acts and j == b - 1 else 1) * ((xi >> j) & 1) for xi in x]
+        else:
+            digits = [0] * n
+        new = [[(op.step(d, wi) or 0) for op, d, wi in zip(mults, digits, w)]]
+        for lv, (level, ops) in enumerate(zip(tree, levels)):
+            below = outs[lv]
+            new.append([(op.step(below[node[0]], below[node[1]]) or 0) if len(node) == 2
+                        else op.step(below[node[0]]) for node, op in zip(level, ops)])
+        outs = new
+        root.append(outs[-1][0])
+    return root
+
+
+def cascaded_dot(x: Sequence[int], w: Sequence[int], *, act_bits: int = 8,
+                 signed_acts: bool = True, policy: Policy = Policy.FULL,
+                 digits: int = 0) -> Result:
+    """Result of the cascaded-MSDF unit: the converted root stream, then the policy.
+
+    Every transaction runs all its digits (no early stop); ``digits_used`` is the fixed
+    ``cascaded_cycles``, ``terminated`` 0, like the other baselines.
+    """
+    s = 0
+    for d in cascaded_digits(x, w, act_bits=act_bits, signed_acts=signed_acts):
+        s = 2 * s + d
+    return apply_full_policy(s, policy, cascaded_cycles(len(x), act_bits=act_bits))

@@ -97,3 +97,34 @@ def test_shell_params():
         g.SerialShellModel(0, _fn)
     with pytest.raises(ValueError):
         g.PipelineShellModel(0, _fn)
+
+
+@pytest.mark.parametrize("signed_acts", [True, False])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 9, 17])
+def test_cascaded_digits_exact(n, signed_acts):
+    rng = random.Random(n + 1000 * signed_acts)
+    txns = g.corner_txns(n, signed_acts=signed_acts)
+    txns += g.random_txns(rng, 15, n, signed_acts=signed_acts, policies=[Policy.FULL])
+    d = (n - 1).bit_length()
+    steps = g.cascade_steps(n)
+    assert steps == 8 + 9 + 3 * d
+    for t in txns:
+        s = sum(a * b for a, b in zip(t.x, t.w))
+        digits = g.cascaded_digits(t.x, t.w, signed_acts=signed_acts)
+        assert len(digits) == steps and set(digits) <= {-1, 0, 1}
+        assert sum(z << (steps - 1 - c) for c, z in enumerate(digits)) == s
+        # online delay delta = delta_mult + d * delta_add = 2 + 2d: no root digit before it
+        assert not any(digits[:2 + 2 * d])
+        nz = [z for z in digits if z]
+        assert (nz[0] if nz else 0) == (s > 0) - (s < 0)   # first nonzero digit = sign
+        r = g.cascaded_dot(t.x, t.w, signed_acts=signed_acts)
+        assert r == g.Result(s, g.cascaded_cycles(n), 0)
+
+
+def test_cascade_tree_shape():
+    assert g.cascade_tree(1) == []
+    assert g.cascade_tree(5) == [[(0, 1), (2, 3), (4,)], [(0, 1), (2,)], [(0, 1)]]
+    for n in range(1, 40):
+        tree = g.cascade_tree(n)
+        assert len(tree) == g.cascade_depth(n) == (n - 1).bit_length()
+        assert (len(tree[-1]) if tree else n) == 1
