@@ -197,39 +197,36 @@ def conv_exact(x: torch.Tensor, w: np.ndarray, padding: int, backend: str = "flo
     return acc.to(torch.int64)
 
 
-def _planes(x: torch.Tensor, act_bits: int, signed: bool) -> torch.Tensor:
-    """Digits d_k of codes x: int8 [B, *x.shape], MSB plane first (d_0 = -bit for signed)."""
-    u = x.to(torch.int64) & ((1 << act_bits) - 1)
-    d = torch.stack([(u >> (act_bits - 1 - k)) & 1 for k in range(act_bits)]).to(torch.int8)
-    if signed:
-        d[0] = -d[0]
-    return d
-
-
 def plane_sums_conv(program: Program, layer: Layer, x: torch.Tensor) -> np.ndarray:
-    """Per-plane lane sums ``P_k`` of every output of a conv layer: int64 [B, N, Cout, H, W].
+    """Per-plane lane sums ``P_k`` of every output of a conv layer: int32 [B, N, Cout, H, W].
 
-    ``P_k = conv2d(d_k(x), w) + sum_j d_k(bias_x_j) * bias_w_j`` (zero padding streams
-    zero activations, i.e. zero digits).
+    ``P_k = conv2d(d_k(x), w) + sum_j d_k(bias_x_j) * bias_w_j`` with ``d_k`` the MSB-first
+    digits of the codes (``d_0 = -bit_7`` in signed mode); zero padding streams zero
+    activations, i.e. zero digits. Planes that are zero everywhere (e.g. the sign plane
+    of ReLU outputs) skip their conv.
     """
     B = program.act_bits
     w = program.arrays[layer.array("weight")]
     L = layer_lanes(layer)
     assert L * mma.MAX_WEIGHT < _EXACT_F32, "plane sums would not be exact in float32"
-    d = _planes(x, B, program.act_signed)                        # [B, N, C, H, W]
-    n = x.shape[0]
-    cout = w.shape[0]
-    P = torch.zeros((B, n, cout, *x.shape[2:]), dtype=torch.float32)
-    live = [k for k in range(B) if bool(d[k].any())]
+    u = (x.to(torch.int64) & ((1 << B) - 1)).to(torch.int16 if B > 7 else torch.uint8)
+    bits = int(np.bitwise_or.reduce(u.numpy().ravel(), initial=0))
+    live = [k for k in range(B) if (bits >> (B - 1 - k)) & 1]
+    n, cout = x.shape[0], w.shape[0]
+    P = np.zeros((B, n, cout, *x.shape[2:]), dtype=np.int32)
     if live:
-        dl = d[live].reshape(len(live) * n, *x.shape[1:]).float()
-        y = F.conv2d(dl, torch.from_numpy(w.astype(np.float32)), padding=layer.padding)
-        P[live] = y.reshape(len(live), n, cout, *y.shape[2:])
-    P = P.numpy().astype(np.int64)
+        d = torch.empty((len(live) * n, *x.shape[1:]), dtype=torch.float32)
+        for i, k in enumerate(live):
+            plane = d[i * n:(i + 1) * n]
+            plane.copy_((u >> (B - 1 - k)) & 1)
+            if k == 0 and program.act_signed:
+                plane.neg_()
+        y = F.conv2d(d, torch.from_numpy(w.astype(np.float32)), padding=layer.padding)
+        P[live] = y.reshape(len(live), n, cout, *y.shape[2:]).numpy()
     bw = program.arrays[layer.array("bias_w")].astype(np.int64)           # [Cout, NB]
     if bw.shape[1]:
         bd = mma.plane_digits(program.arrays[layer.array("bias_x")], B, program.act_signed)
-        bplanes = (bd.astype(np.int64) * bw[None]).sum(axis=-1)         # [B, Cout]
+        bplanes = (bd.astype(np.int64) * bw[None]).sum(axis=-1).astype(np.int32)  # [B, Cout]
         P += bplanes[:, None, :, None, None]
     return P
 

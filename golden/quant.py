@@ -157,15 +157,16 @@ def fold_network(model, input_hw=None, *, binary_sign_head: bool = True) -> list
     return steps
 
 
-def run_float_steps(steps: list[FloatStep], x: torch.Tensor, *, keep: bool = False):
-    """Run folded float steps on ``x`` (float64 computation). Returns the output tensor,
-    or the dict of every named tensor when ``keep``."""
-    env = {"input": x.double()}
+def run_float_steps(steps: list[FloatStep], x: torch.Tensor, *, keep: bool = False,
+                    dtype: torch.dtype = torch.float64):
+    """Run folded float steps on ``x`` (in ``dtype``). Returns the output tensor, or the
+    dict of every named tensor when ``keep``."""
+    env = {"input": x.to(dtype)}
     for s in steps:
         a = [env[n] for n in s.inputs]
         if s.op == "conv":
-            y = F.conv2d(a[0], torch.from_numpy(s.weight), torch.from_numpy(s.bias),
-                         padding=s.kernel // 2)
+            y = F.conv2d(a[0], torch.from_numpy(s.weight).to(dtype),
+                         torch.from_numpy(s.bias).to(dtype), padding=s.kernel // 2)
             if s.relu:
                 y = F.relu(y)
         elif s.op == "maxpool":
@@ -182,7 +183,7 @@ def calibrate(steps: list[FloatStep], images, config: QuantConfig = QuantConfig(
               batch_size: int = 16) -> dict[str, float]:
     """Range ``r`` of every tensor (input and every step output) over ``images``
     ([N, C, H, W] float) per ``config.calibration``."""
-    images = torch.as_tensor(np.asarray(images), dtype=torch.float64)
+    images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     if images.dim() != 4 or len(images) == 0:
         raise ValueError(f"calibration images must be a non-empty [N, C, H, W] array, "
                          f"got shape {tuple(images.shape)}")
@@ -193,13 +194,13 @@ def calibrate(steps: list[FloatStep], images, config: QuantConfig = QuantConfig(
     per_batch = max(1, config.max_samples // n_batches)
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            env = run_float_steps(steps, images[i:i + batch_size], keep=True)
+            env = run_float_steps(steps, images[i:i + batch_size], keep=True, dtype=torch.float32)
             for name, t in env.items():
-                a = t.abs().flatten().numpy()
+                a = t.abs().flatten().double().numpy()
                 maxes[name] = max(maxes.get(name, 0.0), float(a.max(initial=0.0)))
                 if config.calibration == "percentile":
                     if a.size > per_batch:
-                        a = gen.choice(a, per_batch, replace=False)
+                        a = a[gen.integers(0, a.size, per_batch)]
                     samples.setdefault(name, []).append(a)
     if config.calibration == "max":
         return maxes
