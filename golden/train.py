@@ -156,7 +156,19 @@ def train(args: TrainArgs, *, progress: bool = True, out: str | Path | None = No
         Show a tqdm bar and print the validation Dice per class after each epoch.
     out : path, optional
         Folder to write ``weights.npz``, ``config.json`` and ``train_log.json``.
+
+    The global torch settings changed for determinism (deterministic algorithms,
+    thread count) are restored on return.
     """
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+    try:
+        return _train(args, progress=progress, out=out)
+    finally:
+        torch.use_deterministic_algorithms(saved[0])
+        torch.set_num_threads(saved[1])
+
+
+def _train(args: TrainArgs, *, progress: bool, out: str | Path | None) -> TrainResult:
     from tqdm import tqdm
 
     _setup_determinism(args.seed, args.threads)
