@@ -1,0 +1,161 @@
+"""INT8 post-training quantization as the hardware runs it."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from msdf_unet.golden import quant
+from msdf_unet.golden.arith import mma
+from msdf_unet.golden.bench import random_model
+from msdf_unet.golden.data import load_dataset
+from msdf_unet.golden.unet import UNetConfig
+
+CFG = UNetConfig(in_channels=1, out_channels=3, depth=3, base_width=4, input_size=(16, 16))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model(CFG, seed=3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("synthetic", "train", n=8, size=16)
+
+
+@pytest.fixture(scope="module")
+def prog(model, data):
+    return quant.quantize_model(model, data.images)
+
+
+def test_bn_folding_matches_model(model, data):
+    x = torch.from_numpy(data.images)
+    steps = quant.fold_network(model, (16, 16), binary_sign_head=False)
+    with torch.no_grad():
+        ref = model(x).double()
+    got = quant.run_float_steps(steps, x)
+    assert torch.allclose(got, ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
+
+
+def test_binary_head_is_logit_difference(data):
+    cfg = UNetConfig(in_channels=1, out_channels=2, depth=2, base_width=4, input_size=(16, 16))
+    m = random_model(cfg, seed=5)
+    x = torch.from_numpy(data.images)
+    steps = quant.fold_network(m, (16, 16))
+    assert steps[-1].weight.shape[0] == 1
+    with torch.no_grad():
+        logits = m(x)
+    diff = quant.run_float_steps(steps, x)[:, 0]
+    assert torch.allclose(diff.float(), logits[:, 1] - logits[:, 0], atol=1e-5)
+    assert torch.equal((diff > 0).long(), logits.argmax(1))
+
+
+def test_weights_per_channel_symmetric(prog, model):
+    steps = quant.fold_network(model, (16, 16))
+    for layer, s in zip(prog.layers, steps):
+        if layer.op != "conv":
+            continue
+        w = prog.arrays[layer.array("weight")].astype(np.int64)
+        sw = prog.arrays[layer.array("w_scale")].astype(np.float64)
+        assert w.min() >= -127 and w.max() <= 127
+        if layer.head:
+            assert np.all(sw == sw[0]), "head uses one weight scale"
+            assert np.abs(w).max() == 127
+        else:
+            assert np.all(np.abs(w).reshape(len(w), -1).max(1) == 127)
+        # codes are the rounded real weights
+        err = np.abs(w - s.weight / sw[:, None, None, None])
+        assert err.max() <= 0.5 + 1e-6
+
+
+def test_bias_in_accumulator_units_and_folded(prog, model):
+    steps = quant.fold_network(model, (16, 16))
+    for layer, s in zip(prog.layers, steps):
+        if layer.op != "conv":
+            continue
+        b = prog.arrays[layer.array("bias")].astype(np.int64)
+        sw = prog.arrays[layer.array("w_scale")].astype(np.float64)
+        sx = prog.tensors[layer.inputs[0]].scale
+        assert np.abs(b - s.bias / (sx * sw)).max() <= 0.5 + 1e-6
+        bw = prog.arrays[layer.array("bias_w")].astype(np.int64)
+        bx = prog.arrays[layer.array("bias_x")].astype(np.int64)
+        assert np.array_equal((bw * bx).sum(1), b)
+        assert bw.min(initial=0) >= -127 and bx.min(initial=0) >= -128 and bx.max(initial=0) <= 127
+        # exactly what H1's fold_bias produces, and no lane more than needed
+        for c in range(len(b)):
+            ws, xs = mma.fold_bias(int(b[c]), layer.bias_lanes)
+            assert list(bw[c]) == ws and list(bx[c]) == xs
+        with pytest.raises(ValueError):
+            for c in range(len(b)):
+                mma.fold_bias(int(b[c]), layer.bias_lanes - 1)
+
+
+def test_tied_scales(prog):
+    for layer in prog.layers:
+        if layer.op in ("maxpool", "upsample", "concat"):
+            scales = {prog.tensors[t].scale for t in (*layer.inputs, layer.output)}
+            assert len(scales) == 1, layer.name
+
+
+@pytest.mark.parametrize("method", ["max", "percentile"])
+def test_calibration_ranges(model, data, method):
+    steps = quant.fold_network(model, (16, 16))
+    cfg = quant.QuantConfig(calibration=method, percentile=99.0)
+    r = quant.calibrate(steps, data.images, cfg)
+    env = quant.run_float_steps(steps, torch.from_numpy(data.images), keep=True)
+    for name, t in env.items():
+        a = t.abs().flatten().numpy()
+        if method == "max":
+            assert r[name] == pytest.approx(a.max(), rel=1e-6)
+        else:
+            assert np.mean(a <= r[name]) == pytest.approx(0.99, abs=0.02)
+
+
+def test_requant_params_accuracy():
+    rng = np.random.default_rng(0)
+    ratio = np.exp(rng.uniform(np.log(1e-6), np.log(100.0), 2000))
+    for bits in (8, 15, 24):
+        m, s = quant.requant_params(ratio, bits)
+        assert np.all(m < 2 ** bits) and np.all(m >= 2 ** (bits - 1))
+        assert np.all((s >= 1) & (s <= 62))
+        rel = np.abs(m / np.exp2(s) - ratio) / ratio
+        assert rel.max() <= 2.0 ** -(bits - 1)
+    with pytest.raises(ValueError):
+        quant.requant_params(np.array([0.0]))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_requantize_is_round_half_up_and_saturates(relu):
+    rng = np.random.default_rng(1)
+    acc = rng.integers(-2 ** 26, 2 ** 26, (3, 4, 5, 5))
+    acc[0, 0, 0, :3] = [2 ** 20, -2 ** 20, 0]
+    mult = rng.integers(2 ** 14, 2 ** 15, 4).astype(np.int32)
+    shift = rng.integers(12, 30, 4).astype(np.int32)
+    got = quant.requantize(torch.from_numpy(acc), torch.from_numpy(mult), torch.from_numpy(shift), relu)
+    lo = 0 if relu else -128
+    for idx in np.ndindex(acc.shape):
+        c = idx[1]
+        exact = Fraction(int(acc[idx]) * int(mult[c]), 2 ** int(shift[c]))
+        want = min(max(int(np.floor(exact + Fraction(1, 2))), lo), 127)   # half up
+        assert int(got[idx]) == want, (idx, acc[idx])
+
+
+def test_quantize_input_rounding(prog):
+    s = prog.tensors["input"].scale
+    x = np.array([0.5 * s, 1.5 * s, -0.5 * s, 1000 * s, -1000 * s, 0.49 * s]).reshape(1, 1, 2, 3)
+    q = quant.quantize_input(prog, x).flatten().tolist()
+    assert q == [1, 2, 0, 127, -128, 0]
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="calibration"):
+        quant.QuantConfig(calibration="mean")
+    with pytest.raises(ValueError, match="mult_bits"):
+        quant.QuantConfig(mult_bits=40)
+
+
+def test_calibration_rejects_bad_images(model):
+    steps = quant.fold_network(model, (16, 16))
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        quant.calibrate(steps, np.zeros((16, 16)))
