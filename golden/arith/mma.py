@@ -66,7 +66,7 @@ __all__ = [
     "Policy", "MAX_WEIGHT", "online_delay", "stream_digits", "act_range", "check_weights",
     "check_acts", "fold_bias", "bias_range", "bias_plane_sums", "plane_digits", "plane_sums",
     "digit_stream", "apply_policy", "Result", "evaluate_planes", "evaluate", "Transaction",
-    "TxnTrace", "CycleTrace", "MMACycleModel", "transaction", "LATENCY_TO_DIGIT0",
+    "TxnTrace", "CycleTrace", "MMACycleModel", "transaction", "LATENCY_TO_DIGIT0", "RESULT_DEPTH",
 ]
 
 #: weights are symmetric INT8
@@ -74,6 +74,11 @@ MAX_WEIGHT = 127
 
 #: cycles from the ``i`` handshake to digit 0 on the digit port of the RTL
 LATENCY_TO_DIGIT0 = 2
+
+#: depth of the RTL's result FIFO; at most this many accepted transactions are not yet
+#: popped from ``o`` (3 keeps full throughput with ``o.ready`` high, even for 1-digit
+#: transactions)
+RESULT_DEPTH = 3
 
 
 class Policy(enum.IntEnum):
@@ -479,10 +484,11 @@ class MMACycleModel:
       feeder forms step 0 straight from ``i.payload``, later steps from its registers;
     * stage 1 (``s1``): the registered group sums of one step plus tags;
     * stage 2: the recurrence on ``s1`` (``R``), the prefix value, the digit port
-      registers, ``flush``/``abort`` after an early stop, the result FIFO (depth 2) and
+      registers, ``flush``/``abort`` after an early stop, the result FIFO (depth
+      :data:`RESULT_DEPTH`) and
       ``count`` = accepted transactions whose result was not popped.
 
-    Rules per cycle: ``i.ready = (~active | abort) & (count < 2)`` where ``active`` is
+    Rules per cycle: ``i.ready = (~active | abort) & (count < RESULT_DEPTH)`` where ``active`` is
     cleared after the feeder formed the ``last`` step and ``abort`` means the feeder still
     works on a transaction that stage 2 stopped early in the previous cycle; a ``flush``
     cycle drops the stale ``s1`` step. ``o.valid`` = FIFO not empty.
@@ -557,7 +563,7 @@ class MMACycleModel:
                 j = fifo[0][0]
                 traces[j].pop_cycle = c
             f_abort = abort and active
-            i_ready = (not active or f_abort) and count < 2
+            i_ready = (not active or f_abort) and count < RESULT_DEPTH
             i_valid = nxt < len(txns) and c >= offer_at
             hs = i_valid and i_ready
             # feeder output this cycle
@@ -613,7 +619,7 @@ class MMACycleModel:
                     tr = traces[j]
                     tr.value, tr.digits_used, tr.terminated, tr.result_cycle = val, t + 1, term, c + 1
                     fifo.append((j,))
-                    assert len(fifo) - int(o_pop) <= 2, "result FIFO overflow"
+                    assert len(fifo) - int(o_pop) <= RESULT_DEPTH, "result FIFO overflow"
                     if not is_last:
                         n_flush = True
                         # the feeder still holds this transaction unless it just fed its last step
