@@ -1,0 +1,153 @@
+"""Accuracy evaluation: metrics, the per-policy table, plots and single-file segmentation."""
+import json
+
+import numpy as np
+import pytest
+
+from msdf_unet.golden import evaluate, hwexact, program as pg, quant
+from msdf_unet.golden.bench import random_model
+from msdf_unet.golden.data import load_dataset
+from msdf_unet.golden.train import WEIGHTS_DIR, PRETRAINED_TASKS, dice_per_class
+from msdf_unet.golden.unet import UNetConfig
+
+
+def test_dice_iou_exact():
+    pred = np.array([[0, 1, 1, 2], [0, 0, 1, 1]])
+    gt = np.array([[0, 1, 2, 2], [0, 1, 1, 0]])
+    d, i = evaluate.dice_iou(pred, gt, 4)
+    # class 0: P={0,4,5} G={0,4,7} -> inter 2; class 1: P={1,2,6,7} G={1,5,6} -> 2;
+    # class 2: P={3} G={2,3} -> 1; class 3 absent from both -> 1.0
+    assert d.tolist() == [2 * 2 / 6, 2 * 2 / 7, 2 * 1 / 3, 1.0]
+    assert i.tolist() == [2 / 4, 2 / 5, 1 / 2, 1.0]
+    with pytest.raises(ValueError, match="sizes differ"):
+        evaluate.dice_iou(pred, gt[:1], 4)
+
+
+def test_dice_matches_training_metric():
+    rng = np.random.default_rng(0)
+    pred, gt = rng.integers(0, 3, (4, 16, 16)), rng.integers(0, 3, (4, 16, 16))
+    assert np.allclose(evaluate.dice_iou(pred, gt, 3)[0], dice_per_class(pred, gt, 3))
+
+
+@pytest.fixture(scope="module")
+def synth_eval(tmp_path_factory):
+    cfg = UNetConfig(in_channels=1, out_channels=3, depth=2, base_width=4, input_size=(16, 16))
+    model = random_model(cfg, seed=2)
+    data = load_dataset("synthetic", "test", n=4, size=16)
+    calib = load_dataset("synthetic", "train", n=4, size=16).images
+    out = tmp_path_factory.mktemp("eval")
+    res = evaluate.evaluate_task("synthetic", digits=(5, 40), model=model, data=data,
+                                 calib_images=calib, out=out, progress=False)
+    return res, out, model, data, calib
+
+
+def test_evaluate_task_rows(synth_eval):
+    res, out, model, data, calib = synth_eval
+    rows = {r["policy"]: r for r in res["rows"]}
+    assert list(rows) == ["float", "int8", "end", "p=5", "p=40"]
+    assert res["end_identical_to_int8"]
+    assert rows["end"]["dice"] == rows["int8"]["dice"]
+    assert rows["p=40"]["dice"] == rows["int8"]["dice"]          # 40 >= T of every layer
+    assert 0 < rows["end"]["cycles"]["saved_pct"] < 100
+    assert rows["p=5"]["cycles"]["saved_pct"] > rows["end"]["cycles"]["saved_pct"]
+    # the INT8 row is the Dice of hwexact.predict on the saved program
+    prog = pg.load_program(out / "synthetic.msdfp")
+    pred, _ = hwexact.predict(prog, data.images, "full")
+    assert rows["int8"]["dice"] == evaluate.dice_iou(pred, data.labels, 3)[0].tolist()
+    assert (out / "synthetic_overlays.png").stat().st_size > 0
+    table = evaluate.format_table(res)
+    assert "p=5" in table and "mean fg Dice" in table
+    json.dumps(res)
+
+
+def test_plot_dice_vs_digits(synth_eval, tmp_path):
+    res = synth_eval[0]
+    path = evaluate.plot_dice_vs_digits([res], tmp_path / "d.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _synth_program():
+    cfg = UNetConfig(in_channels=1, out_channels=3, depth=2, base_width=4, input_size=(16, 16))
+    return quant.quantize_model(random_model(cfg, seed=2),
+                                load_dataset("synthetic", "train", n=4, size=16).images)
+
+
+def test_segment_png_and_nifti(tmp_path):
+    import matplotlib.image as mpimg
+    import nibabel
+    prog = _synth_program()
+    img = load_dataset("synthetic", "test", n=1, size=32).images[0, 0]
+    png = tmp_path / "slice.png"
+    mpimg.imsave(png, img[:30, :27], cmap="gray")                # odd size: padded, cropped back
+    r = evaluate.segment_file(png, "synthetic", tmp_path / "o", program=prog)
+    lab = np.load(r["npy"])
+    assert lab.shape == (30, 27) and lab.min() >= 0 and lab.max() <= 2
+    vol = np.stack([img * 100, img * 50, img * 10], axis=2)
+    nii = tmp_path / "vol.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(vol.astype(np.float32), np.eye(4)), nii)
+    r2 = evaluate.segment_file(nii, "synthetic", tmp_path / "o", program=prog, slice_index=1)
+    # the slice is rescaled by its own 99.5th percentile, so the result is that of the image
+    x = np.clip(vol[:, :, 1] / np.percentile(vol[:, :, 1][vol[:, :, 1] > 0], 99.5), 0, 1)
+    want, _ = hwexact.predict(prog, x[None, None].astype(np.float32))
+    assert np.array_equal(np.load(r2["npy"]), want[0])
+
+
+@pytest.mark.parametrize("kind", ["garbage_png", "missing", "txt", "4d_nifti", "1d_nifti", "slice"])
+def test_bad_input_files(tmp_path, kind):
+    import nibabel
+    prog = _synth_program()
+    if kind == "garbage_png":
+        path = tmp_path / "bad.png"
+        path.write_bytes(b"not a png at all")
+        match = "cannot read image"
+    elif kind == "missing":
+        path, match = tmp_path / "none.png", "no such file"
+    elif kind == "txt":
+        path = tmp_path / "img.txt"
+        path.write_text("1 2 3")
+        match = "unsupported file type"
+    elif kind == "4d_nifti":
+        path = tmp_path / "v.nii"
+        nibabel.save(nibabel.Nifti1Image(np.ones((8, 8, 2, 2), np.float32), np.eye(4)), path)
+        match = "expected 2-D"
+    elif kind == "1d_nifti":
+        path = tmp_path / "v.nii"
+        nibabel.save(nibabel.Nifti1Image(np.ones((8, 1, 1), np.float32), np.eye(4)), path)
+        match = "expected 2-D"
+    else:
+        path = tmp_path / "v.nii"
+        nibabel.save(nibabel.Nifti1Image(np.ones((8, 8, 3), np.float32), np.eye(4)), path)
+        match = "slice 5 outside"
+    with pytest.raises(ValueError, match=match):
+        evaluate.segment_file(path, "synthetic", tmp_path / "o", program=prog, slice_index=5)
+
+
+def test_cli_bad_input_exit_code(tmp_path, capsys):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"\x89PNG broken")
+    assert evaluate.cli(["--input", str(bad), "--out", str(tmp_path)]) == 2
+    assert "cannot read image" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_digits(capsys):
+    with pytest.raises(SystemExit):
+        evaluate.cli(["--digits", "four"])
+
+
+@pytest.mark.skipif(not (WEIGHTS_DIR / PRETRAINED_TASKS["mri"] / "weights.npz").is_file(),
+                    reason="shipped MRI weights not present")
+def test_shipped_mri_model_few_slices(tmp_path):
+    """The shipped MRI model on three test slices: INT8 within 0.02 Dice of float, END
+    identical, truncation to 16 digits close to INT8."""
+    from msdf_unet.golden.train import load_pretrained
+    model, _ = load_pretrained("mri")
+    data = load_dataset("mri", "test")
+    calib = load_dataset("mri", "train").images[::4]
+    res = evaluate.evaluate_task("mri", digits=(16,), n=3, model=model, data=data,
+                                 calib_images=calib, progress=False)
+    rows = {r["policy"]: r for r in res["rows"]}
+    assert res["end_identical_to_int8"]
+    assert abs(rows["int8"]["mean_fg_dice"] - rows["float"]["mean_fg_dice"]) < 0.02
+    assert abs(rows["p=16"]["mean_fg_dice"] - rows["int8"]["mean_fg_dice"]) < 0.02
+    assert rows["end"]["cycles"]["saved_pct"] > 5
+    assert res["dequantized_check"]["layer_max_code_diff"] <= 1
