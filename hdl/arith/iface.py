@@ -11,9 +11,12 @@ Transaction payload (``i``)
     ``digits`` digit budget ``p`` for :attr:`Policy.TRUNCATE` (ignored otherwise)
 
 Result payload (``o``)
-    ``value``       the result the policy defines (see :class:`Policy`)
+    ``value``       the result the policy defines (see :class:`Policy`);
+                    ``signed(value_width(...))`` holds any exact dot product and any
+                    TRUNCATE prefix value of the ``T``-digit MMA stream
     ``digits_used`` cycles of the digit recurrence the transaction occupied
-    ``terminated``  1 when the policy stopped the transaction before its last digit
+    ``terminated``  1 when the policy's stop fired: negative sign detected (RELU_END),
+                    nonzero digit found (SIGN_ONLY), digit budget below ``T`` (TRUNCATE)
 
 Bias lanes are ordinary lanes: the bias is folded offline into pseudo-products
 (``msdf_unet.golden.arith``), so ``n_lanes`` counts them.
@@ -21,7 +24,7 @@ Bias lanes are ordinary lanes: the bias is folded offline into pseudo-products
 from amaranth import signed, unsigned
 from amaranth.lib import data, enum, stream
 
-__all__ = ["Policy", "dot_product_io", "acc_width"]
+__all__ = ["Policy", "dot_product_io", "acc_width", "value_width"]
 
 
 class Policy(enum.Enum, shape=unsigned(2)):
@@ -45,6 +48,17 @@ def acc_width(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True) -> i
     return bound.bit_length() + 1
 
 
+def value_width(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True) -> int:
+    """Bits of ``o.payload.value``: the larger of :func:`acc_width` and ``T + 1``.
+
+    A TRUNCATE prefix ``Z_p`` of the ``T = act_bits + F`` digit MMA stream
+    (``F = (n_lanes*127).bit_length() + 1``, see ``msdf_unet.golden.arith.mma``) can reach
+    ``+-(2**T - 1)``, e.g. ``Z_1 = 2**(T-1)``, which needs ``T + 1`` bits.
+    """
+    T = act_bits + (n_lanes * 127).bit_length() + 1
+    return max(acc_width(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts), T + 1)
+
+
 def dot_product_io(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True):
     """``(i, o)`` stream signatures of a dot-product unit with these parameters.
 
@@ -60,7 +74,7 @@ def dot_product_io(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True)
         "digits": unsigned(8),
     }))
     o = stream.Signature(data.StructLayout({
-        "value": signed(acc_width(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)),
+        "value": signed(value_width(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)),
         "digits_used": unsigned(8),
         "terminated": unsigned(1),
     }))

@@ -1,0 +1,216 @@
+"""Amaranth-simulator tests of :class:`MMADotProduct` against the golden cycle model.
+
+Every digit on the observation port (value, index, first/last flags, cycle), every
+handshake cycle on ``i`` and every result popped from ``o`` (value, digits_used,
+terminated, cycle) must equal :class:`msdf_unet.golden.arith.mma.MMACycleModel`, and the
+results must equal exact integer sums computed here.
+"""
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from msdf_unet.golden.arith import mma
+from msdf_unet.golden.arith.mma import Policy, Transaction
+from msdf_unet.hdl.arith.iface import Policy as HPolicy
+from msdf_unet.hdl.arith.mma import MMADotProduct
+
+
+def simulate(dut, txns, ready, *, raw_digits=None, max_cycles=100_000):
+    """Drive ``txns`` (with their gaps) and ``o.ready = ready[c]`` (True past the end).
+
+    Returns (accept cycles, port {cycle: (digit, index, first, last)}, results
+    [(pop cycle, value, digits_used, terminated)]). ``raw_digits`` overrides the
+    ``digits`` field sent (to drive illegal budgets).
+    """
+    accepted, port, results = [], {}, []
+    layout = dut.i.payload.shape()
+
+    async def testbench(ctx):
+        c, nxt = 0, 0
+        offer_at = txns[0].gap if txns else 0
+        while len(results) < len(txns):
+            assert c < max_cycles, "simulation did not finish"
+            rdy = bool(ready[c]) if c < len(ready) else True
+            valid = nxt < len(txns) and c >= offer_at
+            ctx.set(dut.i.valid, valid)
+            if valid:
+                t = txns[nxt]
+                dig = t.digits if raw_digits is None else raw_digits[nxt]
+                ctx.set(dut.i.payload, layout.const({
+                    "x": [int(v) for v in t.x], "w": [int(v) for v in t.w],
+                    "policy": HPolicy(int(mma._policy(t.policy))), "digits": int(dig)}))
+            ctx.set(dut.o.ready, rdy)
+            if ctx.get(dut.digits.valid):
+                d = ctx.get(dut.digits.payload)
+                port[c] = (d.digit, d.index, bool(d.first), bool(d.last))
+            if ctx.get(dut.o.valid) and rdy:
+                r = ctx.get(dut.o.payload)
+                results.append((c, r.value, r.digits_used, r.terminated))
+            if valid and ctx.get(dut.i.ready):
+                accepted.append(c)
+                nxt += 1
+                if nxt < len(txns):
+                    offer_at = c + 1 + txns[nxt].gap
+            await ctx.tick()
+            c += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return accepted, port, results
+
+
+def check_against_model(dut, txns, ready, model_txns=None):
+    """Run RTL and cycle model with the same stimulus; compare everything."""
+    accepted, port, results = simulate(dut, txns, ready)
+    model = mma.MMACycleModel(n_lanes=dut.n_lanes, act_bits=dut.act_bits, signed_acts=dut.signed_acts)
+    trace = model.run(model_txns or txns, o_ready=ready)
+    y_expected = [(t.pop_cycle, t.value, t.digits_used, t.terminated) for t in trace.txns]
+    assert accepted == [t.accept_cycle for t in trace.txns]
+    assert port == {c: (z, t, f, bool(l)) for c, (z, t, f, l) in trace.port.items()}
+    assert results == y_expected
+    return trace, results
+
+
+def exact_values(txn, T):
+    """(value, digits_used, terminated) from exact integer math and the policy."""
+    S = int(sum(int(a) * int(b) for a, b in zip(txn.x, txn.w)))
+    pol = mma._policy(txn.policy)
+    return S, pol
+
+
+def random_txns(rng, L, n, *, signed, act_bits=8, gaps=True, policies=tuple(Policy), nb=0):
+    lo, hi = mma.act_range(act_bits, signed)
+    T = mma.stream_digits(L, act_bits)
+    txns = []
+    for j in range(n):
+        kind = rng.integers(6)
+        x = rng.integers(lo, hi + 1, L)
+        w = rng.integers(-127, 128, L)
+        if kind == 0:
+            x[:] = lo if signed else hi          # all -128 (or all 255)
+            w[:] = rng.choice([-127, 127], L)
+        elif kind == 1:
+            x[:] = 0
+        elif kind == 2:
+            w[:] = 127 * rng.choice([-1, 1])
+        elif kind == 3:
+            x = x * (rng.random(L) < 0.2)
+        if nb:  # fold a bias that often flips the sign of the data sum
+            S = int(np.dot(x[:L - nb], w[:L - nb]))
+            g = mma.bias_range(nb, act_bits, signed)[0]
+            b = int(np.clip(-S + rng.integers(-3, 4), -g, g)) if rng.random() < 0.5 else int(rng.integers(-g, g + 1))
+            ws, xs = mma.fold_bias(b, nb, act_bits, signed_acts=signed)
+            x[L - nb:], w[L - nb:] = xs, ws
+        pol = Policy(int(rng.choice([int(p) for p in policies])))
+        p = int(rng.choice([1, 2, act_bits, T - 1, T, int(rng.integers(1, T + 1))]))
+        gap = int(rng.integers(0, 4)) if gaps and rng.random() < 0.3 else 0
+        txns.append(Transaction(x.tolist(), w.tolist(), pol, p, gap))
+    return txns
+
+
+PARAMS = [
+    # (n_lanes, act_bits, signed, group_size, n_bias_lanes, transactions)
+    (11, 8, True, 4, 2, 120),    # the lead's 9 + 2 bias lanes, G = 3
+    (1, 8, True, None, 0, 60),   # one lane
+    (3, 4, False, 1, 1, 80),     # unsigned, M = 1 (G = 3)
+    (5, 3, True, 2, 1, 80),      # odd grouping with padding
+    (20, 8, False, 20, 2, 40),   # unsigned, one group
+]
+
+
+@pytest.mark.parametrize("L,B,signed,M,nb,n", PARAMS)
+def test_random_with_stalls(L, B, signed, M, nb, n):
+    rng = np.random.default_rng(L * 100 + B)
+    dut = MMADotProduct(n_lanes=L, act_bits=B, signed_acts=signed, group_size=M)
+    txns = random_txns(rng, L, n, signed=signed, act_bits=B, nb=nb)
+    ready = (rng.random(n * 40) < rng.choice([0.3, 0.7, 0.95])).tolist()
+    trace, results = check_against_model(dut, txns, ready)
+    T = dut.n_digits
+    for t, (_, value, used, term) in zip(txns, results):
+        S = int(sum(int(a) * int(b) for a, b in zip(t.x, t.w)))
+        pol = mma._policy(t.policy)
+        if pol is Policy.FULL:
+            assert (value, used, term) == (S, T, 0)
+        elif pol is Policy.RELU_END:
+            assert value == max(S, 0) and term == int(S < 0)
+        elif pol is Policy.SIGN_ONLY:
+            assert value == int(np.sign(S)) and term == int(S != 0)
+        else:
+            assert used == t.digits and abs(S - value) <= 2 ** (T - t.digits)
+
+
+@pytest.mark.parametrize("pol", list(Policy))
+def test_back_to_back_each_policy(pol):
+    """i.valid always high and o.ready high: no idle digit cycle except one bubble after
+    an early stop (checked through the model, which test_mma_model checks)."""
+    rng = np.random.default_rng(int(pol) + 7)
+    L = 4
+    dut = MMADotProduct(n_lanes=L, group_size=2)
+    txns = random_txns(rng, L, 25, signed=True, gaps=False, policies=(pol,))
+    trace, _ = check_against_model(dut, txns, [])
+    busy = len(trace.port)
+    assert busy == sum(t.digits_used for t in trace.txns)
+
+
+def test_corners():
+    L = 6
+    T = mma.stream_digits(L)
+    dut = MMADotProduct(n_lanes=L, group_size=3)
+    txns = []
+    for pol in Policy:
+        for x, w in [([-128] * L, [127] * L), ([-128] * L, [-127] * L), ([127] * L, [127] * L),
+                     ([127] * L, [-127] * L), ([0] * L, [127] * L), ([5] * L, [0] * L),
+                     ([1, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0]), ([1, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0])]:
+            for p in ([1, T // 2, T] if pol is Policy.TRUNCATE else [0]):
+                txns.append(Transaction(x, w, pol, p))
+    # a bias that flips the sign: data sum +1, bias -2 (and the reverse)
+    for b in (-2, 2):
+        ws, xs = mma.fold_bias(b, 2)
+        sgn = 1 if b < 0 else -1
+        txns.append(Transaction([1, 1, 0, 0] + xs, [sgn, 0, 0, 0] + ws, Policy.SIGN_ONLY))
+        txns.append(Transaction([1, 1, 0, 0] + xs, [sgn, 0, 0, 0] + ws, Policy.RELU_END))
+    ready = ([False] * 5 + [True] * 3) * 200
+    _, results = check_against_model(dut, txns, ready)
+    assert results[0][1] == -128 * 127 * L
+
+
+def test_illegal_budget_runs_full_length():
+    """TRUNCATE with digits 0 or > T runs T digits (documented); the golden model raises."""
+    L = 2
+    T = mma.stream_digits(L)
+    dut = MMADotProduct(n_lanes=L)
+    txns = [Transaction([100, -7], [-99, 55], Policy.TRUNCATE, 0),
+            Transaction([-3, 7], [9, 55], Policy.TRUNCATE, T + 1)]
+    with pytest.raises(ValueError):
+        mma.MMACycleModel(n_lanes=L).run(txns)
+    accepted, port, results = simulate(dut, txns, [], raw_digits=[0, T + 1])
+    legal = [Transaction(t.x, t.w, Policy.TRUNCATE, T) for t in txns]
+    trace = mma.MMACycleModel(n_lanes=L).run(legal)
+    assert results == [(t.pop_cycle, t.value, t.digits_used, t.terminated) for t in trace.txns]
+    assert [r[1] for r in results] == [100 * -99 - 7 * 55, -27 + 7 * 55]
+
+
+def test_weight_minus128_exact_while_bound_holds():
+    """w = -128 is outside the contract; the unit stays exact while |P_t| < 2**(F-1)."""
+    L = 2                       # F = 9: |P| <= 128 < 256
+    dut = MMADotProduct(n_lanes=L)
+    txns = [Transaction([x, 3], [-128, 0], Policy.FULL, 0) for x in (-128, -1, 1, 127)]
+    _, _, results = simulate(dut, txns, [])
+    assert [r[1] for r in results] == [x * -128 for x in (-128, -1, 1, 127)]
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_parameter_validation():
+    with pytest.raises(ValueError, match="n_lanes"):
+        MMADotProduct(n_lanes=0)
+    with pytest.raises(ValueError, match="act_bits"):
+        MMADotProduct(n_lanes=2, act_bits=1)
+    with pytest.raises(TypeError, match="signed_acts"):
+        MMADotProduct(n_lanes=2, signed_acts=1)
+    with pytest.raises(ValueError, match="group_size"):
+        MMADotProduct(n_lanes=2, group_size=3)
+    dut = MMADotProduct(n_lanes=11, group_size=4)
+    assert (dut.n_groups, dut.online_delay, dut.n_digits) == (3, mma.online_delay(11), mma.stream_digits(11))
+    assert dut.latency_cycles == mma.LATENCY_TO_DIGIT0
