@@ -488,10 +488,11 @@ class MMACycleModel:
       :data:`RESULT_DEPTH`) and
       ``count`` = accepted transactions whose result was not popped.
 
-    Rules per cycle: ``i.ready = (~active | abort) & (count < RESULT_DEPTH)`` where ``active`` is
-    cleared after the feeder formed the ``last`` step and ``abort`` means the feeder still
-    works on a transaction that stage 2 stopped early in the previous cycle; a ``flush``
-    cycle drops the stale ``s1`` step. ``o.valid`` = FIFO not empty.
+    Rules per cycle: ``i.ready = (~active | flush) & (count < RESULT_DEPTH)`` where
+    ``active`` is cleared after the feeder formed the ``last`` step and ``flush`` (one
+    cycle after stage 2 stopped a transaction before its planned last digit) drops the
+    stale ``s1`` step and stops the feeder if it is still active on that transaction.
+    ``o.valid`` = FIFO not empty.
     """
 
     def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True):
@@ -621,9 +622,9 @@ class MMACycleModel:
                     fifo.append((j,))
                     assert len(fifo) - int(o_pop) <= RESULT_DEPTH, "result FIFO overflow"
                     if not is_last:
-                        n_flush = True
-                        # the feeder still holds this transaction unless it just fed its last step
-                        n_abort = s1_next is not None and s1_next[0] == j and not s1_next[2]
+                        # the feeder formed step t+1 of this transaction this cycle; if that
+                        # was not its last step it is still active on it next cycle
+                        n_flush = n_abort = True
             # ---- clock edge
             if o_pop:
                 fifo.pop(0)

@@ -149,8 +149,10 @@ class MMADotProduct(wiring.Component):
         step = Signal(8)
         last = Signal(8)
         policy = Signal(Policy)
-        abort = Signal()           # stage 2 stopped the feeder's transaction early last cycle
-        flush = Signal()           # s1 holds a step of a transaction stopped early last cycle
+        # stage 2 stopped a transaction early last cycle: s1 holds its next step (drop it),
+        # and the feeder, if still active, works on it (stop it)
+        flush = Signal()
+        abort = flush
         count = Signal(range(RESULT_DEPTH + 1))
 
         hs = Signal()
@@ -278,7 +280,7 @@ class MMADotProduct(wiring.Component):
         terminated = Signal()
         m.d.comb += terminated.eq(early | ((s1_policy == Policy.TRUNCATE) & (s1_step != T - 1)))
 
-        m.d.sync += [self.digits.valid.eq(proc), flush.eq(0), abort.eq(0)]
+        m.d.sync += [self.digits.valid.eq(proc), flush.eq(0)]
         with m.If(proc):
             m.d.sync += [
                 R.eq(R_next), Q.eq(Qn), QM.eq(QMn), seen.eq(seen_p | (z != 0)),
@@ -288,9 +290,9 @@ class MMADotProduct(wiring.Component):
                 self.digits.payload.last.eq(stop),
             ]
             with m.If(early & ~s1_last):
-                # the feeder formed the next step of this transaction: drop it from s1, and
-                # stop the feeder unless that step was its last one
-                m.d.sync += [flush.eq(1), abort.eq(~(active & (step == last)))]
+                # the feeder formed the next step of this transaction this cycle; if that was
+                # not its last step, the feeder is still active on it next cycle
+                m.d.sync += flush.eq(1)
 
         # ---------------- results: FIFO of RESULT_DEPTH, credit counter -----------------------
         m.submodules.results = results = fifo.SyncFIFO(width=len(self.o.payload.as_value()),
