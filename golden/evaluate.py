@@ -152,6 +152,16 @@ def format_table(res: dict) -> str:
         saved = f"{r['cycles']['saved_pct']:13.2f}%" if "cycles" in r else f"{'':>14}"
         lines.append(f"{r['policy']:<8}" + "".join(f"{d:13.4f}" for d in r["dice"])
                      + "".join(f"{i:12.4f}" for i in r["iou"]) + f"{r['mean_fg_dice']:14.4f}" + saved)
+    end = next((r for r in res["rows"] if r["policy"] == "end"), None)
+    if end is not None and "cycles" in end:
+        lines.append("digit cycles per conv layer, END vs FULL (T digits per output):")
+        lines.append(f"  {'layer':<14}{'policy':>10}{'lanes':>7}{'T':>4}{'outputs':>11}"
+                     f"{'FULL cycles':>13}{'END cycles':>13}{'saved':>8}")
+        for c in end["cycles"]["layers"]:
+            lines.append(f"  {c['name']:<14}{c['policy']:>10}{c['lanes']:>7}{c['T']:>4}{c['outputs']:>11}"
+                         f"{c['full_cycles']:>13}{c['used_cycles']:>13}{c['saved_pct']:>7.2f}%")
+        lines.append(f"  {'total':<46}{end['cycles']['full']:>13}{end['cycles']['used']:>13}"
+                     f"{end['cycles']['saved_pct']:>7.2f}%")
     dq = res["dequantized_check"]
     lines.append(f"END labels identical to INT8: {res['end_identical_to_int8']}; INT8 vs float label "
                  f"agreement {100 * res['int8_vs_float_label_agreement']:.2f} %; hw-exact vs dequantized "

@@ -305,6 +305,8 @@ def _conv_layer(program, layer, x, policy, backend, cycles):
         cycles.append(LayerCycles(layer.name, pol.name if p is None else f"{pol.name}:{p}", L, T,
                                   n_out, int(r.digits_used.sum()), int(r.terminated.sum())))
     if layer.head:
+        if acc.numel() and int(acc.abs().max()) >= 2 ** 31:
+            raise OverflowError(f"head accumulator {int(acc.abs().max())} does not fit INT32")
         return acc
     return requantize(acc, torch.from_numpy(program.arrays[layer.array("mult")]),
                       torch.from_numpy(program.arrays[layer.array("shift")]), layer.relu)
