@@ -42,10 +42,16 @@ class _OnlineBase(wiring.Component):
     ONLINE_DELAY: int
     FIRST_INDEX: int
 
+    def __init__(self, signature=None):
+        super().__init__(signature)
+        #: steps taken since ``clear``, saturating at ``ONLINE_DELAY + FIRST_INDEX - 1`` (the
+        #: steps before the first output); exposed for the formal proofs
+        self.steps = Signal(range(self.ONLINE_DELAY + self.FIRST_INDEX))
+
     def _step_control(self, m):
-        """Saturating step counter; returns ``(step, emit, cleared_count)`` signals."""
+        """Drive the step counter and ``z_valid``; return the "this step emits" signal."""
         last = self.ONLINE_DELAY + self.FIRST_INDEX - 1  # steps taken before the first output
-        cnt = Signal(range(last + 1))
+        cnt = self.steps
         base_cnt = Mux(self.clear, 0, cnt)
         emit = Signal()
         m.d.comb += emit.eq(base_cnt == last)
@@ -69,6 +75,12 @@ class OnlineAdder(_OnlineBase):
 
     Ports and timing: see :mod:`msdf_unet.hdl.arith.online` (uniform ports); ``z_0`` is
     on ``z`` two cycles after ``x_1``.
+
+    Attributes
+    ----------
+    p_prev, w_prev : Signal
+        The state after step ``k`` (``p_k`` and ``w_{k-1}``), exposed for the formal
+        proof of ``2**k (X[k] + Y[k]) == 4 * (outputs so far, Horner) + 2 w_{k-1} + p_k``.
     """
 
     ONLINE_DELAY = 2
@@ -81,11 +93,15 @@ class OnlineAdder(_OnlineBase):
     z_valid: Out(1)
     z: Out(Digit)
 
+    def __init__(self):
+        super().__init__()
+        self.p_prev = Signal(signed(3))   # p_k = x_k + y_k of the last step
+        self.w_prev = Signal(signed(2))   # w_{k-1}, the interim sum waiting for its transfer
+
     def elaborate(self, platform):
         m = Module()
         emit = self._step_control(m)
-        p_prev = Signal(signed(3))   # p_{k-1} = x_{k-1} + y_{k-1}
-        w_prev = Signal(signed(2))   # w_{k-2}, the interim sum waiting for its transfer
+        p_prev, w_prev = self.p_prev, self.w_prev
         p = Signal(signed(3))
         m.d.comb += p.eq(self.x.as_value() + self.y.as_value())
         base_p = Mux(self.clear, 0, p_prev)
@@ -220,6 +236,13 @@ class OnlineMultiplierSP(_OnlineBase):
     y_bits : int
         Width of the parallel operand (>= 1, default 8).
 
+    Attributes
+    ----------
+    residual : Signal(signed(y_bits + 3))
+        The residual ``w`` in units of ``2**-(y_bits+1)``, exposed for the formal proof of
+        ``residual == A * y - 2**(y_bits+1) * B`` (``A``, ``B``: Horner values of the input
+        digits and of the output digits so far) and ``|residual| <= 3/4``.
+
     Ports and timing: see :mod:`msdf_unet.hdl.arith.online` (uniform ports); ``p_1`` is
     on ``z`` three cycles after ``x_1`` (output index ``j`` valid in cycle ``j + 2``).
     """
@@ -235,12 +258,14 @@ class OnlineMultiplierSP(_OnlineBase):
             "clear": In(1), "x_valid": In(1), "x": In(Digit), "y": In(signed(y_bits)),
             "z_valid": Out(1), "z": Out(Digit),
         })
+        #: residual register, units of 2**-(y_bits + 1) (exposed for the formal proof)
+        self.residual = Signal(signed(y_bits + 1 + 2))
 
     def elaborate(self, platform):
         m = Module()
         scale = self.y_bits - 1 + self.ONLINE_DELAY
         emit = self._step_control(m)
-        w = Signal(signed(scale + 2))
+        w = self.residual
         v = Signal(signed(scale + 2))                    # |v| <= 7/4 by the residual bound
         base_w = Mux(self.clear, 0, w)
         m.d.comb += v.eq(2 * base_w + _times_digit(self.y, self.x.as_value()))

@@ -74,3 +74,11 @@ def test_random_long_streams():
 def test_bad_width(bad):
     with pytest.raises(ValueError, match="width"):
         OnTheFlyConverter(width=bad)
+
+
+def test_no_carry_propagate_adder():
+    # the conversion only selects and shifts: the netlist has no adder or subtractor
+    from msdf_unet.sim.formal import to_rtlil
+    text = to_rtlil(OnTheFlyConverter(width=16))
+    cells = {line.split()[1] for line in text.splitlines() if line.strip().startswith("cell ")}
+    assert cells and not cells & {"$add", "$sub", "$alu", "$neg", "$mul"}, cells
