@@ -287,6 +287,24 @@ def run(program: Program, x: torch.Tensor, policy: RunPolicy | str = RunPolicy()
     return HwResult(output=out, pred=pred, cycles=cycles, tensors=env if keep else None)
 
 
+_CHUNK = 1 << 14   # outputs per evaluate_planes call: keeps its temporaries in cache (2x faster)
+
+
+def _evaluate_chunked(P: np.ndarray, L: int, pol, p):
+    """:func:`mma.evaluate_planes` over the flattened batch in chunks:
+    (values shaped like ``P[0]``, total digits_used, total terminated)."""
+    B = P.shape[0]
+    flat = P.reshape(B, -1)
+    values = np.empty(flat.shape[1], np.int64)
+    used = term = 0
+    for i in range(0, flat.shape[1], _CHUNK):
+        r = mma.evaluate_planes(flat[:, i:i + _CHUNK], L, pol, p)
+        values[i:i + _CHUNK] = r.values
+        used += int(r.digits_used.sum())
+        term += int(r.terminated.sum())
+    return values.reshape(P.shape[1:]), used, term
+
+
 def _conv_layer(program, layer, x, policy, backend, cycles):
     T = layer_digits(layer, program.act_bits)
     L = layer_lanes(layer)
@@ -300,10 +318,10 @@ def _conv_layer(program, layer, x, policy, backend, cycles):
             cycles.append(LayerCycles(layer.name, pol.name, L, T, n_out, n_out * T, 0))
     else:
         P = plane_sums_conv(program, layer, x)
-        r = mma.evaluate_planes(P, L, pol, p)
-        acc = torch.from_numpy(r.values)
+        values, used, term = _evaluate_chunked(P, L, pol, p)
+        acc = torch.from_numpy(values)
         cycles.append(LayerCycles(layer.name, pol.name if p is None else f"{pol.name}:{p}", L, T,
-                                  n_out, int(r.digits_used.sum()), int(r.terminated.sum())))
+                                  n_out, used, term))
     if layer.head:
         if acc.numel() and int(acc.abs().max()) >= 2 ** 31:
             raise OverflowError(f"head accumulator {int(acc.abs().max())} does not fit INT32")
