@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 __all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth", "write_unit_verilog",
@@ -273,30 +273,46 @@ def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:
     rec = {"variant": variant, "n_lanes": n_lanes, "act_bits": cfg.act_bits,
            "signed_acts": cfg.signed_acts, "verilog": str(path)}
     rec.update(variant_timing(variant, n_lanes, act_bits=cfg.act_bits))
-    rec.update(synth(path, top, timeout_s=cfg.timeout_s))
+    try:
+        rec.update(synth(path, top, timeout_s=cfg.timeout_s))
+    except subprocess.TimeoutExpired:
+        rec["error"] = f"yosys timed out after {cfg.timeout_s:.0f} s"
+        return rec
+    except subprocess.CalledProcessError as exc:
+        rec["error"] = f"yosys failed ({exc.returncode}); see {Path(path).with_suffix('.yosys.log')}"
+        return rec
     luts = rec["lut"] + rec["srl"]
     rec["dots_per_cycle_per_klut"] = round(1000.0 / (rec["cycles_per_dot"] * luts), 4) if luts else None
     return rec
 
 
-def run_bench(cfg: BenchConfig, *, progress: bool = True) -> dict:
-    """Run every available (variant, N) synthesis; return the report dict."""
+def run_bench(cfg: BenchConfig, *, progress: bool = True, json_path: Path | None = None) -> dict:
+    """Run every available (variant, N) synthesis; return the report dict.
+
+    A run that times out or fails is recorded with an ``error`` and no counts. With
+    ``json_path`` the report is rewritten after every finished run (partial results
+    survive an interrupted sweep)."""
     from tqdm import tqdm
     variants = [v for v in cfg.variants if variant_available(v)]
     skipped = [v for v in cfg.variants if v not in variants]
     jobs = [(v, n) for n in cfg.n_lanes for v in variants]
     Path(cfg.build_dir).mkdir(parents=True, exist_ok=True)
-    records = []
+    report = {"config": dataclasses.asdict(cfg), "skipped_variants": skipped,
+              "yosys": _yosys_version(), "results": []}
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool, \
             tqdm(total=len(jobs), desc="synth_xilinx", disable=not progress, unit="run") as bar:
         futures = {pool.submit(bench_one, v, n, cfg): (v, n) for v, n in jobs}
-        for fut in futures:
+        for fut in as_completed(futures):
             v, n = futures[fut]
-            bar.set_postfix_str(f"{v} N={n}")
-            records.append(fut.result())
+            report["results"].append(fut.result())
+            bar.set_postfix_str(f"done {v} N={n}")
             bar.update(1)
-    return {"config": dataclasses.asdict(cfg), "skipped_variants": skipped,
-            "yosys": _yosys_version(), "results": records}
+            if json_path is not None:
+                json_path.parent.mkdir(parents=True, exist_ok=True)
+                json_path.write_text(json.dumps(report, indent=2))
+    order = {(v, n): k for k, (v, n) in enumerate(jobs)}
+    report["results"].sort(key=lambda r: order[(r["variant"], r["n_lanes"])])
+    return report
 
 
 def _yosys_version() -> str:
@@ -341,9 +357,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = BenchConfig(n_lanes=tuple(args.n), variants=tuple(args.variants), act_bits=args.act_bits,
                       signed_acts=not args.unsigned, jobs=args.jobs, timeout_s=args.timeout)
-    report = run_bench(cfg)
+    report = run_bench(cfg, json_path=args.json)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
+    for r in report["results"]:
+        if "error" in r:
+            print(f"{r['variant']} N={r['n_lanes']}: {r['error']}")
     if report["skipped_variants"]:
         print(f"skipped (unit not present): {', '.join(report['skipped_variants'])}")
     print(format_table(report["results"], markdown=args.markdown))

@@ -1,0 +1,134 @@
+"""cocotb testbench of the baseline dot-product units (bit-serial, bit-parallel, cascaded).
+
+Runs inside the simulator (see :mod:`msdf_unet.sim.arith.test_baselines`); parameters come
+from the environment: ``VARIANT`` (``bitserial``, ``bitparallel-lut``, ``bitparallel-dsp``,
+``cascaded``), ``N_LANES``, ``ACT_BITS``, ``SIGNED_ACTS`` (0/1), ``SEED``, ``N_TXNS``.
+
+Every cycle the :class:`TB` drives ``i`` with random idle cycles and ``o.ready`` with
+random backpressure, by exactly the driver rule of
+:func:`msdf_unet.golden.arith.baselines.simulate`; the accept cycles and every
+``(cycle, result)`` on ``o`` must equal the golden cycle model's, and the values the exact
+integer dot product.
+"""
+import os
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from msdf_unet.golden.arith import baselines as g
+from msdf_unet.hdl.arith.iface import Policy, dot_product_io
+
+
+class Params:
+    def __init__(self):
+        self.variant = os.environ.get("VARIANT", "bitserial")
+        self.n_lanes = int(os.environ.get("N_LANES", "9"))
+        self.act_bits = int(os.environ.get("ACT_BITS", "8"))
+        self.signed_acts = os.environ.get("SIGNED_ACTS", "1") == "1"
+        self.seed = int(os.environ.get("SEED", "1"))
+        self.n_txns = int(os.environ.get("N_TXNS", "40"))
+
+    def golden_model(self):
+        kw = dict(act_bits=self.act_bits, signed_acts=self.signed_acts)
+        if self.variant == "bitserial":
+            return g.SerialShellModel(g.bitserial_cycles(act_bits=self.act_bits),
+                                      lambda t: g.bitserial_dot(t.x, t.w, policy=t.policy, **kw))
+        if self.variant == "cascaded":
+            return g.SerialShellModel(g.cascaded_cycles(self.n_lanes, act_bits=self.act_bits),
+                                      lambda t: g.cascaded_dot(t.x, t.w, policy=t.policy, **kw))
+        if self.variant.startswith("bitparallel"):
+            return g.PipelineShellModel(g.BITPARALLEL_LATENCY_CYCLES,
+                                        lambda t: g.bitparallel_dot(t.x, t.w, policy=t.policy, **kw))
+        raise ValueError(f"unknown VARIANT {self.variant!r}")
+
+
+class TB:
+    """Clock, reset and the cycle-by-cycle stream driver/monitor of one unit."""
+
+    def __init__(self, dut, params: Params):
+        self.dut, self.p = dut, params
+        i_sig, o_sig = dot_product_io(n_lanes=params.n_lanes, act_bits=params.act_bits,
+                                      signed_acts=params.signed_acts)
+        self.i_layout = i_sig.members["payload"].shape
+        self.o_layout = o_sig.members["payload"].shape
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        self.dut.i__valid.value = 0
+        self.dut.o__ready.value = 0
+        await ClockCycles(self.dut.clk, 3)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    def pack(self, t: g.Txn) -> int:
+        return self.i_layout.const({"x": list(t.x), "w": list(t.w), "policy": t.policy,
+                                    "digits": t.digits}).as_bits()
+
+    def unpack(self, raw: int) -> g.Result:
+        view = self.o_layout.from_bits(raw)
+        return g.Result(value=view.value, digits_used=view.digits_used, terminated=view.terminated)
+
+    async def run(self, txns, valid_pattern, ready_pattern):
+        """Drive like ``baselines.simulate``; return (accept cycles, [(cycle, Result)])."""
+        dut = self.dut
+        accepts, outputs = [], []
+        nxt, offering = 0, False
+        for c, (want, rdy) in enumerate(zip(valid_pattern, ready_pattern)):
+            offering = nxt < len(txns) and (offering or bool(want))
+            dut.i__valid.value = int(offering)
+            if offering:
+                dut.i__payload.value = self.pack(txns[nxt])
+            dut.o__ready.value = int(rdy)
+            await ReadOnly()
+            in_ready = int(dut.i__ready.value)
+            if int(dut.o__valid.value) and rdy:
+                outputs.append((c, self.unpack(dut.o__payload.value.to_unsigned())))
+            if offering and in_ready:
+                accepts.append(c)
+                nxt += 1
+                offering = False
+            await RisingEdge(dut.clk)
+        return accepts, outputs
+
+
+@cocotb.test()
+async def test_random_and_corners_against_golden(dut):
+    p = Params()
+    tb = TB(dut, p)
+    await tb.reset()
+    rng = random.Random(p.seed)
+    txns = g.corner_txns(p.n_lanes, act_bits=p.act_bits, signed_acts=p.signed_acts)
+    txns += g.random_txns(rng, p.n_txns, p.n_lanes, act_bits=p.act_bits, signed_acts=p.signed_acts)
+    k = p.golden_model().latency_cycles
+    horizon = len(txns) * (k + 1) * 3 + 20
+    vp = [rng.random() < 0.6 for _ in range(horizon)]
+    rp = [rng.random() < 0.5 for _ in range(horizon)]
+    accepts, outputs = await tb.run(txns, vp, rp)
+    g_accepts, g_outputs = g.simulate(p.golden_model(), txns, vp, rp)
+    assert len(outputs) == len(txns), f"{len(outputs)} of {len(txns)} results"
+    assert accepts == g_accepts, "accept cycles differ from the golden cycle model"
+    for (c, r), (gc, gr), t in zip(outputs, g_outputs, txns):
+        s = sum(a * b for a, b in zip(t.x, t.w))
+        exact = {Policy.FULL: s, Policy.TRUNCATE: s, Policy.RELU_END: max(s, 0),
+                 Policy.SIGN_ONLY: (s > 0) - (s < 0)}[Policy(t.policy)]
+        assert (c, r) == (gc, gr), f"y_produced {(c, r)} != y_expected {(gc, gr)} for {t}"
+        assert r.value == exact
+
+
+@cocotb.test()
+async def test_back_to_back(dut):
+    p = Params()
+    tb = TB(dut, p)
+    await tb.reset()
+    txns = g.random_txns(random.Random(p.seed + 1), 8, p.n_lanes, act_bits=p.act_bits,
+                         signed_acts=p.signed_acts)
+    model = p.golden_model()
+    horizon = (len(txns) + 2) * (model.latency_cycles + 1)
+    accepts, outputs = await tb.run(txns, [1] * horizon, [1] * horizon)
+    g_accepts, g_outputs = g.simulate(p.golden_model(), txns, [1] * horizon, [1] * horizon)
+    assert accepts == g_accepts
+    assert outputs == g_outputs
+    assert [c for c, _ in outputs] == [a + model.latency_cycles for a in accepts]
