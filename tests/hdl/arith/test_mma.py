@@ -73,41 +73,9 @@ def check_against_model(dut, txns, ready, model_txns=None):
     return trace, results
 
 
-def exact_values(txn, T):
-    """(value, digits_used, terminated) from exact integer math and the policy."""
-    S = int(sum(int(a) * int(b) for a, b in zip(txn.x, txn.w)))
-    pol = mma._policy(txn.policy)
-    return S, pol
-
-
 def random_txns(rng, L, n, *, signed, act_bits=8, gaps=True, policies=tuple(Policy), nb=0):
-    lo, hi = mma.act_range(act_bits, signed)
-    T = mma.stream_digits(L, act_bits)
-    txns = []
-    for j in range(n):
-        kind = rng.integers(6)
-        x = rng.integers(lo, hi + 1, L)
-        w = rng.integers(-127, 128, L)
-        if kind == 0:
-            x[:] = lo if signed else hi          # all -128 (or all 255)
-            w[:] = rng.choice([-127, 127], L)
-        elif kind == 1:
-            x[:] = 0
-        elif kind == 2:
-            w[:] = 127 * rng.choice([-1, 1])
-        elif kind == 3:
-            x = x * (rng.random(L) < 0.2)
-        if nb:  # fold a bias that often flips the sign of the data sum
-            S = int(np.dot(x[:L - nb], w[:L - nb]))
-            g = mma.bias_range(nb, act_bits, signed)[0]
-            b = int(np.clip(-S + rng.integers(-3, 4), -g, g)) if rng.random() < 0.5 else int(rng.integers(-g, g + 1))
-            ws, xs = mma.fold_bias(b, nb, act_bits, signed_acts=signed)
-            x[L - nb:], w[L - nb:] = xs, ws
-        pol = Policy(int(rng.choice([int(p) for p in policies])))
-        p = int(rng.choice([1, 2, act_bits, T - 1, T, int(rng.integers(1, T + 1))]))
-        gap = int(rng.integers(0, 4)) if gaps and rng.random() < 0.3 else 0
-        txns.append(Transaction(x.tolist(), w.tolist(), pol, p, gap))
-    return txns
+    return mma.random_transactions(rng, L, n, act_bits=act_bits, signed_acts=signed,
+                                   n_bias_lanes=nb, gaps=gaps, policies=policies)
 
 
 PARAMS = [
@@ -125,7 +93,7 @@ def test_random_with_stalls(L, B, signed, M, nb, n):
     rng = np.random.default_rng(L * 100 + B)
     dut = MMADotProduct(n_lanes=L, act_bits=B, signed_acts=signed, group_size=M)
     txns = random_txns(rng, L, n, signed=signed, act_bits=B, nb=nb)
-    ready = (rng.random(n * 40) < rng.choice([0.3, 0.7, 0.95])).tolist()
+    ready = mma.random_ready(rng, n * 40)
     trace, results = check_against_model(dut, txns, ready)
     T = dut.n_digits
     for t, (_, value, used, term) in zip(txns, results):
