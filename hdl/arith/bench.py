@@ -354,7 +354,20 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per Yosys run")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="report path")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
+                   help="no synthesis: print the table of these JSON reports (and write the "
+                        "merged report to --json)")
     args = p.parse_args(argv)
+    if args.merge:
+        records = []
+        for path in args.merge:
+            records += json.loads(path.read_text())["results"]
+        records.sort(key=lambda r: (r["n_lanes"], list(VARIANTS).index(r["variant"])))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"merged_from": [str(x) for x in args.merge],
+                                         "results": records}, indent=2))
+        print(format_table(records, markdown=args.markdown))
+        return 0
     cfg = BenchConfig(n_lanes=tuple(args.n), variants=tuple(args.variants), act_bits=args.act_bits,
                       signed_acts=not args.unsigned, jobs=args.jobs, timeout_s=args.timeout)
     report = run_bench(cfg, json_path=args.json)
