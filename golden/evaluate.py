@@ -7,6 +7,8 @@ and the test split is segmented by:
 
 * ``float``      the float32 PyTorch model (argmax of the logits);
 * ``int8``       the hardware-exact model, ``full`` policy (exact INT32 dot products);
+* ``msdf-full``  the same through the bit-plane sums and the MMA digit recurrence, all
+                 ``T`` digits: must equal ``int8`` (checked);
 * ``end``        MSDF early negative detection on ReLU layers (+ sign-only binary head):
                  must give the same labels as ``int8`` (checked), fewer digit cycles;
 * ``p=<n>``      MSDF truncated to ``n`` digits on every conv layer (``n`` = 4..16 by
@@ -106,24 +108,26 @@ def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, bat
     program = build_program(task, model, calib_images)
     if out is not None:
         save_program(Path(out) / f"{task}.msdfp", program)
-    policies = ["full", "end"] + [f"truncate:{p}" for p in digits]
+    policies = ["full", "msdf-full", "end"] + [f"truncate:{p}" for p in digits]
     bar = tqdm(total=1 + len(policies), desc=f"eval {task}", unit="policy", disable=not progress)
     preds = {"float": predict(model, images, batch_size)}
     rows = [_row("float", preds["float"], labels, k)]
     bar.update()
     for pol in policies:
         pr, cyc = hwexact.predict(program, images, pol, batch_size=batch_size, progress=progress)
-        name = {"full": "int8", "end": "end"}.get(pol) or f"p={pol.split(':')[1]}"
+        name = {"full": "int8", "msdf-full": "msdf-full", "end": "end"}.get(pol) or f"p={pol.split(':')[1]}"
         preds[name] = pr
-        rows.append(_row(name, pr, labels, k, cyc if pol != "full" else None))
+        rows.append(_row(name, pr, labels, k, cyc if pol not in ("full", "msdf-full") else None))
         bar.update()
     bar.close()
     end_identical = bool(np.array_equal(preds["end"], preds["int8"]))
-    if not end_identical:  # the END policy is exact by construction: anything else is a bug
-        raise AssertionError(f"{task}: END labels differ from INT8 full labels")
+    msdf_identical = bool(np.array_equal(preds["msdf-full"], preds["int8"]))
+    if not (end_identical and msdf_identical):  # exact by construction: anything else is a bug
+        raise AssertionError(f"{task}: MSDF full / END labels differ from INT8 labels")
     cmp = hwexact.compare_with_dequantized(program, quant.quantize_input(program, images[:4]))
     res = {"task": task, "classes": list(data.class_names), "n_test": int(len(images)),
            "image_shape": list(images.shape[1:]), "rows": rows, "end_identical_to_int8": end_identical,
+           "msdf_full_identical_to_int8": msdf_identical,
            "int8_vs_float_label_agreement": float(np.mean(preds["int8"] == preds["float"])),
            "dequantized_check": {"layer_max_code_diff": max(cmp["layer_max_code_diff"].values()),
                                  "end_to_end_max_logit_diff": cmp["end_to_end_max_logit_diff"],
@@ -145,12 +149,12 @@ def format_table(res: dict) -> str:
     cls = res["classes"]
     lines = [f"{res['task']}: {res['n_test']} test images {'x'.join(map(str, res['image_shape']))}, "
              f"classes {' / '.join(cls)}"]
-    hdr = (f"{'policy':<8}" + "".join(f"{'Dice ' + c[:6]:>13}" for c in cls)
+    hdr = (f"{'policy':<10}" + "".join(f"{'Dice ' + c[:6]:>13}" for c in cls)
            + "".join(f"{'IoU ' + c[:6]:>12}" for c in cls) + f"{'mean fg Dice':>14}{'cycles saved':>14}")
     lines += [hdr, "-" * len(hdr)]
     for r in res["rows"]:
         saved = f"{r['cycles']['saved_pct']:13.2f}%" if "cycles" in r else f"{'':>14}"
-        lines.append(f"{r['policy']:<8}" + "".join(f"{d:13.4f}" for d in r["dice"])
+        lines.append(f"{r['policy']:<10}" + "".join(f"{d:13.4f}" for d in r["dice"])
                      + "".join(f"{i:12.4f}" for i in r["iou"]) + f"{r['mean_fg_dice']:14.4f}" + saved)
     end = next((r for r in res["rows"] if r["policy"] == "end"), None)
     if end is not None and "cycles" in end:
@@ -163,7 +167,8 @@ def format_table(res: dict) -> str:
         lines.append(f"  {'total':<46}{end['cycles']['full']:>13}{end['cycles']['used']:>13}"
                      f"{end['cycles']['saved_pct']:>7.2f}%")
     dq = res["dequantized_check"]
-    lines.append(f"END labels identical to INT8: {res['end_identical_to_int8']}; INT8 vs float label "
+    lines.append(f"MSDF full / END labels identical to INT8: {res['msdf_full_identical_to_int8']} / "
+                 f"{res['end_identical_to_int8']}; INT8 vs float label "
                  f"agreement {100 * res['int8_vs_float_label_agreement']:.2f} %; hw-exact vs dequantized "
                  f"float: max layer code diff {dq['layer_max_code_diff']}, max logit diff "
                  f"{dq['end_to_end_max_logit_diff']:.2e} (logit range {dq['logit_range']:.2f})")

@@ -13,6 +13,7 @@ order on INT8 codes, vectorized over the batch with PyTorch:
 MSDF policies (:class:`RunPolicy`, per run):
 
 ``full``      plain integer results (``Policy.FULL``); ``T`` digit cycles per output.
+              ``msdf-full`` computes them through the digit recurrence (a check).
 ``end``       ``Policy.RELU_END`` on every ReLU conv: output identical to ``full``;
               negative outputs stop at their first (negative) nonzero digit. A binary
               head uses ``Policy.SIGN_ONLY`` (same decision), a multi-class head ``FULL``.
@@ -69,12 +70,16 @@ class RunPolicy:
         Use ``SIGN_ONLY`` on a one-channel head in ``"end"`` mode (default True).
     count_cycles : bool
         Report digit cycles also for ``"full"`` (``T`` per output, no planes needed).
+    digit_serial : bool
+        ``"full"`` only: compute every dot product through the plane sums and the MMA
+        recurrence (``Policy.FULL``) instead of the exact conv (same results; a check).
     """
 
     mode: str = "full"
     digits: int | None = None
     sign_head: bool = True
     count_cycles: bool = False
+    digit_serial: bool = False
 
     def __post_init__(self):
         if self.mode not in ("full", "end", "truncate"):
@@ -85,17 +90,22 @@ class RunPolicy:
 
     @classmethod
     def parse(cls, text: str) -> "RunPolicy":
-        """``"full"``, ``"end"`` or ``"truncate:<p>"`` / ``"p<p>"``."""
+        """``"full"``, ``"msdf-full"`` (digit-serial full), ``"end"`` or
+        ``"truncate:<p>"`` / ``"p<p>"``."""
         t = text.strip().lower()
         if t in ("full", "end"):
             return cls(t)
+        if t == "msdf-full":
+            return cls("full", digit_serial=True)
         for pre in ("truncate:", "trunc:", "p"):
             if t.startswith(pre) and t[len(pre):].isdigit():
                 return cls("truncate", int(t[len(pre):]))
-        raise ValueError(f"unknown policy {text!r}; use full, end or truncate:<p>")
+        raise ValueError(f"unknown policy {text!r}; use full, msdf-full, end or truncate:<p>")
 
     @property
     def label(self) -> str:
+        if self.mode == "full" and self.digit_serial:
+            return "msdf-full"
         return f"truncate:{self.digits}" if self.mode == "truncate" else self.mode
 
 
@@ -311,7 +321,7 @@ def _conv_layer(program, layer, x, policy, backend, cycles):
     cout = program.arrays[layer.array("weight")].shape[0]
     pol, p = _layer_policy(layer, policy, T, cout)
     n_out = x.shape[0] * cout * x.shape[2] * x.shape[3]
-    if pol is mma.Policy.FULL:
+    if pol is mma.Policy.FULL and not policy.digit_serial:
         acc = conv_exact(x, program.arrays[layer.array("weight")], layer.padding, backend)
         acc = acc + torch.from_numpy(program.arrays[layer.array("bias")].astype(np.int64)).view(1, -1, 1, 1)
         if policy.count_cycles or policy.mode != "full":

@@ -44,8 +44,9 @@ def synth_eval(tmp_path_factory):
 def test_evaluate_task_rows(synth_eval):
     res, out, model, data, calib = synth_eval
     rows = {r["policy"]: r for r in res["rows"]}
-    assert list(rows) == ["float", "int8", "end", "p=5", "p=40"]
-    assert res["end_identical_to_int8"]
+    assert list(rows) == ["float", "int8", "msdf-full", "end", "p=5", "p=40"]
+    assert res["end_identical_to_int8"] and res["msdf_full_identical_to_int8"]
+    assert rows["msdf-full"]["dice"] == rows["int8"]["dice"]
     assert rows["end"]["dice"] == rows["int8"]["dice"]
     assert rows["p=40"]["dice"] == rows["int8"]["dice"]          # 40 >= T of every layer
     assert 0 < rows["end"]["cycles"]["saved_pct"] < 100

@@ -157,6 +157,14 @@ def test_sign_head_binary(binnet):
     assert head.policy == "SIGN_ONLY" and head.used < head.full
 
 
+def test_digit_serial_full_equals_full(net):
+    prog, x, full = net
+    ds = hwexact.run(prog, x, "msdf-full", keep=True)
+    for name, t in full.tensors.items():
+        assert torch.equal(ds.tensors[name], t), name
+    assert all(c.used == c.full for c in ds.cycles) and len(ds.cycles) == len(prog.conv_layers())
+
+
 def test_truncate_full_length_equals_full(net):
     prog, x, full = net
     T = max(hwexact.layer_digits(l) for l in prog.conv_layers())
