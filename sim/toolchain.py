@@ -54,7 +54,7 @@ def available_simulators() -> list[str]:
 
 def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, test_module: str,
                build_name: str, parameters_env: dict[str, str] | None = None,
-               testcase: str | None = None, timescale=("1ns", "1ps")) -> Path:
+               testcase: str | None = None, timescale=("1ns", "1ps"), quiet: bool = False) -> Path:
     """Build and run one cocotb test module; raise if any cocotb test failed.
 
     Parameters
@@ -67,6 +67,8 @@ def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, te
         ``build/sim/<build_name>-<simulator>``
     parameters_env : extra environment for the test module (how testbenches learn the
         parameters the Verilog was generated with)
+    quiet : send the build and simulation output to ``build.log`` / ``sim.log`` in the build
+        directory instead of the terminal (the error message names them)
     """
     from cocotb_tools.runner import get_runner
 
@@ -79,16 +81,23 @@ def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, te
     waves = os.environ.get("WAVES") == "1"
     if simulator == "verilator" and waves:
         build_args.append("--trace-fst")
+    env = dict(parameters_env or {})
+    logs = {}
+    if quiet:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        logs = {"build": build_dir / "build.log", "test": build_dir / "sim.log"}
+        env.setdefault("COCOTB_LOG_LEVEL", "WARNING")
     runner.build(sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
-                 build_dir=build_dir, build_args=build_args, timescale=timescale, waves=waves)
+                 build_dir=build_dir, build_args=build_args, timescale=timescale, waves=waves,
+                 log_file=logs.get("build"))
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
-                          test_dir=build_dir, extra_env=dict(parameters_env or {}),
-                          testcase=testcase, waves=waves, timescale=timescale)
+                          test_dir=build_dir, extra_env=env, testcase=testcase, waves=waves,
+                          timescale=timescale, log_file=logs.get("test"))
     from cocotb_tools.runner import get_results
     n_tests, n_failed = get_results(results)
     if n_tests == 0:
         raise AssertionError(f"cocotb ran no test from {test_module} on {simulator}")
     if n_failed:
         raise AssertionError(f"{n_failed} of {n_tests} cocotb tests failed in {test_module} "
-                             f"on {simulator}; see {build_dir}")
+                             f"on {simulator}; see {logs.get('test', build_dir)}")
     return build_dir

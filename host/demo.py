@@ -1,0 +1,144 @@
+"""``msdf-unet demo``: the bundled MRI slice through the whole chain.
+
+1. The shipped ``edge`` U-Net (``golden/weights``) is quantized to an accelerator program
+   with calibration on the training slices.
+2. The held-out MNI152 test slices (from the ``nilearn`` wheel) are segmented by the float
+   model, the INT8 hardware-exact model and the MSDF model with exact early negative
+   detection (END); Dice per tissue class and the digit cycles END saves are printed, and
+   an overlay picture is written to ``<out>/overlay.png``.
+3. Dot products of the first conv layer at random pixels of a test slice run on the
+   accelerator's RTL in Verilator, through the same host driver that runs on the board,
+   and must equal the exact integer convolution and the golden MMA model, digit count
+   included.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["run_demo"]
+
+
+def _overlay_png(path: Path, image, label, preds: dict, class_names) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap([(0, 0, 0, 0), (0.95, 0.55, 0.1, 0.55), (0.1, 0.6, 1.0, 0.55)][:len(class_names)])
+    panels = [("ground truth", label)] + list(preds.items())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
+    for ax, (title, lab) in zip(axes, panels):
+        ax.imshow(image, cmap="gray")
+        ax.imshow(lab, cmap=cmap, vmin=0, vmax=len(class_names) - 1, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.suptitle("MNI152 T1 test slice: " + ", ".join(
+        f"{n} ({c})" for n, c in zip(class_names[1:], ["orange", "blue"])), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_demo(out: Path | str = "build/demo", *, rtl: bool = True, n_rtl: int = 48,
+             seed: int = 0) -> int:
+    from ..golden import hwexact
+    from ..golden.data import load_dataset
+    from ..golden.evaluate import build_program, dice_iou
+    from ..golden.program import save_program
+    from ..golden.train import load_pretrained, predict
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print("[1/3] quantizing the shipped edge U-Net (MRI grey/white matter) ...", flush=True)
+    model, _ = load_pretrained("mri")
+    program = build_program("mri", model)
+    save_program(out / "mri.msdfp", program)
+    test = load_dataset("mri", "test")
+    k = test.num_classes
+
+    print(f"[2/3] segmenting {len(test)} held-out slices: float, INT8, MSDF-END ...", flush=True)
+    preds = {"float": predict(model, test.images)}
+    preds["INT8 (hw-exact)"], _ = hwexact.predict(program, test.images, "full")
+    preds["MSDF END"], cycles = hwexact.predict(program, test.images, "end", progress=True)
+    if not np.array_equal(preds["MSDF END"], preds["INT8 (hw-exact)"]):
+        raise AssertionError("END changed the segmentation: exact early termination is broken")
+    summary = hwexact.cycle_summary(cycles)
+    print(f"      {'model':<18}" + "".join(f"{'Dice ' + n:>20}" for n in test.class_names[1:]))
+    dice_rows = {}
+    for name, pr in preds.items():
+        dice, _ = dice_iou(pr, test.labels, k)
+        dice_rows[name] = dice.tolist()
+        print(f"      {name:<18}" + "".join(f"{d:>20.4f}" for d in dice[1:]))
+    print(f"      END: identical labels, {summary['used_cycles']:,} of {summary['full_cycles']:,} digit cycles "
+          f"({summary['saved_pct']:.2f}% saved)")
+    mid = len(test) // 2
+    show = {n: p[mid] for n, p in preds.items()}
+    _overlay_png(out / "overlay.png", test.images[mid, 0], test.labels[mid], show, test.class_names)
+    print(f"      overlay: {out / 'overlay.png'}")
+
+    report = {"dice": dice_rows, "classes": list(test.class_names), "n_test": len(test),
+              "end_cycles": {k2: summary[k2] for k2 in ("used_cycles", "full_cycles", "saved_pct")}}
+    if rtl:
+        report["rtl"] = _rtl_check(program, test.images[mid:mid + 1], n_rtl, seed)
+    (out / "demo.json").write_text(json.dumps(report, indent=2))
+    print(f"done in {time.perf_counter() - t0:.1f} s; summary in {out / 'demo.json'}")
+    return 0
+
+
+def _rtl_check(program, image, n: int, seed: int) -> dict:
+    """First conv layer, ``n`` random (pixel, channel) outputs: RTL == exact conv == golden."""
+    import torch
+
+    from ..golden import hwexact
+    from ..golden.arith import mma
+    from ..golden.quant import quantize_input
+    from ..hdl.soc.config import AccelConfig
+    from .rtlsim import run_on_rtl
+
+    layer = program.conv_layers()[0]
+    w = program.arrays[layer.array("weight")].astype(np.int64)
+    bias = program.arrays[layer.array("bias")].astype(np.int64)
+    x = quantize_input(program, image)                       # [1, Cin, H, W] INT8 codes
+    acc = hwexact.conv_exact(x, w, layer.padding) + torch.from_numpy(bias).view(1, -1, 1, 1)
+    pad = layer.padding
+    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    cout, cin, kh, kw = w.shape
+    config = AccelConfig(data_lanes=cin * kh * kw, bias_lanes=max(layer.bias_lanes, 1))
+    rng = np.random.default_rng(seed)
+    cases, expected = [], []
+    H, W = x.shape[2:]
+    for j in range(n):
+        o, yy, xx = int(rng.integers(cout)), int(rng.integers(H)), int(rng.integers(W))
+        window = xp[0, :, yy:yy + kh, xx:xx + kw].reshape(-1).tolist()
+        policy = "relu_end" if j % 2 else "full"
+        cases.append({"x": window, "w": w[o].reshape(-1).tolist(), "bias": int(bias[o]),
+                      "policy": policy})
+        bw, bx = mma.fold_bias(int(bias[o]), config.bias_lanes, signed_acts=True)
+        gold = mma.transaction(window + bx, w[o].reshape(-1).tolist() + bw, policy.upper())
+        expected.append((int(acc[0, o, yy, xx]), gold))
+    print(f"[3/3] {n} dot products of layer {layer.name!r} ({config.data_lanes} lanes + "
+          f"{config.bias_lanes} bias lanes) on the RTL in Verilator via the host driver ...",
+          flush=True)
+    t0 = time.perf_counter()
+    got = run_on_rtl(config, cases)
+    secs = time.perf_counter() - t0
+    bad = []
+    for case, (exact, gold), r in zip(cases, expected, got):
+        want = exact if case["policy"] == "full" or exact >= 0 else 0
+        if (r.value, r.digits_used, r.terminated) != (want, gold.digits_used, bool(gold.terminated)) \
+                or gold.value != want:
+            bad.append((case, exact, gold.value, r))
+    cyc = [r.cycles for r in got]
+    print(f"      RTL == exact conv == golden MMA: {n - len(bad)}/{n}; "
+          f"digits per full result {mma.stream_digits(config.n_lanes)}, "
+          f"END stopped {sum(r.terminated for r in got)} of {n // 2} ReLU outputs early; "
+          f"{min(cyc)}..{max(cyc)} cycles per dot product ({secs:.1f} s of simulation)")
+    if bad:
+        raise AssertionError(f"{len(bad)} RTL results differ from the golden model, first: {bad[0]}")
+    return {"dot_products": n, "mismatches": 0, "cycles_min": min(cyc), "cycles_max": max(cyc),
+            "terminated": int(sum(r.terminated for r in got)), "sim_seconds": round(secs, 1)}
