@@ -144,6 +144,11 @@ class OnlineMultiplierSS(_OnlineBase):
     digits : int
         Maximum operand length ``n`` (>= 1).
 
+    Attributes
+    ----------
+    residual : Signal(signed(digits + 5))
+        The residual ``w`` in units of ``2**-(digits+3)``, exposed for the formal proof.
+
     Ports and timing: see :mod:`msdf_unet.hdl.arith.online` (uniform ports); ``p_1`` is
     on ``z`` four cycles after ``x_1`` (output index ``j`` valid in cycle ``j + 3``).
     """
@@ -159,6 +164,8 @@ class OnlineMultiplierSS(_OnlineBase):
             "clear": In(1), "x_valid": In(1), "x": In(Digit), "y": In(Digit),
             "z_valid": Out(1), "z": Out(Digit),
         })
+        #: residual register, units of 2**-(digits + 3) (exposed for the formal proof)
+        self.residual = Signal(signed(digits + self.ONLINE_DELAY + 2))
 
     def elaborate(self, platform):
         m = Module()
@@ -173,7 +180,7 @@ class OnlineMultiplierSS(_OnlineBase):
             regs[name] = (Signal(signed(n + 1), name=f"q_{name}"),
                           Signal(signed(n + 1), name=f"qm_{name}", init=-(1 << n)))
         mask = Signal(unsigned(n), init=1 << (n - 1))    # weight of the next digit
-        w = Signal(signed(scale + 2))
+        w = self.residual
 
         base_mask = Mux(self.clear, 1 << (n - 1), mask)
         active = base_mask != 0                           # digits past the n-th are ignored

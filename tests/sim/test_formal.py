@@ -10,7 +10,7 @@ from amaranth.hdl import Assert, Assume
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from msdf_unet.hdl.arith.online import OnlineAdder, OnlineMultiplierSP
+from msdf_unet.hdl.arith.online import OnlineAdder, OnlineMultiplierSP, OnlineMultiplierSS
 from msdf_unet.hdl.arith.otf import OnTheFlyConverter
 from msdf_unet.sim import formal
 
@@ -184,6 +184,53 @@ class MulSPProof(wiring.Component):
         return m
 
 
+def _times(value, digit):
+    return Mux(digit == 1, value, Mux(digit == -1, -value, 0))
+
+
+class MulSSProof(wiring.Component):
+    """Serial-serial multiplier with ``digits = n``: the operands so far ``X[k]``, ``Y[k]``
+    are rebuilt in the wrapper with carry-propagate adds (``Xs += x_k 2**(n-k)``), and
+    ``C = 2 C + Xs_old y_k + Ys_new x_k`` is ``2**(n+3) 2**j X[j] Y[j]``; then after every
+    step ``residual == C - 2**(n+3) B`` (``B`` Horner of the outputs), ``|residual| <=
+    49/64``, output digits in {-1, 0, 1}; digits after the ``n``-th are ignored."""
+
+    def __init__(self, *, digits, acc_bits):
+        self.digits, self.acc_bits = digits, acc_bits
+        super().__init__({"clear": In(1), "x_valid": In(1), "x": In(signed(2)), "y": In(signed(2))})
+
+    def elaborate(self, platform):
+        m = Module()
+        n, bits = self.digits, self.acc_bits
+        m.submodules.dut = dut = OnlineMultiplierSS(digits=n)
+        m.d.comb += [dut.clear.eq(self.clear), dut.x_valid.eq(self.x_valid),
+                     dut.x.eq(self.x), dut.y.eq(self.y)]
+        _legal_digit(m, self.x)
+        _legal_digit(m, self.y)
+        m.d.comb += Assume(~ResetSignal())
+        mask = Signal(range(1 << n), init=1 << (n - 1))
+        xs, ys = Signal(signed(n + 2)), Signal(signed(n + 2))
+        c = Signal(signed(bits))
+        base_mask = Mux(self.clear, 1 << (n - 1), mask)
+        base_xs, base_ys, base_c = (Mux(self.clear, 0, r) for r in (xs, ys, c))
+        active = base_mask != 0
+        x_eff, y_eff = Mux(active, self.x, 0), Mux(active, self.y, 0)
+        new_xs = base_xs + _times(base_mask, x_eff)
+        new_ys = base_ys + _times(base_mask, y_eff)
+        with m.If(self.x_valid):
+            m.d.sync += [mask.eq(base_mask >> 1), xs.eq(new_xs), ys.eq(new_ys),
+                         c.eq(2 * base_c + _times(base_xs, y_eff) + _times(new_ys, x_eff))]
+        with m.Elif(self.clear):
+            m.d.sync += [mask.eq(1 << (n - 1)), xs.eq(0), ys.eq(0), c.eq(0)]
+        z = dut.z.as_value()
+        h = _Horner(m, bits, self.clear, self.x_valid, 0, dut.z_valid, z)
+        m.d.comb += Assert(z != -2)
+        m.d.comb += Assert(_trunc(dut.residual, bits) == _trunc(c - (h.B_now << (n + 3)), bits))
+        bound = 49 << n >> 3   # 49/64 in units of 2**-(n+3)
+        m.d.comb += Assert((dut.residual <= bound) & (dut.residual >= -bound))
+        return m
+
+
 def test_otf_equals_horner_value_forever():
     # k-induction: q/qm equal the carry-propagate Horner value (mod 2**8) in every cycle
     _prove(OtfProof(width=8), name="otf_prove_w8", depth=4, mode="prove")
@@ -205,6 +252,18 @@ def test_online_adder_value_exact_bmc():
 
 def test_mul_sp_residual_bmc():
     _prove(MulSPProof(y_bits=4, acc_bits=20), name="mul_sp_bmc", depth=12, mode="bmc")
+
+
+def test_mul_ss_residual_bmc():
+    # n = 2 digits per operand: 2n + 3 = 7 steps give the full product; depth 9 leaves room
+    # for a clear and idles
+    _prove(MulSSProof(digits=2, acc_bits=16), name="mul_ss_bmc_n2", depth=9, mode="bmc")
+
+
+@pytest.mark.slow
+def test_mul_ss_residual_bmc_n3():
+    # n = 3 reaches the 49/64 residual bound; ~80 s
+    _prove(MulSSProof(digits=3, acc_bits=20), name="mul_ss_bmc_n3", depth=12, mode="bmc")
 
 
 def test_failing_property_is_reported():
