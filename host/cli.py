@@ -45,10 +45,21 @@ def _config(args):
 
 
 def cmd_verilog(args) -> int:
+    from dataclasses import replace
+
+    from ..hdl.arith.variants import make_dot_product
+    from ..hdl.soc.config import VARIANTS
+    from ..hdl.verilog import write_verilog
+    config = _config(args)
     from ..hdl.soc.generate import generate
-    gen = generate(_config(args), args.out)
+    gen = generate(config, args.out)
     for p in (gen.core, gen.wrapper, gen.regmap, gen.config):
         print(p)
+    # every arithmetic variant as a stand-alone unit with the same lane count
+    for variant in VARIANTS:
+        unit = make_dot_product(replace(config, variant=variant))
+        name = f"dot_{variant.replace('-', '_')}"
+        print(write_verilog(unit, name=name, path=args.out / "units" / f"{name}.v"))
     return 0
 
 
