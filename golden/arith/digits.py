@@ -17,7 +17,8 @@ Encoders
     :func:`twos_complement_digits` (bit-planes of a two's-complement integer, top plane
     negative: exactly how the MMA unit streams a signed activation),
     :func:`unsigned_digits` and :func:`naf_digits` (canonical non-adjacent form, the
-    unique representation with no two adjacent nonzero digits and minimal weight).
+    unique representation with no two adjacent nonzero digits and minimal weight);
+    :func:`fraction_digits` for a fraction (binary with the sign on every digit, or NAF).
 
 On-the-fly conversion (Ercegovac & Lang, *Digital Arithmetic*, 2004, sec. 2.9)
     A signed-digit stream is turned into two's complement without carry propagation by
@@ -35,6 +36,7 @@ from typing import Iterable, Sequence
 __all__ = [
     "DIGITS", "check_digits", "int_value", "frac_value",
     "twos_complement_digits", "unsigned_digits", "naf_digits", "is_naf", "decode_twos_complement",
+    "fraction_digits",
     "OtfStep", "otf_int_steps", "otf_frac_steps", "to_signed", "to_unsigned",
 ]
 
@@ -133,6 +135,33 @@ def naf_digits(value: int, width: int) -> tuple[int, ...]:
                          f"more than width={width}")
     lsd_first += [0] * (width - len(lsd_first))
     return tuple(reversed(lsd_first))
+
+
+def fraction_digits(value, n: int, *, form: str = "binary") -> tuple[int, ...]:
+    """``n`` digits ``x_1 .. x_n`` with ``frac_value == value`` (a multiple of ``2**-n``).
+
+    ``form="binary"``: the binary digits of ``|value|`` with the sign of ``value`` on every
+    digit (any ``|value| < 1``); ``form="naf"``: the non-adjacent form of ``value * 2**n``
+    (``|value| <= 2/3`` roughly; ``ValueError`` when it does not fit). ``ValueError`` when
+    ``value`` is not a multiple of ``2**-n`` or out of range.
+    """
+    _check_width(n)
+    try:
+        v = Fraction(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"value must be a rational number, not {value!r}") from None
+    scaled = v * 2 ** n
+    if scaled.denominator != 1:
+        raise ValueError(f"value {value} is not a multiple of 2**-{n}")
+    scaled = int(scaled)
+    if form == "binary":
+        if abs(scaled) >= 1 << n:
+            raise ValueError(f"value {value} is outside (-1, 1)")
+        sign = -1 if scaled < 0 else 1
+        return tuple(sign * d for d in unsigned_digits(abs(scaled), n))
+    if form == "naf":
+        return naf_digits(scaled, n)
+    raise ValueError(f"form must be 'binary' or 'naf', not {form!r}")
 
 
 def is_naf(digits: Sequence[int]) -> bool:

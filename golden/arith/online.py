@@ -18,13 +18,11 @@ Step convention (what one model ``step`` and one RTL input cycle are)
     that is the textbook online delay. In the RTL the digit of step ``k`` is on the output
     port one clock after the input cycle of step ``k`` (outputs are registered).
 
-=========================  ============  ===========  ==========================
-operator                   ONLINE_DELAY  FIRST_INDEX  output value (all digits)
-=========================  ============  ===========  ==========================
-:class:`OnlineAdder`       2             0            ``X + Y`` (``z_0`` integer)
-:class:`OnlineMultiplierSS` 3            1            ``X * Y``
-:class:`OnlineMultiplierSP` 2            1            ``X * Y``, ``Y`` parallel
-=========================  ============  ===========  ==========================
+* :class:`OnlineAdder`: ``ONLINE_DELAY = 2``, ``FIRST_INDEX = 0``, value ``X + Y``
+  (``z_0`` is an integer digit);
+* :class:`OnlineMultiplierSS`: ``ONLINE_DELAY = 3``, ``FIRST_INDEX = 1``, value ``X * Y``;
+* :class:`OnlineMultiplierSP`: ``ONLINE_DELAY = 2``, ``FIRST_INDEX = 1``, value ``X * Y``
+  with ``Y`` a parallel integer operand.
 
 Read as a fraction stream (first digit weight 1/2), the adder output is ``(X + Y) / 2``;
 so a tree of adders of depth ``d`` yields ``sum / 2**d`` in the uniform fraction format.

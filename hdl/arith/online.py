@@ -19,10 +19,16 @@ Uniform digit-serial ports (all three units)
                  ``k - ONLINE_DELAY`` when that index is ``>= FIRST_INDEX``; otherwise
                  ``z_valid = 0``. ``z_valid`` is 0 after idle cycles and after ``clear``.
 
-Timing with one step per cycle (first step in cycle 0): output digit ``j`` (weight
-``2**-j``) is valid in cycle ``j + ONLINE_DELAY``. A finite operand continues with zero
+Class attributes: ``ONLINE_DELAY`` (2 adder, 3 serial-serial, 2 serial-parallel) and
+``FIRST_INDEX`` (index of the first output digit: 0 for the adder, whose ``z_0`` is an integer
+digit, 1 for the multipliers). Timing with one step per cycle (first step in cycle 0): output
+digit ``j`` (weight ``2**-j``) is valid in cycle ``j + ONLINE_DELAY``. A finite operand continues with zero
 digits: keep ``x_valid = 1`` with zero digits to drain the remaining output digits.
 Throughput: one digit per cycle.
+
+Verilog: Amaranth 0.5.10 cannot convert ``Digit`` (negative enum member) signals on its own;
+convert through :func:`msdf_unet.sim.formal.to_verilog` / ``to_rtlil`` (see
+:func:`msdf_unet.sim.formal.digit_rtlil_workaround`).
 """
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring

@@ -113,3 +113,25 @@ def test_otf_frac_exhaustive():
                 assert dg.to_signed(st.qm_bits, width + 1) == (exact - Fraction(1, 2 ** j)) * 2 ** width
     with pytest.raises(ValueError, match="width=2"):
         dg.otf_frac_steps([1, 0, 1], 2)
+
+
+def test_fraction_digits():
+    n = 5
+    for k in range(-(1 << n) + 1, 1 << n):
+        v = Fraction(k, 2 ** n)
+        ds = dg.fraction_digits(v, n)
+        assert dg.frac_value(ds) == v and len(ds) == n
+        assert all(d * k >= 0 for d in ds)  # the sign of the value on every digit
+        try:
+            naf = dg.fraction_digits(v, n, form="naf")
+        except ValueError:
+            with pytest.raises(ValueError):
+                dg.naf_digits(k, n)
+        else:
+            assert dg.frac_value(naf) == v and dg.is_naf(naf)
+    with pytest.raises(ValueError, match="multiple"):
+        dg.fraction_digits(Fraction(1, 3), 4)
+    with pytest.raises(ValueError, match=r"\(-1, 1\)"):
+        dg.fraction_digits(1, 4)
+    with pytest.raises(ValueError, match="form"):
+        dg.fraction_digits(0, 4, form="csd")
