@@ -295,7 +295,10 @@ def load_pretrained(task: str = "mri") -> tuple[UNet, UNetConfig]:
 
 def cli(argv: list[str] | None = None) -> int:
     """``msdf-unet train``: train a U-Net on CPU and save it. Returns the exit code."""
-    p = argparse.ArgumentParser(prog="msdf-unet train", description=cli.__doc__)
+    p = argparse.ArgumentParser(
+        prog="msdf-unet train",
+        description="Train the float U-Net on CPU (seeded, deterministic); writes weights.npz, "
+                    "config.json and train_log.json into --out.")
     p.add_argument("--dataset", choices=DATASETS, default="mri")
     p.add_argument("--preset", choices=sorted(PRESETS), default="edge")
     p.add_argument("--epochs", type=int, default=TrainArgs.epochs)
