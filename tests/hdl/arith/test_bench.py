@@ -44,7 +44,9 @@ def test_logic_depth_counts_luts_between_registers():
 def test_parse_cell_counts():
     counts = bench.parse_cell_counts({"LUT2": 3, "LUT6": 4, "FDRE": 5, "FDSE": 1, "CARRY4": 2,
                                       "DSP48E1": 7, "SRL16E": 2, "MUXF7": 1, "BUFG": 1})
-    assert counts == {"lut": 7, "srl": 2, "ff": 6, "carry4": 2, "muxf": 1, "dsp48e1": 7, "bram": 0}
+    assert counts == {"lut": 7, "srl": 2, "lutram": 0, "ff": 6, "carry4": 2, "muxf": 1, "dsp48e1": 7,
+                      "bram": 0}
+    assert bench.parse_cell_counts({"RAM32M": 3, "LUT1": 1})["lutram"] == 12
 
 
 def test_timing_from_golden_models():
@@ -77,5 +79,5 @@ def test_bench_n9_bitparallel(tmp_path, capsys):
     assert 0 < dsp["lut"] < lut["lut"]
     for r in (lut, dsp):
         assert r["ff"] > 0 and r["lut_levels"] >= 1 and r["cycles_per_dot"] == 1
-        assert r["dots_per_cycle_per_klut"] == pytest.approx(1000 / (r["lut"] + r["srl"]), rel=1e-3)
+        assert r["dots_per_cycle_per_klut"] == pytest.approx(1000 / (r["lut"] + r["srl"] + r["lutram"]), rel=1e-3)
     assert "bitparallel-dsp" in capsys.readouterr().out
