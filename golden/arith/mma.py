@@ -64,7 +64,7 @@ import numpy as np
 
 __all__ = [
     "Policy", "MAX_WEIGHT", "online_delay", "stream_digits", "act_range", "check_weights",
-    "check_acts", "fold_bias", "bias_range", "bias_plane_sums", "plane_digits", "plane_sums",
+    "check_acts", "fold_bias", "fold_bias_array", "bias_range", "bias_plane_sums", "plane_digits", "plane_sums",
     "digit_stream", "apply_policy", "Result", "evaluate_planes", "evaluate", "Transaction",
     "TxnTrace", "CycleTrace", "MMACycleModel", "transaction", "random_transactions", "random_ready", "LATENCY_TO_DIGIT0", "RESULT_DEPTH",
 ]
@@ -236,20 +236,57 @@ def fold_bias(b: int, n_bias_lanes: int, act_bits: int = 8, *, signed_acts: bool
     return ws, xs
 
 
+def fold_bias_array(b, n_bias_lanes: int, act_bits: int = 8, *, signed_acts: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fold_bias` for an integer array ``b`` at once: ``(W, X)`` int64 of shape
+    ``(*b.shape, n_bias_lanes)``, lane for lane identical to :func:`fold_bias`.
+
+    Raises ValueError (naming the first bias that does not fit) like :func:`fold_bias`.
+    """
+    barr = np.asarray(b)
+    if barr.dtype.kind not in "iu":
+        raise TypeError(f"biases must be an integer array, not {barr.dtype}")
+    barr = barr.astype(np.int64)
+    nb = int(n_bias_lanes)
+    if nb < 0:
+        raise ValueError(f"n_bias_lanes must be a non-negative integer, not {n_bias_lanes!r}")
+    xmag, mterm = _max_term(act_bits, signed_acts)
+    lo, hi = act_range(act_bits, signed_acts)
+    s = np.where(barr >= 0, 1, -1)
+    k, r0 = np.divmod(np.abs(barr), mterm)
+    q, r = np.divmod(r0, MAX_WEIGHT)
+    need = k + (q != 0) + (r != 0)
+    if need.size and need.max() > nb:
+        bad = int(barr.reshape(-1)[np.argmax(need.reshape(-1) > nb)])
+        fold_bias(bad, nb, act_bits, signed_acts=signed_acts)   # raises with the message
+    xw = -xmag if xmag > hi else xmag
+    ww = MAX_WEIGHT * (1 if xw > 0 else -1)
+    lane = np.arange(nb)
+    kk = k[..., None]
+    W = np.zeros((*barr.shape, nb), dtype=np.int64)
+    X = np.zeros((*barr.shape, nb), dtype=np.int64)
+    whole = lane < kk
+    W = np.where(whole, s[..., None] * ww, W)
+    X = np.where(whole, xw, X)
+    at_q = (lane == kk) & (q[..., None] != 0)
+    W = np.where(at_q, s[..., None] * MAX_WEIGHT, W)
+    X = np.where(at_q, q[..., None], X)
+    at_r = (lane == kk + (q[..., None] != 0)) & (r[..., None] != 0)
+    W = np.where(at_r, s[..., None] * r[..., None], W)
+    X = np.where(at_r, 1, X)
+    return W, X
+
+
 def bias_plane_sums(b, n_bias_lanes: int, act_bits: int = 8, *, signed_acts: bool = True) -> np.ndarray:
     """Per-plane contribution of the folded bias lanes: shape ``(B, *np.shape(b))`` int64.
 
     ``bias_plane_sums(b)[k]`` is what the bias lanes add to ``P_k``; the network model adds
     it to the per-plane conv sums of the data lanes (one bias per output channel).
     """
-    barr = np.asarray(b, dtype=np.int64)
-    out = np.zeros((act_bits, *barr.shape), dtype=np.int64)
-    flat = out.reshape(act_bits, -1)
-    for j, bj in enumerate(barr.reshape(-1)):
-        ws, xs = fold_bias(int(bj), n_bias_lanes, act_bits, signed_acts=signed_acts)
-        d = plane_digits(np.asarray(xs, dtype=np.int64), act_bits, signed_acts)  # (B, NB)
-        flat[:, j] = d.astype(np.int64) @ np.asarray(ws, dtype=np.int64) if ws else 0
-    return out
+    W, X = fold_bias_array(np.asarray(b, dtype=np.int64), n_bias_lanes, act_bits,
+                           signed_acts=signed_acts)
+    d = plane_digits(X, act_bits, signed_acts).astype(np.int64)   # (B, *b.shape, NB)
+    return np.sum(d * W[None], axis=-1)
 
 
 # --- activation planes and lane sums ---------------------------------------------------------

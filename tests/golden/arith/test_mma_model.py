@@ -93,6 +93,26 @@ def test_fold_bias_exact_and_range(signed):
         mma.fold_bias(1, 0)
 
 
+@pytest.mark.parametrize("signed,B", [(True, 8), (False, 8), (True, 3), (False, 4)])
+def test_fold_bias_array_equals_scalar(signed, B):
+    for nb in [0, 1, 2, 3]:
+        g, h = mma.bias_range(nb, B, signed)
+        b = np.arange(-h, h + 1, max(1, h // 3000)) if h else np.zeros(1, np.int64)
+        fits = []
+        for bj in b.tolist():
+            try:
+                fits.append(mma.fold_bias(bj, nb, B, signed_acts=signed))
+            except ValueError:
+                fits.append(None)
+        ok = np.array([f is not None for f in fits])
+        W, X = mma.fold_bias_array(b[ok], nb, B, signed_acts=signed)
+        assert W.tolist() == [f[0] for f in fits if f is not None]
+        assert X.tolist() == [f[1] for f in fits if f is not None]
+        if not ok.all():
+            with pytest.raises(ValueError, match="does not fit"):
+                mma.fold_bias_array(b, nb, B, signed_acts=signed)
+
+
 def test_fold_bias_greedy_shape():
     # whole largest terms first, then (127, q) + (r, 1)
     ws, xs = mma.fold_bias(2 * 16256 + 127 * 5 + 3, 4)
