@@ -271,18 +271,19 @@ def run(program: Program, x: torch.Tensor, policy: RunPolicy | str = RunPolicy()
         raise ValueError(f"input H, W {tuple(x.shape[2:])} must be divisible by {step}")
     if x.is_floating_point() and not torch.equal(x, x.round()):
         raise ValueError("input codes must be integers")
-    x = x.to(torch.int64)
     if x.numel() and (x.min() < ACT_MIN or x.max() > ACT_MAX):
         raise ValueError(f"input codes must lie in [{ACT_MIN}, {ACT_MAX}]")
-    env = {program.input: x}
+    # INT8 codes travel as float32 tensors (exact), so pooling, upsampling and
+    # concatenation are single torch ops; results are int64 on the way out.
+    env = {program.input: x.to(torch.float32)}
     cycles: list[LayerCycles] = []
     out = None
     for layer in program.layers:
         a = [env[t] for t in layer.inputs]
         if layer.op == "maxpool":
-            y = F.max_pool2d(a[0].double(), 2).to(torch.int64)
+            y = F.max_pool2d(a[0], 2)
         elif layer.op == "upsample":
-            y = a[0].repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+            y = F.interpolate(a[0], scale_factor=2, mode="nearest")
         elif layer.op == "concat":
             y = torch.cat(a, dim=1)
         else:
@@ -294,7 +295,42 @@ def run(program: Program, x: torch.Tensor, policy: RunPolicy | str = RunPolicy()
         pred = (out[:, 0] > 0).to(torch.int64)
     else:
         pred = out.argmax(dim=1)
-    return HwResult(output=out, pred=pred, cycles=cycles, tensors=env if keep else None)
+    tensors = {k: v.to(torch.int64) for k, v in env.items()} if keep else None
+    return HwResult(output=out, pred=pred, cycles=cycles, tensors=tensors)
+
+
+def _conv_acc(program: Program, layer: Layer, x: torch.Tensor, backend: str) -> torch.Tensor:
+    """Exact ``S = conv(x, w) + bias`` of a conv layer on float32 codes ``x``: a float32
+    tensor when every partial sum (bias included) stays below 2**24, else float64 from
+    float32 chunks (see :func:`conv_exact`); int64 for the checking backends."""
+    w = program.arrays[layer.array("weight")]
+    b = program.arrays[layer.array("bias")]
+    bmax = int(np.abs(b.astype(np.int64)).max(initial=0))
+    wsum = int(np.abs(w.astype(np.int64)).sum(axis=(1, 2, 3)).max(initial=0))
+    bound = 128 * wsum + bmax            # |codes| <= 128: static bound, no data pass
+    if bound >= 2 ** 31:
+        raise OverflowError(f"layer {layer.name!r}: accumulator bound {bound} exceeds INT32")
+    if backend != "float32":
+        acc = conv_exact(x, w, layer.padding, backend)
+        return acc + torch.from_numpy(b.astype(np.int64)).view(1, -1, 1, 1)
+    wf = torch.from_numpy(w.astype(np.float32))
+    if bound < _EXACT_F32:
+        return F.conv2d(x, wf, torch.from_numpy(b.astype(np.float32)), padding=layer.padding)
+    acc = None
+    for lo, hi in _chunks(w, 128, _EXACT_F32):
+        y = F.conv2d(x[:, lo:hi], wf[:, lo:hi], padding=layer.padding).double()
+        acc = y if acc is None else acc.add_(y)
+    return acc.add_(torch.from_numpy(b.astype(np.float64)).view(1, -1, 1, 1))
+
+
+def _requant_float(acc: torch.Tensor, mult: np.ndarray, shift: np.ndarray, relu: bool) -> torch.Tensor:
+    """:func:`msdf_unet.golden.quant.requantize` in float64, bit-exact: ``r = mult*2**-shift``
+    is an exact float64, ``acc*r`` needs at most 31 + 15 < 53 significant bits and so do
+    ``acc*r + 0.5`` and its floor, hence ``floor(acc*r + 0.5) ==
+    floor((acc*mult + 2**(shift-1)) / 2**shift)``. Returns float32 codes."""
+    r = torch.from_numpy(mult.astype(np.float64) * np.exp2(-shift.astype(np.float64))).view(1, -1, 1, 1)
+    y = acc.double().mul_(r) if acc.dtype != torch.float64 else acc.mul(r)
+    return y.add_(0.5).floor_().clamp_(0 if relu else ACT_MIN, ACT_MAX).to(torch.float32)
 
 
 _CHUNK = 1 << 14   # outputs per evaluate_planes call: keeps its temporaries in cache (2x faster)
@@ -322,8 +358,7 @@ def _conv_layer(program, layer, x, policy, backend, cycles):
     pol, p = _layer_policy(layer, policy, T, cout)
     n_out = x.shape[0] * cout * x.shape[2] * x.shape[3]
     if pol is mma.Policy.FULL and not policy.digit_serial:
-        acc = conv_exact(x, program.arrays[layer.array("weight")], layer.padding, backend)
-        acc = acc + torch.from_numpy(program.arrays[layer.array("bias")].astype(np.int64)).view(1, -1, 1, 1)
+        acc = _conv_acc(program, layer, x, backend)
         if policy.count_cycles or policy.mode != "full":
             cycles.append(LayerCycles(layer.name, pol.name, L, T, n_out, n_out * T, 0))
     else:
@@ -333,11 +368,14 @@ def _conv_layer(program, layer, x, policy, backend, cycles):
         cycles.append(LayerCycles(layer.name, pol.name if p is None else f"{pol.name}:{p}", L, T,
                                   n_out, used, term))
     if layer.head:
-        if acc.numel() and int(acc.abs().max()) >= 2 ** 31:
-            raise OverflowError(f"head accumulator {int(acc.abs().max())} does not fit INT32")
-        return acc
-    return requantize(acc, torch.from_numpy(program.arrays[layer.array("mult")]),
-                      torch.from_numpy(program.arrays[layer.array("shift")]), layer.relu)
+        return acc.to(torch.int64)
+    wide = int(program.arrays[layer.array("mult")].max(initial=0)).bit_length() + 31 > 53
+    if acc.dtype == torch.int64 or wide:   # checking backends, digit-serial path, huge mult
+        acc = acc.to(torch.int64)
+        return requantize(acc, torch.from_numpy(program.arrays[layer.array("mult")]),
+                          torch.from_numpy(program.arrays[layer.array("shift")]), layer.relu).float()
+    return _requant_float(acc, program.arrays[layer.array("mult")],
+                          program.arrays[layer.array("shift")], layer.relu)
 
 
 def predict(program: Program, images, policy: RunPolicy | str = RunPolicy(), *,

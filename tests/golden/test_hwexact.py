@@ -228,3 +228,37 @@ def test_bad_inputs(net):
         hwexact.run(prog, x, "sometimes")
     with pytest.raises(ValueError, match="digit budget"):
         hwexact.RunPolicy("truncate", 0)
+
+
+@pytest.mark.parametrize("cin", [3, 400])
+def test_conv_acc_with_bias_single_and_chunked(cin):
+    """The run's conv path (float32, bias inside the conv or chunked + float64) is exact."""
+    from types import SimpleNamespace
+    from msdf_unet.golden.program import Layer
+    rng = np.random.default_rng(cin)
+    w = rng.integers(100, 128, (3, cin, 3, 3)) * rng.choice([-1, 1], (3, 1, 1, 1))
+    b = rng.integers(-2 ** 20, 2 ** 20, 3)
+    x = rng.integers(-128, 128, (2, cin, 6, 5))
+    layer = Layer(name="l", op="conv", inputs=["a"], output="o", kernel=3, padding=1)
+    prog = SimpleNamespace(arrays={"l.weight": w.astype(np.int8), "l.bias": b.astype(np.int32)})
+    acc = hwexact._conv_acc(prog, layer, torch.from_numpy(x).float(), "float32")
+    assert acc.dtype == (torch.float32 if cin == 3 else torch.float64)
+    assert np.array_equal(acc.numpy().astype(np.int64), _np_conv(x, w, 1) + b[None, :, None, None])
+
+
+def test_float_requant_equals_integer_requant():
+    rng = np.random.default_rng(11)
+    acc = rng.integers(-2 ** 31 + 1, 2 ** 31, (2, 6, 40, 40))
+    acc[0, :, 0, 0] = [0, 1, -1, 2 ** 31 - 1, -2 ** 31 + 1, 12345]
+    m, s = quant.requant_params(np.exp(rng.uniform(np.log(1e-9), np.log(0.5), 6)))
+    for relu in (False, True):
+        want = quant.requantize(torch.from_numpy(acc), torch.from_numpy(m), torch.from_numpy(s), relu)
+        for a in (torch.from_numpy(acc).double(), torch.from_numpy(acc % 2 ** 24).float()):
+            w2 = want if a.dtype == torch.float64 else quant.requantize(
+                torch.from_numpy(acc % 2 ** 24), torch.from_numpy(m), torch.from_numpy(s), relu)
+            got = hwexact._requant_float(a, m, s, relu)
+            assert torch.equal(got.to(torch.int64), w2)
+    # ties: acc*m exactly k + 1/2 units rounds up
+    m1, s1 = np.array([1], np.int32), np.array([1], np.int32)
+    t = torch.tensor([-3.0, -1.0, 1.0, 3.0]).view(1, 1, 2, 2)
+    assert hwexact._requant_float(t, m1, s1, False).flatten().tolist() == [-1, 0, 1, 2]
