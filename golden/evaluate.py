@@ -20,7 +20,7 @@ convention of :func:`msdf_unet.golden.train.dice_per_class`). Digit cycles: the 
 all conv outputs of the digits each transaction occupied, against ``T`` per output for
 ``full``.
 
-Writes under ``--out`` (default ``build/eval``): ``results.json``, ``<task>.msdfp`` (the
+Writes under ``--out`` (default ``build/eval``): ``results.json``, ``tables.md``, ``<task>.msdfp`` (the
 accelerator program), ``dice_vs_digits.png`` and ``<task>_overlays.png``. With
 ``--input FILE`` (PNG, or NIfTI ``.nii``/``.nii.gz``) it instead segments that image with
 the task's hardware-exact model and writes ``<stem>_seg.png`` (overlay) and
@@ -40,7 +40,8 @@ import torch
 from . import hwexact, quant
 from .program import Program, save_program
 
-__all__ = ["dice_iou", "evaluate_task", "load_image", "segment_file", "cli", "TASKS"]
+__all__ = ["dice_iou", "evaluate_task", "format_table", "format_markdown", "plot_dice_vs_digits",
+           "load_image", "segment_file", "cli", "TASKS"]
 
 TASKS = ("mri", "nuclei")
 DEFAULT_DIGITS = tuple(range(4, 17))
@@ -173,6 +174,29 @@ def format_table(res: dict) -> str:
                  f"float: max layer code diff {dq['layer_max_code_diff']}, max logit diff "
                  f"{dq['end_to_end_max_logit_diff']:.2e} (logit range {dq['logit_range']:.2f})")
     return "\n".join(lines)
+
+
+def format_markdown(res: dict) -> str:
+    """The Dice/IoU table and the END per-layer cycle table of one task as Markdown."""
+    cls = res["classes"]
+    out = [f"**{res['task']}**: {res['n_test']} test images of {'x'.join(map(str, res['image_shape']))}",
+           "", "| policy | " + " | ".join(f"Dice {c}" for c in cls) + " | "
+           + " | ".join(f"IoU {c}" for c in cls) + " | mean fg Dice | digit cycles saved |",
+           "|---" * (2 * len(cls) + 3) + "|"]
+    for r in res["rows"]:
+        saved = f"{r['cycles']['saved_pct']:.2f} %" if "cycles" in r else ""
+        out.append(f"| {r['policy']} | " + " | ".join(f"{d:.4f}" for d in r["dice"]) + " | "
+                   + " | ".join(f"{i:.4f}" for i in r["iou"]) + f" | {r['mean_fg_dice']:.4f} | {saved} |")
+    end = next((r for r in res["rows"] if r["policy"] == "end"), None)
+    if end is not None and "cycles" in end:
+        out += ["", "| layer | policy | lanes L | T | outputs | FULL cycles | END cycles | saved |",
+                "|---|---|---|---|---|---|---|---|"]
+        for c in end["cycles"]["layers"]:
+            out.append(f"| {c['name']} | {c['policy']} | {c['lanes']} | {c['T']} | {c['outputs']} | "
+                       f"{c['full_cycles']} | {c['used_cycles']} | {c['saved_pct']:.2f} % |")
+        out.append(f"| total | | | | | {end['cycles']['full']} | {end['cycles']['used']} | "
+                   f"{end['cycles']['saved_pct']:.2f} % |")
+    return "\n".join(out)
 
 
 def _plt():
@@ -393,6 +417,7 @@ def cli(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"results": results, "skipped": skipped}, indent=1))
     plot_dice_vs_digits(results, args.out / "dice_vs_digits.png")
+    (args.out / "tables.md").write_text("\n\n".join(format_markdown(r) for r in results) + "\n")
     print(f"wrote {args.out / 'results.json'}, {args.out / 'dice_vs_digits.png'} and overlays")
     return 0
 

@@ -58,6 +58,8 @@ def test_evaluate_task_rows(synth_eval):
     assert (out / "synthetic_overlays.png").stat().st_size > 0
     table = evaluate.format_table(res)
     assert "p=5" in table and "mean fg Dice" in table
+    md = evaluate.format_markdown(res)
+    assert md.count("\n| p=") == 2 and "| total |" in md
     json.dumps(res)
 
 
