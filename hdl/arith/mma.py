@@ -80,6 +80,9 @@ class MMADotProduct(wiring.Component):
 
     Timing contract (exactly :class:`~msdf_unet.golden.arith.mma.MMACycleModel`)
     ----------------------------------------------------------------------------
+    * Online delay: ``F`` digits; digit ``t`` has ``2**F`` times the weight of input
+      plane ``t`` and depends on planes ``0..t`` only. A full transaction is ``T = B + F``
+      digit cycles; its result enters ``o`` ``T + 1`` cycles after the handshake.
     * Handshake on ``i`` at cycle ``h``: digit ``t`` is on ``digits`` at ``h + 2 + t``;
       the result enters the ``o`` FIFO at ``h + 1 + digits_used`` (``o.valid`` then if the
       FIFO held nothing older). ``digits_used``: ``T`` (FULL), ``p`` (TRUNCATE), index of

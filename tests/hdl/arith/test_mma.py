@@ -7,11 +7,16 @@ results must equal exact integer sums computed here.
 """
 import numpy as np
 import pytest
+from amaranth import Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Assert, Assume
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 
 from msdf_unet.golden.arith import mma
 from msdf_unet.golden.arith.mma import Policy, Transaction
 from msdf_unet.hdl.arith.iface import Policy as HPolicy
+from msdf_unet.hdl.arith.iface import dot_product_io
 from msdf_unet.hdl.arith.mma import MMADotProduct
 
 
@@ -80,11 +85,12 @@ def random_txns(rng, L, n, *, signed, act_bits=8, gaps=True, policies=tuple(Poli
 
 PARAMS = [
     # (n_lanes, act_bits, signed, group_size, n_bias_lanes, transactions)
-    (11, 8, True, 4, 2, 120),    # the lead's 9 + 2 bias lanes, G = 3
-    (1, 8, True, None, 0, 60),   # one lane
-    (3, 4, False, 1, 1, 80),     # unsigned, M = 1 (G = 3)
-    (5, 3, True, 2, 1, 80),      # odd grouping with padding
-    (20, 8, False, 20, 2, 40),   # unsigned, one group
+    (11, 8, True, 4, 2, 300),    # the lead's 9 + 2 bias lanes, G = 3
+    (1, 8, True, None, 0, 150),  # one lane
+    (3, 4, False, 1, 1, 200),    # unsigned, M = 1 (G = 3)
+    (5, 3, True, 2, 1, 200),     # odd grouping with padding
+    (20, 8, False, 20, 2, 100),  # unsigned, one group
+    (38, 8, True, 9, 2, 60),     # 36 taps (3x3x4) + 2 bias lanes, G = 5 with padding
 ]
 
 
@@ -180,5 +186,89 @@ def test_parameter_validation():
     with pytest.raises(ValueError, match="group_size"):
         MMADotProduct(n_lanes=2, group_size=3)
     dut = MMADotProduct(n_lanes=11, group_size=4)
+    dut._MustUse__silence = True
     assert (dut.n_groups, dut.online_delay, dut.n_digits) == (3, mma.online_delay(11), mma.stream_digits(11))
     assert dut.latency_cycles == mma.LATENCY_TO_DIGIT0
+
+
+# --- formal: SymbiYosys BMC of the result against the exact sum --------------------------------
+
+class MMAResultProof(wiring.Component):
+    """Free inputs every cycle (solver's choice of valid, payload, o.ready); legal weights
+    and activations assumed, TRUNCATE excluded. A queue of the exact policy values
+    (``S``, ``max(S, 0)``, ``sign(S)``) of accepted transactions is compared with every
+    ``o`` result, in order; ``digits_used``/``terminated`` are checked for FULL."""
+
+    def __init__(self, *, n_lanes, act_bits, signed_acts, policies=(HPolicy.FULL, HPolicy.RELU_END,
+                                                                     HPolicy.SIGN_ONLY)):
+        self.policies = policies
+        self.dut = MMADotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
+        i_sig, _ = dot_product_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
+        super().__init__({"i_valid": In(1), "i_payload": In(i_sig.members["payload"].shape),
+                          "o_ready": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        L, T = dut.n_lanes, dut.n_digits
+        pay = self.i_payload
+        m.d.comb += [dut.i.valid.eq(self.i_valid), dut.i.payload.eq(pay), dut.o.ready.eq(self.o_ready)]
+        m.d.comb += Assume(~ResetSignal())
+        for lane in range(L):
+            m.d.comb += Assume(pay.w[lane] != -128)
+        m.d.comb += Assume(sum((pay.policy == p).as_unsigned() for p in self.policies) != 0)
+        W = len(dut.o.payload.value)
+        S = Signal(signed(W))
+        m.d.comb += S.eq(sum(pay.x[k] * pay.w[k] for k in range(L)))
+        exp = Signal(signed(W))
+        with m.Switch(pay.policy):
+            with m.Case(HPolicy.RELU_END):
+                m.d.comb += exp.eq(Mux(S < 0, 0, S))
+            with m.Case(HPolicy.SIGN_ONLY):
+                m.d.comb += exp.eq(Mux(S < 0, -1, Mux(S == 0, 0, 1)))
+            with m.Default():
+                m.d.comb += exp.eq(S)
+        depth = dut.result_depth
+        qv = [Signal(signed(W), name=f"qv{j}") for j in range(depth)]
+        qf = [Signal(name=f"qfull{j}") for j in range(depth)]   # entry was a FULL transaction
+        qn = Signal(range(depth + 1))
+        push = dut.i.valid & dut.i.ready
+        pop = dut.o.valid & dut.o.ready
+        with m.If(pop):
+            m.d.comb += [Assert(qn > 0), Assert(dut.o.payload.value == qv[0])]
+            with m.If(qf[0]):
+                m.d.comb += [Assert(dut.o.payload.digits_used == T), Assert(dut.o.payload.terminated == 0)]
+        m.d.comb += Assert(qn <= depth)
+        # next queue state: drop the head on pop, append on push
+        shifted_v = [Mux(pop, qv[j + 1] if j + 1 < depth else 0, qv[j]) for j in range(depth)]
+        shifted_f = [Mux(pop, qf[j + 1] if j + 1 < depth else 0, qf[j]) for j in range(depth)]
+        n_after = Signal(range(depth + 2))
+        m.d.comb += n_after.eq(qn - pop)
+        for j in range(depth):
+            with m.If(push & (n_after == j)):
+                m.d.sync += [qv[j].eq(exp), qf[j].eq(pay.policy == HPolicy.FULL)]
+            with m.Else():
+                m.d.sync += [qv[j].eq(shifted_v[j]), qf[j].eq(shifted_f[j])]
+        m.d.sync += qn.eq(n_after + push)
+        return m
+
+
+FULL_ONLY = (HPolicy.FULL,)
+ALL_BUT_TRUNCATE = (HPolicy.FULL, HPolicy.RELU_END, HPolicy.SIGN_ONLY)
+
+
+@pytest.mark.parametrize("L,signed_acts,policies,depth", [
+    pytest.param(1, True, FULL_ONLY, 16, id="n1-b3s-full-d16"),
+    pytest.param(1, True, ALL_BUT_TRUNCATE, 16, id="n1-b3s-policies-d16", marks=pytest.mark.slow),
+    pytest.param(2, True, FULL_ONLY, 18, id="n2-b3s-full-d18", marks=pytest.mark.slow),
+])
+def test_formal_bmc_result_equals_exact_sum(L, signed_acts, policies, depth):
+    """BMC with B = 3 from reset: whatever the solver drives on i (any legal x, w, any
+    timing) and o.ready, every result popped from o equals the exact policy value of its
+    transaction, in order. Depth 16 covers one full transaction of one lane (T = 11) with
+    free timing; deeper BMC is beyond yices in minutes (multiplier-equivalence hardness)."""
+    from msdf_unet.sim import formal
+    proof = MMAResultProof(n_lanes=L, act_bits=3, signed_acts=signed_acts, policies=policies)
+    res = formal.prove(proof, name=f"mma_result_n{L}_b3{'s' if signed_acts else 'u'}_p{len(policies)}_d{depth}",
+                       depth=depth, timeout_s=1800)
+    assert res.depth == depth
