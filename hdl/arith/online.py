@@ -26,9 +26,6 @@ digit ``j`` (weight ``2**-j``) is valid in cycle ``j + ONLINE_DELAY``. A finite 
 digits: keep ``x_valid = 1`` with zero digits to drain the remaining output digits.
 Throughput: one digit per cycle.
 
-Verilog: Amaranth 0.5.10 cannot convert ``Digit`` (negative enum member) signals on its own;
-convert through :func:`msdf_unet.sim.formal.to_verilog` / ``to_rtlil`` (see
-:func:`msdf_unet.sim.formal.digit_rtlil_workaround`).
 """
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring

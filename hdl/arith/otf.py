@@ -2,9 +2,6 @@
 
 Golden model: :func:`msdf_unet.golden.arith.digits.otf_int_steps`. Formal proof (k-induction,
 all streams, all time): ``tests/sim/test_formal.py``.
-
-Verilog: Amaranth 0.5.10 cannot convert ``Digit`` (negative enum member) signals on its own;
-convert through :func:`msdf_unet.sim.formal.to_verilog` / ``to_rtlil``.
 """
 from amaranth import Cat, Const, Module, Mux, signed
 from amaranth.lib import wiring

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import Out
 
 from msdf_unet.hdl.arith.online import OnlineAdder, OnlineMultiplierSP, OnlineMultiplierSS
 from msdf_unet.hdl.arith.otf import OnTheFlyConverter
-from msdf_unet.sim.formal import to_verilog
+from msdf_unet.hdl.verilog import write_verilog
 from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, available_simulators, run_cocotb
 
 PARAMS = {"OTF_WIDTH": 10, "SP_Y_BITS": 8, "SS_DIGITS": 6}
@@ -41,7 +41,7 @@ def _verilog(simulator):
     top = OnlineUnitsTop(otf_width=PARAMS["OTF_WIDTH"], sp_y_bits=PARAMS["SP_Y_BITS"],
                          ss_digits=PARAMS["SS_DIGITS"])
     # one file per simulator: parallel pytest workers never write the same file
-    return to_verilog(top, name="online_units",
+    return write_verilog(top, name="online_units",
                       path=SIM_BUILD_ROOT / "src" / f"online_units-{simulator}.v")
 
 
