@@ -154,3 +154,18 @@ def test_shipped_mri_model_few_slices(tmp_path):
     assert abs(rows["p=16"]["mean_fg_dice"] - rows["int8"]["mean_fg_dice"]) < 0.02
     assert rows["end"]["cycles"]["saved_pct"] > 5
     assert res["dequantized_check"]["layer_max_code_diff"] <= 1
+
+
+@pytest.mark.slow
+def test_cli_full_evaluation(tmp_path):
+    """`msdf-unet eval` on both shipped models: files written, MSDF full and END exact."""
+    assert evaluate.cli(["--digits", "12,16", "--out", str(tmp_path), "--no-progress"]) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["results"]
+    for r in res["results"]:
+        assert r["end_identical_to_int8"] and r["msdf_full_identical_to_int8"]
+        rows = {x["policy"]: x for x in r["rows"]}
+        assert abs(rows["int8"]["mean_fg_dice"] - rows["float"]["mean_fg_dice"]) < 0.01
+        pg.load_program(tmp_path / f"{r['task']}.msdfp")
+        assert (tmp_path / f"{r['task']}_overlays.png").is_file()
+    assert (tmp_path / "dice_vs_digits.png").is_file() and (tmp_path / "tables.md").is_file()

@@ -262,3 +262,13 @@ def test_float_requant_equals_integer_requant():
     m1, s1 = np.array([1], np.int32), np.array([1], np.int32)
     t = torch.tensor([-3.0, -1.0, 1.0, 3.0]).view(1, 1, 2, 2)
     assert hwexact._requant_float(t, m1, s1, False).flatten().tolist() == [-1, 0, 1, 2]
+
+
+def test_policy_parse():
+    assert hwexact.RunPolicy.parse("full") == hwexact.RunPolicy()
+    assert hwexact.RunPolicy.parse("END").mode == "end"
+    assert hwexact.RunPolicy.parse("truncate:9") == hwexact.RunPolicy("truncate", 9)
+    assert hwexact.RunPolicy.parse("p12").digits == 12
+    assert hwexact.RunPolicy.parse("msdf-full").label == "msdf-full"
+    with pytest.raises(ValueError, match="mode"):
+        hwexact.RunPolicy("fast")
