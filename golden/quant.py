@@ -83,6 +83,11 @@ class QuantConfig:
         Rewrite a two-class head as one logit-difference channel (sign decision).
     max_samples : int
         Values per tensor kept (uniform random subsample, seeded) for the percentile.
+    bias_lanes : int, optional
+        Give every conv exactly this many bias lanes (e.g. ``AccelConfig.bias_lanes``);
+        a bias beyond what that many lanes fold for sure (``mma.bias_range``) saturates
+        there (counted in ``meta["bias_saturated"]``). Default: each layer gets the fewest
+        lanes that fold its biases exactly.
     """
 
     calibration: str = "percentile"
@@ -90,6 +95,7 @@ class QuantConfig:
     mult_bits: int = 15
     binary_sign_head: bool = True
     max_samples: int = 2_000_000
+    bias_lanes: int | None = None
 
     def __post_init__(self):
         if self.calibration not in ("percentile", "max"):
@@ -98,6 +104,8 @@ class QuantConfig:
             raise ValueError(f"percentile must lie in (0, 100], not {self.percentile!r}")
         if not (isinstance(self.mult_bits, int) and 2 <= self.mult_bits <= 31):
             raise ValueError(f"mult_bits must be an int in [2, 31], not {self.mult_bits!r}")
+        if self.bias_lanes is not None and not (isinstance(self.bias_lanes, int) and self.bias_lanes >= 0):
+            raise ValueError(f"bias_lanes must be None or an int >= 0, not {self.bias_lanes!r}")
 
 
 @dataclass
@@ -300,6 +308,7 @@ def quantize_steps(steps: list[FloatStep], calib_images, config: QuantConfig = Q
     tensors = {t: TensorInfo(shape=tuple(int(s) for s in env[t].shape[1:]), scale=float(scale[t]))
                for t in env}
     layers, arrays = [], {}
+    saturated: dict[str, int] = {}
     for s in steps:
         layer = Layer(name=s.name, op=s.op, inputs=list(s.inputs), output=s.output)
         if s.op == "conv":
@@ -314,7 +323,13 @@ def quantize_steps(steps: list[FloatStep], calib_images, config: QuantConfig = Q
             bq = np.round(s.bias / (sx * sw)).astype(np.int64)
             if np.abs(bq).max(initial=0) >= 2 ** 31:
                 raise ValueError(f"layer {s.name!r}: bias {np.abs(bq).max()} does not fit INT32")
-            bw, bx = fold_bias_lanes(bq)
+            if config.bias_lanes is not None:
+                lim = mma.bias_range(config.bias_lanes)[0]
+                sat = int(np.sum(np.abs(bq) > lim))
+                if sat:
+                    saturated[s.name] = sat
+                bq = np.clip(bq, -lim, lim)
+            bw, bx = fold_bias_lanes(bq, n_lanes=config.bias_lanes)
             layer.kernel, layer.padding = s.kernel, s.kernel // 2
             layer.relu, layer.head = s.relu, s.head
             layer.n_lanes = int(wq.shape[1] * s.kernel * s.kernel)
@@ -334,7 +349,7 @@ def quantize_steps(steps: list[FloatStep], calib_images, config: QuantConfig = Q
     m.update({"quant": asdict(config), "head_decision": "sign" if head.weight.shape[0] == 1 else "argmax",
               "weights": "per-output-channel symmetric INT8 [-127,127], head per-layer",
               "activations": "signed INT8, zero point 0", "rounding": "half up",
-              "calibration_images": int(len(images))})
+              "calibration_images": int(len(images)), "bias_saturated": saturated})
     program = Program(layers=layers, tensors=tensors, arrays=arrays, input="input",
                       output=head.output, act_bits=8, act_signed=True, meta=m)
     program.validate()

@@ -159,3 +159,23 @@ def test_calibration_rejects_bad_images(model):
     steps = quant.fold_network(model, (16, 16))
     with pytest.raises(ValueError, match="N, C, H, W"):
         quant.calibrate(steps, np.zeros((16, 16)))
+
+
+def test_fixed_bias_lanes_saturate(model, data):
+    free = quant.quantize_model(model, data.images)
+    need = max(l.bias_lanes for l in free.conv_layers())
+    assert need >= 2
+    fixed = quant.quantize_model(model, data.images, quant.QuantConfig(bias_lanes=need - 1))
+    lim = mma.bias_range(need - 1)[0]
+    n_sat = 0
+    for a, b in zip(free.conv_layers(), fixed.conv_layers()):
+        assert b.bias_lanes == need - 1
+        bf = free.arrays[a.array("bias")].astype(np.int64)
+        assert np.array_equal(fixed.arrays[b.array("bias")], np.clip(bf, -lim, lim))
+        n_sat += int(np.sum(np.abs(bf) > lim))
+    assert n_sat == sum(fixed.meta["bias_saturated"].values()) > 0
+    wide = quant.quantize_model(model, data.images, quant.QuantConfig(bias_lanes=need + 2))
+    assert all(l.bias_lanes == need + 2 for l in wide.conv_layers())
+    assert wide.meta["bias_saturated"] == {}
+    for a, b in zip(free.conv_layers(), wide.conv_layers()):
+        assert np.array_equal(free.arrays[a.array("bias")], wide.arrays[b.array("bias")])
