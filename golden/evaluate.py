@@ -87,7 +87,7 @@ def build_program(task: str, model=None, calib_images=None, config=quant.QuantCo
 
 def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, batch_size: int = 16,
                   progress: bool = True, model=None, data=None, calib_images=None,
-                  out: Path | None = None) -> dict:
+                  out: Path | None = None, quant_config: quant.QuantConfig = quant.QuantConfig()) -> dict:
     """Evaluate one task; returns a JSON-able dict (rows per policy, program facts).
 
     ``model``/``data``/``calib_images`` default to the shipped model, the test split and
@@ -106,7 +106,7 @@ def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, bat
         images, labels = images[:n], labels[:n]
     k = data.num_classes
     t0 = time.perf_counter()
-    program = build_program(task, model, calib_images)
+    program = build_program(task, model, calib_images, quant_config)
     if out is not None:
         save_program(Path(out) / f"{task}.msdfp", program)
     policies = ["full", "msdf-full", "end"] + [f"truncate:{p}" for p in digits]
@@ -134,6 +134,7 @@ def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, bat
                                  "end_to_end_max_logit_diff": cmp["end_to_end_max_logit_diff"],
                                  "logit_range": cmp["logit_range"]},
            "program": {"head": program.meta.get("head_decision"),
+                       "bias_saturated": program.meta.get("bias_saturated", {}),
                        "layers": [{"name": l.name, "lanes": hwexact.layer_lanes(l),
                                    "bias_lanes": l.bias_lanes, "T": hwexact.layer_digits(l)}
                                   for l in program.conv_layers()]},
@@ -300,7 +301,8 @@ def load_image(path) -> np.ndarray:
 
 
 def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
-                 policy: str = "full", program: Program | None = None, model=None) -> dict:
+                 policy: str = "full", program: Program | None = None, model=None,
+                 quant_config: quant.QuantConfig = quant.QuantConfig()) -> dict:
     """Segment one image file with the hardware-exact model of ``task``.
 
     A 3-D volume contributes the axial slice ``slice_index`` of its last axis (default:
@@ -315,7 +317,7 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
             raise ValueError(f"{path}: slice {z} outside the volume's {a.shape[2]} slices")
         a = a[:, :, z]
     if program is None:
-        program = build_program(task, model)
+        program = build_program(task, model, None, quant_config)
     step = 2 ** program.depth
     h, w = a.shape
     if h < step or w < step:
@@ -381,15 +383,22 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", type=Path, help="segment this PNG / NIfTI file instead of evaluating")
     ap.add_argument("--slice", type=int, default=None, help="slice of a 3-D NIfTI volume (default middle)")
     ap.add_argument("--policy", default="full", help="policy for --input: full, end or truncate:<p>")
+    ap.add_argument("--bias-lanes", type=int, default=None,
+                    help="fixed bias lanes per layer (biases that do not fold saturate); default: as needed")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     if args.n is not None and args.n < 1:
         ap.error(f"--n must be >= 1, not {args.n}")
+    try:
+        qcfg = quant.QuantConfig(bias_lanes=args.bias_lanes)
+    except ValueError as e:
+        ap.error(str(e))
     if args.input is not None:
         task = "mri" if args.task == "all" else args.task
         try:
             hwexact.RunPolicy.parse(args.policy)
-            r = segment_file(args.input, task, args.out, slice_index=args.slice, policy=args.policy)
+            r = segment_file(args.input, task, args.out, slice_index=args.slice, policy=args.policy,
+                             quant_config=qcfg)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -407,7 +416,7 @@ def cli(argv: list[str] | None = None) -> int:
             print(f"{task}: no shipped pretrained weights ({e}); skipped", file=sys.stderr)
             continue
         res = evaluate_task(task, digits=args.digits, n=args.n, batch_size=args.batch_size,
-                            progress=not args.no_progress, out=args.out)
+                            progress=not args.no_progress, out=args.out, quant_config=qcfg)
         results.append(res)
         print(format_table(res))
         print()
