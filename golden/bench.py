@@ -21,7 +21,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 
 from . import hwexact, quant

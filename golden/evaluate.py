@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import hwexact, quant
 from .program import Program, save_program
