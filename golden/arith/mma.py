@@ -404,6 +404,19 @@ def evaluate_planes(P: np.ndarray, n_lanes: int, policy, digits: int | None = No
     Returns
     -------
     :class:`Result`; ``values`` follow the policy (``S`` for ``FULL``).
+
+    Notes
+    -----
+    ``n_lanes`` is the lane count of the unit that computes the value (data lanes, bias
+    lanes and any zero padding lanes): it fixes ``F``, hence ``T``, the digit indices and
+    ``digits_used``; the values of FULL/RELU_END/SIGN_ONLY do not depend on it.
+
+    Example, one conv layer (NCHW, signed INT8, ``NB`` bias lanes)::
+
+        d = plane_digits(x)                                  # (B, N, Cin, H, W) int8
+        P = np.stack([conv2d(d[k], w) for k in range(B)])    # exact integer conv per plane
+        P += bias_plane_sums(b, NB)[:, None, :, None, None]  # b: (Cout,)
+        r = evaluate_planes(P, Cin * Kh * Kw + NB, "RELU_END")
     """
     pol = _policy(policy)
     P = np.asarray(P)
