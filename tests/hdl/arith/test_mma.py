@@ -259,6 +259,7 @@ ALL_BUT_TRUNCATE = (HPolicy.FULL, HPolicy.RELU_END, HPolicy.SIGN_ONLY)
 
 @pytest.mark.parametrize("L,signed_acts,policies,depth", [
     pytest.param(1, True, FULL_ONLY, 16, id="n1-b3s-full-d16"),
+    pytest.param(1, False, FULL_ONLY, 16, id="n1-b3u-full-d16"),
     pytest.param(1, True, ALL_BUT_TRUNCATE, 16, id="n1-b3s-policies-d16", marks=pytest.mark.slow),
 ])
 def test_formal_bmc_result_equals_exact_sum(L, signed_acts, policies, depth):
