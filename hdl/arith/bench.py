@@ -300,7 +300,7 @@ def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:
 def _efficiency(rec: dict) -> None:
     """``dots_per_cycle_per_klut`` over all LUTs the unit occupies (logic, SRL, LUTRAM)."""
     luts = rec["lut"] + rec["srl"] + rec.get("lutram", 0)
-    rec["dots_per_cycle_per_klut"] = round(1000.0 / (rec["cycles_per_dot"] * luts), 4) if luts else None
+    rec["dots_per_cycle_per_klut"] = 1000.0 / (rec["cycles_per_dot"] * luts) if luts else None
 
 
 def run_bench(cfg: BenchConfig, *, progress: bool = True, json_path: Path | None = None) -> dict:
@@ -344,7 +344,7 @@ COLUMNS = [("variant", "variant", "{}"), ("N", "n_lanes", "{}"), ("LUT", "lut", 
            ("SRL", "srl", "{}"), ("LUTRAM", "lutram", "{}"), ("FF", "ff", "{}"), ("CARRY4", "carry4", "{}"),
            ("DSP48E1", "dsp48e1", "{}"), ("LUT lvls", "lut_levels", "{}"),
            ("CARRY4 lvls", "carry4_levels", "{}"), ("cyc/dot", "cycles_per_dot", "{}"),
-           ("latency", "latency_cycles", "{}"), ("dots/cyc/kLUT", "dots_per_cycle_per_klut", "{:.4f}"),
+           ("latency", "latency_cycles", "{}"), ("dots/cyc/kLUT", "dots_per_cycle_per_klut", "{:.3g}"),
            ("synth s", "synth_seconds", "{}")]
 
 
