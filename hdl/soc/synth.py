@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["XC7Z020", "Utilization", "synthesize", "yosys_command", "DoesNotFit"]
+__all__ = ["XC7Z020", "Utilization", "synthesize", "yosys_command"]
 
 #: Resources of the xc7z020 (LUTs, FFs, CARRY4 = LUTs / 4, DSP48E1, 36 Kb block RAMs).
 XC7Z020 = {"LUT": 53200, "FF": 106400, "CARRY4": 13300, "DSP48E1": 220, "BRAM36": 140}
@@ -23,10 +23,6 @@ XC7Z020 = {"LUT": 53200, "FF": 106400, "CARRY4": 13300, "DSP48E1": 220, "BRAM36"
 _LUTRAM = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM128X1D": 4,
            "RAM32M": 4, "RAM64M": 4, "SRL16E": 1, "SRLC32E": 1}
 _FF = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
-
-
-class DoesNotFit(RuntimeError):
-    """The design needs more of some resource than the xc7z020 has."""
 
 
 @dataclass(frozen=True)
