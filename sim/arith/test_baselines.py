@@ -2,7 +2,8 @@
 (cocotb testbench :mod:`msdf_unet.sim.arith.tb_baselines`)."""
 import pytest
 
-from msdf_unet.hdl.arith.bench import build_unit, write_unit_verilog
+from msdf_unet.hdl.arith.bench import build_unit
+from msdf_unet.hdl.verilog import write_verilog
 from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, available_simulators, run_cocotb
 
 CASES = [
@@ -18,8 +19,8 @@ CASES = [
 @pytest.mark.parametrize("variant,n_lanes,signed_acts", CASES)
 def test_baselines_verilator(variant, n_lanes, signed_acts):
     name = f"{variant.replace('-', '_')}_n{n_lanes}{'s' if signed_acts else 'u'}"
-    src = write_unit_verilog(lambda: build_unit(variant, n_lanes, signed_acts=signed_acts),
-                             name=name, path=SIM_BUILD_ROOT / "src" / f"{name}.v")
+    src = write_verilog(build_unit(variant, n_lanes, signed_acts=signed_acts),
+                        name=name, path=SIM_BUILD_ROOT / "src" / f"{name}.v")
     run_cocotb(simulator="verilator", verilog_sources=[src], toplevel=name,
                test_module="msdf_unet.sim.arith.tb_baselines", build_name=f"baselines-{name}",
                parameters_env={"VARIANT": variant, "N_LANES": str(n_lanes),

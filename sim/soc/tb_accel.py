@@ -24,8 +24,8 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 from msdf_unet.golden.arith import mma as golden
 from msdf_unet.hdl.soc.config import AccelConfig
 from msdf_unet.hdl.soc.regs import ID_MAGIC, accelerator_map
-from msdf_unet.host.driver import POLICIES, DotProductDriver, DriverError
-from msdf_unet.host.mmio import BusError, CocotbMMIO, control_cycles
+from msdf_unet.host.driver import POLICIES, DotProductDriver
+from msdf_unet.host.mmio import CocotbMMIO, control_cycles
 
 CONFIG = AccelConfig.from_json(os.environ["MSDF_ACCEL_CONFIG"])
 N_TXNS = int(os.environ.get("MSDF_TB_TXNS", "40"))
