@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo          set up (once) and run the demo on the bundled MRI slice"
-	@echo "make test          the default test suite (about 10 minutes on 2 cores)"
+	@echo "make test          the default test suite (2 to 8 minutes on 2 cores)"
 	@echo "make test-all      every test, long simulations included"
 	@echo "make verilog       Verilog + register map under build/verilog/"
 	@echo "make synth-report  Yosys xc7 utilization -> build/reports/utilization.json"

@@ -8,7 +8,6 @@ VENV=${2:-.venv}
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v tclsh >/dev/null 2>&1 || need_apt+=(tcl)
-"$PYTHON" -c "import tkinter" >/dev/null 2>&1 || need_apt+=(python3-tk)
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
