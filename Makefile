@@ -19,7 +19,9 @@ help:
 	@echo "make verilog       Verilog + register map under build/verilog/"
 	@echo "make synth-report  Yosys xc7 utilization -> build/reports/utilization.json"
 	@echo "make bitstream     Vivado tree under build/vivado/ (runs Vivado when installed)"
-	@echo "make bench         arithmetic and golden-model benchmarks"
+	@echo "make bench         arithmetic (N = 9, 144) and golden-model benchmarks"
+	@echo "make train         retrain the MRI edge U-Net into build/train/mri_edge"
+	@echo "make eval          Dice/IoU of float, INT8 and MSDF policies -> build/eval/"
 	@echo "make clean         remove build/"
 
 setup: $(STAMP)
@@ -47,11 +49,11 @@ bitstream: setup
 	$(CLI) bitstream --out build/vivado
 
 bench: setup
-	$(CLI) bench arith
+	$(CLI) bench arith --n 9 144
 	$(CLI) bench golden
 
 train: setup
-	$(CLI) train --dataset mri --preset edge
+	$(CLI) train --dataset mri --preset edge --out build/train/mri_edge
 
 eval: setup
 	$(CLI) eval

@@ -8,6 +8,8 @@ VENV=${2:-.venv}
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v tclsh >/dev/null 2>&1 || need_apt+=(tcl)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)     # Verilator compiles its models
+command -v perl >/dev/null 2>&1 || need_apt+=(perl)   # the verilator script is Perl
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -1,7 +1,8 @@
 """The ``msdf-unet`` command line.
 
 Build:       ``verilog``, ``synth-report``, ``bitstream``
-Network:     ``train``, ``eval``, ``segment`` (delegated to ``msdf_unet.golden``)
+Network:     ``train``, ``eval`` (``eval --input FILE`` segments one image; delegated to
+             ``msdf_unet.golden``)
 Measure:     ``bench arith`` / ``bench golden``
 Try it:      ``demo`` (the bundled MRI slice through the whole chain)
 """

@@ -87,7 +87,7 @@ def run_demo(out: Path | str = "build/demo", *, rtl: bool = True, n_rtl: int = 4
         report["rtl"] = _rtl_check(program, test.images[mid:mid + 1], n_rtl, seed)
     (out / "demo.json").write_text(json.dumps(report, indent=2))
     print(f"done in {time.perf_counter() - t0:.1f} s; summary in {out / 'demo.json'}")
-    return 0
+    return 1 if rtl and report["rtl"]["mismatches"] else 0
 
 
 def _rtl_check(program, image, n: int, seed: int) -> dict:
@@ -139,6 +139,7 @@ def _rtl_check(program, image, n: int, seed: int) -> dict:
           f"END stopped {sum(r.terminated for r in got)} of {n // 2} ReLU outputs early; "
           f"{min(cyc)}..{max(cyc)} cycles per dot product ({secs:.1f} s of simulation)")
     if bad:
-        raise AssertionError(f"{len(bad)} RTL results differ from the golden model, first: {bad[0]}")
-    return {"dot_products": n, "mismatches": 0, "cycles_min": min(cyc), "cycles_max": max(cyc),
+        print(f"      MISMATCH: {len(bad)} RTL results differ from the golden model, "
+              f"first: {bad[0]}")
+    return {"dot_products": n, "mismatches": len(bad), "cycles_min": min(cyc), "cycles_max": max(cyc),
             "terminated": int(sum(r.terminated for r in got)), "sim_seconds": round(secs, 1)}

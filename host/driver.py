@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import operator
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,20 @@ __all__ = ["DotProductDriver", "DotResult", "DriverError", "POLICIES"]
 
 #: policy names accepted by :meth:`DotProductDriver.dot` -> CTRL.policy codes
 POLICIES = {"full": 0, "relu_end": 1, "sign_only": 2, "truncate": 3}
+
+
+def _integers(values, name: str) -> list[int]:
+    """``values`` as Python ints; ValueError for anything that is not an integer (a float
+    such as 1.9 is refused, never truncated)."""
+    out = []
+    for v in values:
+        if isinstance(v, bool):
+            raise ValueError(f"{name} must hold integers, not {v!r}")
+        try:
+            out.append(operator.index(v))
+        except TypeError:
+            raise ValueError(f"{name} must hold integers, not {v!r}") from None
+    return out
 
 
 class DriverError(RuntimeError):
@@ -83,18 +98,20 @@ class DotProductDriver:
         as exact pseudo-products. ``policy`` is one of :data:`POLICIES`; ``digits`` is the
         digit budget for ``"truncate"`` (1..digits_total).
         """
-        x, w = [int(v) for v in x], [int(v) for v in w]
+        x, w = _integers(x, "x"), _integers(w, "w")
+        bias = _integers([bias], "bias")[0]
         if len(x) != self.data_lanes or len(w) != self.data_lanes:
             raise ValueError(f"x and w need {self.data_lanes} entries each, "
                              f"got {len(x)} and {len(w)}")
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {sorted(POLICIES)}, not {policy!r}")
         if policy == "truncate":
-            if not isinstance(digits, int) or not 1 <= digits <= self.digits_total:
+            if isinstance(digits, bool) or not isinstance(digits, int) \
+                    or not 1 <= digits <= self.digits_total:
                 raise ValueError(f"truncate needs digits in [1, {self.digits_total}], not {digits!r}")
         elif digits is not None:
             raise ValueError(f"digits is only for policy 'truncate', not {policy!r}")
-        bw, bx = golden_mma.fold_bias(int(bias), self.bias_lanes, act_bits=self.act_bits,
+        bw, bx = golden_mma.fold_bias(bias, self.bias_lanes, act_bits=self.act_bits,
                                       signed_acts=self.signed_acts)
         lanes_w, lanes_x = w + list(bw), x + list(bx)
         golden_mma.check_weights(lanes_w)

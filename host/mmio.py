@@ -121,6 +121,8 @@ class ModelMMIO:
 
         self.config = config or AccelConfig()
         cfg = self.config
+        if cfg.variant != "mma":
+            raise ValueError(f"ModelMMIO models the 'mma' variant, not {cfg.variant!r}")
         self.regmap = accelerator_map(n_lanes=cfg.n_lanes, act_bits=cfg.act_bits,
                                       signed_acts=cfg.signed_acts)
         self._store = {addr: 0 for addr, _, _ in self.regmap.words()}
@@ -165,8 +167,6 @@ class ModelMMIO:
         ctrl = self._field("CTRL")
         xs = [self._field("X", i)["value"] for i in range(cfg.n_lanes)]
         ws = [self._field("W", i)["value"] for i in range(cfg.n_lanes)]
-        if cfg.variant != "mma":
-            raise NotImplementedError(f"ModelMMIO models the 'mma' variant, not {cfg.variant!r}")
         res = self._golden.transaction(xs, ws, ctrl["policy"], ctrl["digits"],
                                        act_bits=cfg.act_bits, signed_acts=cfg.signed_acts)
         self._store[rm.address("RESULT")] = rm["RESULT"].encode(value=res.value)

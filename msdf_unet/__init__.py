@@ -2,9 +2,9 @@
 
 The code lives in top-level folders imported under this prefix:
 
-- :mod:`msdf_unet.hdl`    Amaranth HDL (arithmetic, convolution engine, bus, SoC)
+- :mod:`msdf_unet.hdl`    Amaranth HDL (MSDF arithmetic and baselines, AXI4-Lite bus, SoC top)
 - :mod:`msdf_unet.golden` reference models (float, INT8, hardware-exact MSDF)
-- :mod:`msdf_unet.host`   host driver, inference API and the ``msdf-unet`` CLI
+- :mod:`msdf_unet.host`   host driver, register access backends, demo and the ``msdf-unet`` CLI
 - :mod:`msdf_unet.sim`    cocotb testbenches and simulator plumbing
 """
 from importlib.metadata import PackageNotFoundError, version

@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["setup_env", "available_simulators", "run_cocotb", "SIM_BUILD_ROOT"]
+__all__ = ["setup_env", "available_simulators", "require_simulator", "run_cocotb", "SIM_BUILD_ROOT"]
 
 SIM_BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "sim"
 
@@ -65,6 +65,19 @@ def available_simulators() -> list[str]:
     if shutil.which("iverilog") and shutil.which("vvp"):
         sims.append("icarus")
     return sims
+
+
+def require_simulator(simulator: str) -> None:
+    """Skip the calling test when ``simulator`` is missing; fail instead under CI
+    (``CI`` set), where ``make setup`` must have installed it."""
+    import pytest
+
+    if simulator in available_simulators():
+        return
+    message = f"{simulator} is not installed (run `make setup`)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, test_module: str,

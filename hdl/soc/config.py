@@ -51,6 +51,8 @@ class AccelConfig:
         if self.data_lanes + self.bias_lanes > 255:
             raise ValueError(f"data_lanes + bias_lanes must be <= 255, not "
                              f"{self.data_lanes + self.bias_lanes}")
+        if not isinstance(self.signed_acts, bool):
+            raise ValueError(f"AccelConfig.signed_acts must be true or false, not {self.signed_acts!r}")
         if not 2 <= self.act_bits <= 8:
             raise ValueError(f"AccelConfig.act_bits must be in [2, 8], not {self.act_bits!r}")
         if self.variant not in VARIANTS:

@@ -110,6 +110,7 @@ async def test_random_and_corners_against_golden(dut):
     g_accepts, g_outputs = g.simulate(p.golden_model(), txns, vp, rp)
     assert len(outputs) == len(txns), f"{len(outputs)} of {len(txns)} results"
     assert accepts == g_accepts, "accept cycles differ from the golden cycle model"
+    assert len(g_outputs) == len(txns), f"golden model gave {len(g_outputs)} of {len(txns)} results"
     for (c, r), (gc, gr), t in zip(outputs, g_outputs, txns):
         s = sum(a * b for a, b in zip(t.x, t.w))
         exact = {Policy.FULL: s, Policy.TRUNCATE: s, Policy.RELU_END: max(s, 0),

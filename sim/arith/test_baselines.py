@@ -4,7 +4,7 @@ import pytest
 
 from msdf_unet.hdl.arith.bench import build_unit
 from msdf_unet.hdl.verilog import write_verilog
-from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, available_simulators, run_cocotb
+from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, require_simulator, run_cocotb
 
 CASES = [
     pytest.param("bitserial", 9, True, id="bitserial-n9-signed"),
@@ -15,9 +15,9 @@ CASES = [
 ]
 
 
-@pytest.mark.skipif("verilator" not in available_simulators(), reason="Verilator not available")
 @pytest.mark.parametrize("variant,n_lanes,signed_acts", CASES)
 def test_baselines_verilator(variant, n_lanes, signed_acts):
+    require_simulator("verilator")
     name = f"{variant.replace('-', '_')}_n{n_lanes}{'s' if signed_acts else 'u'}"
     src = write_verilog(build_unit(variant, n_lanes, signed_acts=signed_acts),
                         name=name, path=SIM_BUILD_ROOT / "src" / f"{name}.v")

@@ -4,7 +4,7 @@ import pytest
 
 from msdf_unet.hdl.arith.mma import MMADotProduct
 from msdf_unet.hdl.verilog import write_verilog
-from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, available_simulators, run_cocotb
+from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, require_simulator, run_cocotb
 
 # (simulator, n_lanes, act_bits, signed_acts, group_size, n_bias_lanes, n_txns)
 CASES = [
@@ -19,8 +19,7 @@ CASES = [
 
 @pytest.mark.parametrize("simulator,n_lanes,act_bits,signed_acts,group_size,n_bias_lanes,n_txns", CASES)
 def test_mma_cocotb(simulator, n_lanes, act_bits, signed_acts, group_size, n_bias_lanes, n_txns):
-    if simulator not in available_simulators():
-        pytest.skip(f"{simulator} not available")
+    require_simulator(simulator)
     name = f"mma_n{n_lanes}_b{act_bits}{'s' if signed_acts else 'u'}_m{group_size}"
     dut = MMADotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts,
                         group_size=group_size)

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import Out
 from msdf_unet.hdl.arith.online import OnlineAdder, OnlineMultiplierSP, OnlineMultiplierSS
 from msdf_unet.hdl.arith.otf import OnTheFlyConverter
 from msdf_unet.hdl.verilog import write_verilog
-from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, available_simulators, run_cocotb
+from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, require_simulator, run_cocotb
 
 PARAMS = {"OTF_WIDTH": 10, "SP_Y_BITS": 8, "SS_DIGITS": 6}
 
@@ -53,8 +53,7 @@ CASES = [
 
 @pytest.mark.parametrize("simulator,testcase", CASES)
 def test_online_units(simulator, testcase):
-    if simulator not in available_simulators():
-        pytest.skip(f"{simulator} not available")
+    require_simulator(simulator)
     run_cocotb(simulator=simulator, verilog_sources=[_verilog(simulator)], toplevel="online_units",
                test_module="msdf_unet.sim.arith.tb_online", build_name="online-units",
                parameters_env={**{k: str(v) for k, v in PARAMS.items()}, "SEED": "3", "N_OPS": "60"},

@@ -3,9 +3,8 @@ import pytest
 
 from msdf_unet.hdl.soc.config import AccelConfig
 from msdf_unet.hdl.soc.generate import WRAPPER_NAME, generate
-from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, available_simulators, run_cocotb
+from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, require_simulator, run_cocotb
 
-SIMS = available_simulators()
 
 CASES = [
     pytest.param("verilator", AccelConfig(), 40, id="verilator-mma"),
@@ -21,10 +20,9 @@ CASES = [
 
 @pytest.mark.parametrize("simulator,config,n_txns", CASES)
 def test_accelerator(simulator, config, n_txns):
-    if simulator not in SIMS:
-        pytest.skip(f"{simulator} is not installed (run `make setup`)")
+    require_simulator(simulator)
     name = f"accel-{config.variant}-{config.data_lanes}-{config.bias_lanes}-{int(config.signed_acts)}"
-    gen = generate(config, SIM_BUILD_ROOT / f"{name}-verilog")
+    gen = generate(config, SIM_BUILD_ROOT / f"{name}-{simulator}-verilog")  # one per xdist worker
     run_cocotb(simulator=simulator, verilog_sources=gen.sources, toplevel=WRAPPER_NAME,
                test_module="msdf_unet.sim.soc.tb_accel", build_name=name,
                parameters_env={"MSDF_ACCEL_CONFIG": config.to_json(),

@@ -7,7 +7,7 @@ import pytest
 from msdf_unet.golden import evaluate, hwexact, program as pg, quant
 from msdf_unet.golden.bench import random_model
 from msdf_unet.golden.data import load_dataset
-from msdf_unet.golden.train import WEIGHTS_DIR, PRETRAINED_TASKS, dice_per_class
+from msdf_unet.golden.train import dice_per_class
 from msdf_unet.golden.unet import UNetConfig
 
 
@@ -137,8 +137,6 @@ def test_cli_rejects_bad_digits(capsys):
         evaluate.cli(["--digits", "four"])
 
 
-@pytest.mark.skipif(not (WEIGHTS_DIR / PRETRAINED_TASKS["mri"] / "weights.npz").is_file(),
-                    reason="shipped MRI weights not present")
 def test_shipped_mri_model_few_slices(tmp_path):
     """The shipped MRI model on three test slices: INT8 within 0.02 Dice of float, END
     identical, truncation to 16 digits close to INT8."""

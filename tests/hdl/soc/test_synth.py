@@ -1,8 +1,6 @@
 """Yosys utilization report: parsing, percentages, the fit check, and `synth-report` itself."""
 import json
 
-import pytest
-
 from msdf_unet.hdl.soc.synth import XC7Z020, Utilization
 from msdf_unet.host.cli import main
 

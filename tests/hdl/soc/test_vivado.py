@@ -142,3 +142,13 @@ def test_without_vivado_the_message_names_the_tree(tree, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(VivadoNotFound, match=re.escape(str(tree.root))):
         run_vivado(tree)
+
+
+@pytest.mark.vivado
+def test_real_vivado_build(tmp_path):
+    """Where Vivado is installed: the tree builds into a .bit and .hwh (tens of minutes)."""
+    if shutil.which("vivado") is None:
+        pytest.skip("needs Vivado on PATH")
+    tree = write_tree(AccelConfig(), tmp_path / "vivado")
+    bit = run_vivado(tree)
+    assert bit.stat().st_size > 100_000 and bit.with_suffix(".hwh").is_file()
