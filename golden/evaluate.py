@@ -315,6 +315,8 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
         if not 0 <= z < a.shape[2]:
             raise ValueError(f"{path}: slice {z} outside the volume's {a.shape[2]} slices")
         a = a[:, :, z]
+    elif slice_index is not None:
+        raise ValueError(f"{path}: a 2-D image has no slices; drop --slice {slice_index}")
     if program is None:
         program = build_program(task, model, None, quant_config)
     step = 2 ** program.depth
@@ -388,6 +390,8 @@ def cli(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.n is not None and args.n < 1:
         ap.error(f"--n must be >= 1, not {args.n}")
+    if args.batch_size < 1:
+        ap.error(f"--batch-size must be >= 1, not {args.batch_size}")
     try:
         qcfg = quant.QuantConfig(bias_lanes=args.bias_lanes)
     except ValueError as e:

@@ -302,6 +302,12 @@ def program_to_bytes(program: Program) -> bytes:
     return head + b"\0" * _pad(len(head)) + payload
 
 
+def _json_bool(v) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError(f"act_signed must be a JSON boolean, not {v!r}")
+    return v
+
+
 def program_from_bytes(data: bytes, *, source: str = "<bytes>") -> Program:
     """Parse and validate a program; :class:`ProgramError` names what is wrong."""
     def fail(msg):
@@ -362,7 +368,7 @@ def program_from_bytes(data: bytes, *, source: str = "<bytes>") -> Program:
             layers.append(Layer(**l))
         program = Program(layers=layers, tensors=tensors, arrays=arrays,
                           input=header["input"], output=header["output"],
-                          act_bits=int(header["act_bits"]), act_signed=bool(header["act_signed"]),
+                          act_bits=int(header["act_bits"]), act_signed=_json_bool(header["act_signed"]),
                           meta=header.get("meta", {}))
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ProgramError):
