@@ -14,11 +14,11 @@ import os
 import random
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from msdf_unet.golden.arith import baselines as g
-from msdf_unet.hdl.arith.iface import Policy, dot_product_io
+from msdf_unet.hdl.arith.iface import Policy
+from msdf_unet.sim.arith.dot_tb import DotProductTB
 
 
 class Params:
@@ -44,28 +44,16 @@ class Params:
         raise ValueError(f"unknown VARIANT {self.variant!r}")
 
 
-class TB:
-    """Clock, reset and the cycle-by-cycle stream driver/monitor of one unit."""
+class TB(DotProductTB):
+    """The cycle-by-cycle stream driver/monitor of one unit."""
 
     def __init__(self, dut, params: Params):
-        self.dut, self.p = dut, params
-        i_sig, o_sig = dot_product_io(n_lanes=params.n_lanes, act_bits=params.act_bits,
-                                      signed_acts=params.signed_acts)
-        self.i_layout = i_sig.members["payload"].shape
-        self.o_layout = o_sig.members["payload"].shape
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-
-    async def reset(self):
-        self.dut.rst.value = 1
-        self.dut.i__valid.value = 0
-        self.dut.o__ready.value = 0
-        await ClockCycles(self.dut.clk, 3)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        super().__init__(dut, n_lanes=params.n_lanes, act_bits=params.act_bits,
+                         signed_acts=params.signed_acts)
+        self.p = params
 
     def pack(self, t: g.Txn) -> int:
-        return self.i_layout.const({"x": list(t.x), "w": list(t.w), "policy": t.policy,
-                                    "digits": t.digits}).as_bits()
+        return self.pack_payload(t.x, t.w, t.policy, t.digits)
 
     def unpack(self, raw: int) -> g.Result:
         view = self.o_layout.from_bits(raw)

@@ -15,12 +15,11 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from msdf_unet.golden.arith import mma
 from msdf_unet.golden.arith.mma import Policy
-from msdf_unet.hdl.arith.iface import dot_product_io
+from msdf_unet.sim.arith.dot_tb import DotProductTB
 from msdf_unet.hdl.arith.mma import digit_port_layout
 
 
@@ -40,30 +39,17 @@ class Params:
                                  signed_acts=self.signed_acts)
 
 
-class TB:
-    """Clock, reset and the cycle-by-cycle driver/monitor of the unit's three ports."""
+class TB(DotProductTB):
+    """The cycle-by-cycle driver/monitor of the unit's three ports."""
 
     def __init__(self, dut, params: Params):
-        self.dut, self.p = dut, params
-        i_sig, o_sig = dot_product_io(n_lanes=params.n_lanes, act_bits=params.act_bits,
-                                      signed_acts=params.signed_acts)
-        self.i_layout = i_sig.members["payload"].shape
-        self.o_layout = o_sig.members["payload"].shape
+        super().__init__(dut, n_lanes=params.n_lanes, act_bits=params.act_bits,
+                         signed_acts=params.signed_acts)
+        self.p = params
         self.d_layout = digit_port_layout()
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-
-    async def reset(self):
-        self.dut.rst.value = 1
-        self.dut.i__valid.value = 0
-        self.dut.o__ready.value = 0
-        await ClockCycles(self.dut.clk, 3)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
 
     def pack(self, t: mma.Transaction) -> int:
-        return self.i_layout.const({"x": [int(v) for v in t.x], "w": [int(v) for v in t.w],
-                                    "policy": int(mma._policy(t.policy)),
-                                    "digits": int(t.digits)}).as_bits()
+        return self.pack_payload(t.x, t.w, mma._policy(t.policy), t.digits)
 
     async def run(self, txns, ready):
         """Drive like ``MMACycleModel.run``; return (accepts, port, results)."""
