@@ -6,7 +6,8 @@ signed activations) goes through an adder tree into a shift-add accumulator. Aft
 cycles the full dot product is known; only then is a result available, so a bit-serial
 unit cannot terminate early (the low bits are produced first).
 
-:func:`tree_sum` and :func:`full_policy_value` are shared with the other baselines.
+:func:`full_policy_value` is shared with the other baselines (:func:`tree_sum` lives in
+:mod:`.tree`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .iface import Policy, acc_width, dot_product_io
+from .tree import tree_sum
 
 __all__ = ["BitSerialDotProduct", "tree_sum", "full_policy_value", "check_unit_params"]
 
@@ -27,19 +29,6 @@ def check_unit_params(n_lanes, act_bits, signed_acts) -> None:
         raise ValueError(f"act_bits must be an integer in [2, 16], not {act_bits!r}")
     if not isinstance(signed_acts, bool):
         raise TypeError(f"signed_acts must be a bool, not {signed_acts!r}")
-
-
-def tree_sum(terms):
-    """Balanced binary adder tree over ``terms`` (depth ``ceil(log2 len(terms))``)."""
-    terms = list(terms)
-    if not terms:
-        raise ValueError("tree_sum needs at least one term")
-    while len(terms) > 1:
-        nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
 
 
 def full_policy_value(m: Module, policy, s, width: int) -> Signal:

@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...golden.arith.mma import LATENCY_TO_DIGIT0, RESULT_DEPTH, online_delay
 from .iface import Policy, dot_product_io
+from .tree import tree_sum
 
 __all__ = ["MMADotProduct", "digit_port_layout"]
 
@@ -25,17 +26,6 @@ def digit_port_layout() -> data.StructLayout:
         "first": unsigned(1),    # t == 0
         "last": unsigned(1),     # the transaction's final digit (its result enters ``o``)
     })
-
-
-def _tree_sum(values):
-    """Balanced adder tree (Amaranth widens every addition, so nothing overflows)."""
-    values = list(values)
-    if not values:
-        return Const(0, signed(2))
-    while len(values) > 1:
-        values = [values[j] + values[j + 1] if j + 1 < len(values) else values[j]
-                  for j in range(0, len(values), 2)]
-    return values[0]
 
 
 class MMADotProduct(wiring.Component):
@@ -198,7 +188,7 @@ class MMADotProduct(wiring.Component):
         ]
         m.d.sync += s1_valid.eq(feed)
         with m.If(feed):
-            m.d.sync += [s1_sum[g].eq(_tree_sum(contrib[g * M:(g + 1) * M])) for g in range(G)]
+            m.d.sync += [s1_sum[g].eq(tree_sum(contrib[g * M:(g + 1) * M])) for g in range(G)]
             m.d.sync += s1_last.eq(feed_last)
         with m.If(hs):
             m.d.sync += [
@@ -231,7 +221,7 @@ class MMADotProduct(wiring.Component):
         m.d.comb += [proc.eq(s1_valid & ~flush), first.eq(s1_step == 0)]
         R = Signal(signed(F))
         v = Signal(signed(F + 2))
-        m.d.comb += v.eq(Mux(first, 0, R) * 2 + _tree_sum(s1_sum))
+        m.d.comb += v.eq(Mux(first, 0, R) * 2 + tree_sum(s1_sum))
         top = v[F - 1:].as_signed()              # 3 bits, in [-3, 2]
         z = Signal(signed(2))
         with m.If(top >= 1):
