@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 from msdf_unet.hdl.arith.iface import Policy
 
 from .online import OnlineAdder, OnlineMultiplierSP
+from .mma import act_range
 
 __all__ = [
     "Result", "Txn", "check_operands", "exact_dot", "apply_full_policy",
@@ -255,14 +256,10 @@ def simulate(model, txns: Sequence[Txn], valid_pattern: Sequence[bool],
     return accepts, outputs
 
 
-def _act_range(act_bits: int, signed_acts: bool) -> tuple[int, int]:
-    return (-(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1) if signed_acts else (0, (1 << act_bits) - 1)
-
-
 def corner_txns(n: int, *, act_bits: int = 8, signed_acts: bool = True) -> list[Txn]:
     """Corner transactions (FULL policy): extreme activations against +-127 weights,
     all zeros, one nonzero lane, alternating signs."""
-    lo, hi = _act_range(act_bits, signed_acts)
+    lo, hi = act_range(act_bits, signed_acts)
     out = []
     for xv in (lo, hi):
         for wv in (127, -127):
@@ -283,7 +280,7 @@ def corner_txns(n: int, *, act_bits: int = 8, signed_acts: bool = True) -> list[
 def random_txns(rng, count: int, n: int, *, act_bits: int = 8, signed_acts: bool = True,
                 policies: Sequence[Policy] = tuple(Policy)) -> list[Txn]:
     """``count`` random transactions (uniform operands, random policy and digit budget)."""
-    lo, hi = _act_range(act_bits, signed_acts)
+    lo, hi = act_range(act_bits, signed_acts)
     return [Txn(tuple(rng.randint(lo, hi) for _ in range(n)),
                 tuple(rng.randint(-127, 127) for _ in range(n)),
                 rng.choice(list(policies)), rng.randint(1, 40)) for _ in range(count)]
