@@ -52,3 +52,13 @@ def run_stream(dut, txns: Sequence, valid_pattern: Sequence[bool], ready_pattern
     else:
         sim.run()
     return accepts, outputs
+
+
+def exact_policy_value(t) -> int:
+    """Independent oracle for the baselines (not the golden model): what the policy of
+    transaction ``t`` defines from the exact integer dot product of its lanes."""
+    from msdf_unet.hdl.arith.iface import Policy
+
+    s = sum(a * b for a, b in zip(t.x, t.w))
+    return {Policy.FULL: s, Policy.TRUNCATE: s, Policy.RELU_END: max(s, 0),
+            Policy.SIGN_ONLY: (s > 0) - (s < 0)}[Policy(t.policy)]

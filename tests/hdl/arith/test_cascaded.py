@@ -9,13 +9,8 @@ from amaranth.sim import Simulator
 from msdf_unet.golden.arith import baselines as g
 from msdf_unet.hdl.arith.cascaded import CascadedMSDFDotProduct
 from msdf_unet.hdl.arith.iface import Policy
-from msdf_unet.sim.arith.stream_driver import run_stream
+from msdf_unet.sim.arith.stream_driver import exact_policy_value, run_stream
 
-
-def _exact(t):
-    s = sum(a * b for a, b in zip(t.x, t.w))
-    return {Policy.FULL: s, Policy.TRUNCATE: s, Policy.RELU_END: max(s, 0),
-            Policy.SIGN_ONLY: (s > 0) - (s < 0)}[Policy(t.policy)]
 
 
 def _check(n, act_bits, signed_acts, txns, vp, rp):
@@ -30,7 +25,7 @@ def _check(n, act_bits, signed_acts, txns, vp, rp):
     assert len(outs) == len(txns)
     assert acc == g_acc
     assert outs == g_outs
-    assert [r.value for _, r in outs] == [_exact(t) for t in txns]
+    assert [r.value for _, r in outs] == [exact_policy_value(t) for t in txns]
     assert all(r.digits_used == dut.compute_cycles and r.terminated == 0 for _, r in outs)
 
 
@@ -100,7 +95,7 @@ def test_back_to_back_throughput():
     acc, outs = run_stream(CascadedMSDFDotProduct(n_lanes=n), txns, [1] * horizon, [1] * horizon)
     assert acc == [j * k for j in range(5)]
     assert [c for c, _ in outs] == [a + k + 1 for a in acc]
-    assert [r.value for _, r in outs] == [_exact(t) for t in txns]
+    assert [r.value for _, r in outs] == [exact_policy_value(t) for t in txns]
 
 
 def test_online_delay_grows_with_depth():
