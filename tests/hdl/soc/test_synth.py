@@ -29,3 +29,43 @@ def test_synth_report_of_the_skeleton(tmp_path):
     # the lane registers alone need 2 * n_lanes * 8 flip-flops; the whole top needs more
     assert report["FF"] > 2 * 11 * 8 and report["LUT"] > 0
     assert report["config"]["variant"] == "mma"
+
+
+_FAKE_YOSYS = """#!/bin/sh
+# stands for a first Yosys run that compiles the cache: records when it runs
+echo "start $(date +%s.%N)" >> "$LOG"
+sleep 0.5
+echo "end $(date +%s.%N)" >> "$LOG"
+"""
+
+
+def test_first_yosys_runs_are_serialised(tmp_path):
+    """Two processes warming Yosys at once never overlap (an empty YoWASP cache compiled by
+    two processes at once gave SIGBUS); each warms once."""
+    import os
+    import subprocess
+    import sys
+    fake = tmp_path / "fake-yosys"
+    fake.write_text(_FAKE_YOSYS)
+    fake.chmod(0o755)
+    log = tmp_path / "runs.log"
+    env = dict(os.environ, LOG=str(log), YOWASP_CACHE_DIR=str(tmp_path / "cache"))
+    code = ("from msdf_unet.hdl.soc.synth import warm_yosys; import sys; "
+            "warm_yosys(sys.argv[1]); warm_yosys(sys.argv[1])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(fake)], env=env) for _ in range(2)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [e[0] for e in events] == ["start", "end", "start", "end"]  # serial, once each
+    assert float(events[2][1]) >= float(events[1][1])
+
+
+def test_warm_yosys_reports_a_broken_yosys(tmp_path, monkeypatch):
+    import pytest
+
+    from msdf_unet.hdl.soc.synth import warm_yosys
+    bad = tmp_path / "bad-yosys"
+    bad.write_text("#!/bin/sh\necho boom >&2\nexit 3\n")
+    bad.chmod(0o755)
+    monkeypatch.setenv("YOWASP_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(RuntimeError, match="exit 3.*boom"):
+        warm_yosys(str(bad))
