@@ -36,7 +36,14 @@ channels out. ``END``: stop, raise done. Concatenation is not a command: the com
 places the inputs at adjacent channel ranges of one allocation.
 
 Each command writes a :data:`STATUS_BYTES`-byte status record at its ``status_offset``
-(:data:`STATUS_FIELDS`).
+(:data:`STATUS_FIELDS`) when it completes. On an error the engine stops at once: it
+writes no status record for the failing command, sets ``STATUS.error`` and ``ERROR``
+(code, command index), raises done (and the interrupt). Output row padding bytes are
+written as 0 and never read as data. Activations are signed INT8 (two's complement).
+
+Order of checks for command ``i``: the fetch (:func:`check_fetch`: ``CMD_OFFSET``
+alignment, descriptor inside the image), then :func:`check_descriptor`; memory
+responses (AXI errors) and the watchdog can fire while a command runs.
 """
 from __future__ import annotations
 
@@ -54,6 +61,7 @@ __all__ = [
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
+    "check_fetch", "MAX_COMMANDS",
 ]
 
 #: version of the compiled image format (host/compiler.py) and of this contract
@@ -548,6 +556,24 @@ def layer_policy(*, relu: bool, head: bool, cout: int, mode: str, digits: int | 
 
 
 # ------------------------------------------------------------------------- checking
+
+#: commands in one list at most (ERROR.index and LAYER.index are 16 bits): fetching
+#: command ``MAX_COMMANDS`` fails with SIZE_LIMIT
+MAX_COMMANDS = 1 << 16
+
+
+def check_fetch(cmd_offset: int, index: int, mem_size: int) -> tuple[ErrorCode, str]:
+    """May descriptor ``index`` of the list at ``cmd_offset`` be fetched?"""
+    if cmd_offset % CMD_ALIGN:
+        return ErrorCode.MISALIGNED, f"CMD_OFFSET {cmd_offset:#x} is not a multiple of {CMD_ALIGN}"
+    if index >= MAX_COMMANDS:
+        return ErrorCode.SIZE_LIMIT, f"more than {MAX_COMMANDS} commands without END"
+    end = cmd_offset + (index + 1) * DESCRIPTOR_BYTES
+    if end > mem_size:
+        return ErrorCode.OUT_OF_IMAGE, (f"descriptor {index} at {end - DESCRIPTOR_BYTES:#x} reaches "
+                                        f"beyond the {mem_size}-byte image")
+    return ErrorCode.NONE, ""
+
 
 def command_extents(d: dict) -> list[tuple[str, int, int, int]]:
     """``(what, offset, nbytes, alignment)`` of every memory range a decoded, field-valid
