@@ -671,3 +671,51 @@ def check_descriptor(d: dict, config: EngineConfig, mem_size: int) -> tuple[Erro
             return ErrorCode.OUT_OF_IMAGE, (f"{what} bytes [{off:#x}, {off + n:#x}) reach beyond "
                                             f"the {mem_size}-byte image")
     return ErrorCode.NONE, ""
+
+
+# ------------------------------------------------------------------------- documentation
+
+def markdown_tables() -> str:
+    """The descriptor, status-record, channel-record and error-code tables in Markdown,
+    generated from the declarations (``docs/compiler.md`` embeds this text; a test keeps
+    them equal)."""
+    def ftable(title, fs):
+        rows = [f"### {title}", "", "| field | word | bits | doc |", "|---|---|---|---|"]
+        for f in fs:
+            rows.append(f"| `{f.name}` | {f.word} | {f.lsb + f.width - 1}..{f.lsb} | {f.doc} |")
+        return rows
+    out = ftable(f"Command descriptor ({DESCRIPTOR_BYTES} bytes, words 8..15 reserved = 0)",
+                 DESCRIPTOR_FIELDS)
+    out += [""] + ftable(f"Status record ({STATUS_BYTES} bytes)", STATUS_FIELDS)
+    out += ["", "### Op codes", "", "| op | code | doc |", "|---|---|---|"]
+    docs = _member_docs(Op)
+    out += [f"| `{m.name}` | {m.value} | {docs.get(m.name, '')} |" for m in Op]
+    out += ["", "### Policies", "", "| policy | code | doc |", "|---|---|---|"]
+    docs = _member_docs(Policy)
+    out += [f"| `{m.name}` | {m.value} | {docs.get(m.name, '')} |" for m in Policy]
+    out += ["", "### Error codes", "", "| error | code | meaning |", "|---|---|---|"]
+    docs = _member_docs(ErrorCode)
+    out += [f"| `{m.name}` | {m.value} | {docs.get(m.name, '')} |" for m in ErrorCode]
+    out += ["", "### Channel record (one per output channel of a conv parameter block)", "",
+            "| field | type | count |", "|---|---|---|"]
+    out += [f"| `{n}` | {dt} | {c} |" for n, dt, c in CHANNEL_RECORD]
+    return "\n".join(out) + "\n"
+
+
+def _member_docs(e) -> dict[str, str]:
+    """The ``#:`` comment above each member of an enum declared in this file."""
+    import inspect
+    src = inspect.getsource(e).splitlines()
+    docs, pending = {}, []
+    for line in src:
+        s = line.strip()
+        if s.startswith("#:"):
+            pending.append(s[2:].strip())
+        elif s.startswith("#") and pending:
+            pending.append(s[1:].strip())
+        elif "=" in s and pending:
+            docs[s.split("=")[0].strip()] = " ".join(pending)
+            pending = []
+        else:
+            pending = []
+    return docs

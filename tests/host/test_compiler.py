@@ -190,3 +190,11 @@ def test_cli(prog, tmp_path, capsys):
     assert C.main([str(tmp_path / "p.msdfp"), "--policy", "end", "--show", "--out", str(tmp_path / "p.msdfi")]) == 0
     assert "up.0.concat" in capsys.readouterr().out
     assert C.load_image(tmp_path / "p.msdfi").policy == "end"
+
+
+def test_imports_without_torch():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['amaranth'] = None\n"
+            "import msdf_unet.host.compiler, msdf_unet.hdl.conv.regs, msdf_unet.spec.engine")
+    subprocess.run([sys.executable, "-c", code], check=True)
