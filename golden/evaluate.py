@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import OutputError, prepare_out_dir, write_text, write_with
 from . import hwexact, quant
 from .program import Program, save_program
 
@@ -223,9 +224,10 @@ def plot_dice_vs_digits(results: list[dict], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        write_with(path, lambda p: fig.savefig(p, dpi=120))
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -256,9 +258,10 @@ def _overlays(path: Path, images, labels, preds, class_names, show, n_show: int 
                 ax.set_title(what, fontsize=9)
     fig.suptitle("classes: " + ", ".join(f"{c}" for c in class_names[1:]) + " (colours)", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        write_with(path, lambda p: fig.savefig(p, dpi=100))
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -334,10 +337,9 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
     x[0, 0, :h, :w] = img
     pred, cyc = hwexact.predict(program, x, policy)
     pred = pred[0, :h, :w]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out)
     stem = Path(path).name.split(".")[0]
-    np.save(out / f"{stem}_seg.npy", pred)
+    write_with(out / f"{stem}_seg.npy", lambda p: np.save(p, pred))
     from .data import CLASS_NAMES
     names = CLASS_NAMES[task]
     plt = _plt()
@@ -351,8 +353,10 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
         ax.set_yticks([])
     fig.tight_layout()
     png = out / f"{stem}_seg.png"
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    try:
+        write_with(png, lambda p: fig.savefig(p, dpi=100))
+    finally:
+        plt.close(fig)
     counts = {names[c]: int((pred == c).sum()) for c in range(len(names))}
     return {"input": str(path), "png": str(png), "npy": str(out / f"{stem}_seg.npy"), "pixels": counts}
 
@@ -396,6 +400,11 @@ def cli(argv: list[str] | None = None) -> int:
         qcfg = quant.QuantConfig(bias_lanes=args.bias_lanes)
     except ValueError as e:
         ap.error(str(e))
+    try:  # before minutes of work, not after
+        prepare_out_dir(args.out, create=False)
+    except OutputError as e:
+        print(f"msdf-unet eval: error: {e}", file=sys.stderr)
+        return 2
     if args.input is not None:
         task = "mri" if args.task == "all" else args.task
         try:
@@ -426,10 +435,9 @@ def cli(argv: list[str] | None = None) -> int:
     if not results:
         print("error: nothing evaluated", file=sys.stderr)
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"results": results, "skipped": skipped}, indent=1))
+    write_text(args.out / "results.json", json.dumps({"results": results, "skipped": skipped}, indent=1))
     plot_dice_vs_digits(results, args.out / "dice_vs_digits.png")
-    (args.out / "tables.md").write_text("\n\n".join(format_markdown(r) for r in results) + "\n")
+    write_text(args.out / "tables.md", "\n\n".join(format_markdown(r) for r in results) + "\n")
     print(f"wrote {args.out / 'results.json'}, {args.out / 'dice_vs_digits.png'} and overlays")
     return 0
 

@@ -57,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_bytes
+
 __all__ = [
     "MAGIC", "FORMAT_VERSION", "ALIGN", "MAX_PROGRAM_BYTES", "ProgramError", "TensorInfo", "Layer", "Program",
     "save_program", "load_program", "program_to_bytes", "program_from_bytes",
@@ -540,11 +542,7 @@ def save_program(path, program: Program) -> Path:
     The bytes go to a temporary file in the same folder that replaces ``path`` only when
     complete, so a failure or Ctrl-C never leaves a truncated program behind.
     """
-    path = Path(path)
-    data = program_to_bytes(program)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    return write_bytes(Path(path), program_to_bytes(program))
 
 
 def load_program(path) -> Program:

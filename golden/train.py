@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..fileio import OutputError, prepare_out_dir, write_text, write_with
 from .data import DATASETS, SegmentationData, load_dataset
 from .unet import PRESETS, UNet, UNetConfig, mac_count, param_count
 
@@ -263,13 +264,12 @@ def _train(args: TrainArgs, *, progress: bool, out: str | Path | None) -> TrainR
 
 def save_model(model: UNet, out: str | Path, log: dict | None = None) -> Path:
     """Write ``weights.npz``, ``config.json`` (and ``train_log.json``) into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    np.savez(out / "weights.npz", **state)
-    (out / "config.json").write_text(model.config.to_json() + "\n")
+    write_with(out / "weights.npz", lambda p: np.savez(p, **state))
+    write_text(out / "config.json", model.config.to_json() + "\n")
     if log is not None:
-        (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+        write_text(out / "train_log.json", json.dumps(log, indent=2) + "\n")
     return out
 
 
@@ -317,6 +317,11 @@ def cli(argv: list[str] | None = None) -> int:
                          max_steps=ns.max_steps)
     except ValueError as e:
         p.error(str(e))
+    try:  # checked before training, created only when there is something to write
+        prepare_out_dir(ns.out, create=False)
+    except OutputError as e:
+        print(f"msdf-unet train: error: {e}", file=sys.stderr)
+        return 2
     res = train(args, progress=not ns.quiet, out=ns.out)
     s = res.log["summary"]
     print(f"trained {args.dataset} {args.preset} in {s['train_seconds']} s "

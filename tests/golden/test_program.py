@@ -344,3 +344,19 @@ def test_load_caps_the_size(prog, tmp_path, monkeypatch):
         pg.load_program(path)
     monkeypatch.setattr(pg, "MAX_PROGRAM_BYTES", path.stat().st_size)
     assert pg.load_program(path).layers == prog.layers
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, OSError])
+def test_interrupted_save_keeps_the_old_program(prog, tmp_path, monkeypatch, exc):
+    path = pg.save_program(tmp_path / "net.msdfp", prog)
+    before = path.read_bytes()
+
+    def interrupted(fd):
+        raise exc()
+    monkeypatch.setattr(os, "fsync", interrupted)     # the data is written, not yet synced
+    bad = copy.deepcopy(prog)
+    bad.meta = {"changed": True}
+    with pytest.raises(exc):
+        pg.save_program(path, bad)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["net.msdfp"]
