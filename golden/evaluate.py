@@ -40,7 +40,7 @@ from ..fileio import OutputError, prepare_out_dir, write_text, write_with
 from . import hwexact, quant
 from .program import Program, save_program
 
-__all__ = ["dice_iou", "evaluate_task", "format_table", "format_markdown", "plot_dice_vs_digits",
+__all__ = ["dice_iou", "evaluate_task", "digit_budget_range", "check_digit_budgets", "format_table", "format_markdown", "plot_dice_vs_digits",
            "load_image", "segment_file", "cli", "TASKS"]
 
 TASKS = ("mri", "nuclei")
@@ -85,6 +85,24 @@ def build_program(task: str, model=None, calib_images=None, config=quant.QuantCo
     return quant.quantize_model(model, calib_images, config, meta={"task": task})
 
 
+def digit_budget_range(program: Program) -> tuple[int, int]:
+    """Inclusive range of meaningful truncation budgets ``p`` for ``program``: 1 up to the
+    largest ``T = B + F`` of its conv layers (a layer with ``T <= p`` runs in full)."""
+    return 1, max(hwexact.layer_digits(l, program.act_bits) for l in program.conv_layers())
+
+
+def check_digit_budgets(program: Program, digits, *, task: str = "the") -> None:
+    """ValueError naming the budgets outside :func:`digit_budget_range` and the range."""
+    lo, hi = digit_budget_range(program)
+    bad = [p for p in digits if not lo <= p <= hi]
+    if bad:
+        ts = sorted({hwexact.layer_digits(l, program.act_bits) for l in program.conv_layers()})
+        raise ValueError(
+            f"digit budget{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))} out of range: "
+            f"the {task} program's conv layers have T = {ts[0]}..{ts[-1]} digits per output, "
+            f"so budgets must lie in {lo}..{hi}")
+
+
 def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, batch_size: int = 16,
                   progress: bool = True, model=None, data=None, calib_images=None,
                   out: Path | None = None, quant_config: quant.QuantConfig = quant.QuantConfig()) -> dict:
@@ -107,6 +125,7 @@ def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, bat
     k = data.num_classes
     t0 = time.perf_counter()
     program = build_program(task, model, calib_images, quant_config)
+    check_digit_budgets(program, digits, task=task)
     if out is not None:
         save_program(Path(out) / f"{task}.msdfp", program)
     policies = ["full", "msdf-full", "end"] + [f"truncate:{p}" for p in digits]
@@ -322,6 +341,9 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
         raise ValueError(f"{path}: a 2-D image has no slices; drop --slice {slice_index}")
     if program is None:
         program = build_program(task, model, None, quant_config)
+    run_policy = hwexact.RunPolicy.parse(policy) if isinstance(policy, str) else policy
+    if run_policy.mode == "truncate":
+        check_digit_budgets(program, [run_policy.digits], task=task)
     step = 2 ** program.depth
     h, w = a.shape
     if h < step or w < step:
@@ -381,7 +403,7 @@ def cli(argv: list[str] | None = None) -> int:
     """``msdf-unet eval``: accuracy table, JSON and plots; or ``--input`` to segment a file."""
     ap = argparse.ArgumentParser(prog="msdf-unet eval", description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", choices=(*TASKS, "all"), default="all", help="data set / shipped model")
-    ap.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help="truncation budgets (default 4-16)")
+    ap.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help="truncation budgets p, 1..T of the program's layers (default 4-16)")
     ap.add_argument("--n", type=int, default=None, help="use only the first N test images")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("build/eval"), help="output folder (default build/eval)")
@@ -427,8 +449,12 @@ def cli(argv: list[str] | None = None) -> int:
             skipped.append(task)
             print(f"{task}: no shipped pretrained weights ({e}); skipped", file=sys.stderr)
             continue
-        res = evaluate_task(task, digits=args.digits, n=args.n, batch_size=args.batch_size,
-                            progress=not args.no_progress, out=args.out, quant_config=qcfg)
+        try:
+            res = evaluate_task(task, digits=args.digits, n=args.n, batch_size=args.batch_size,
+                                progress=not args.no_progress, out=args.out, quant_config=qcfg)
+        except ValueError as e:
+            print(f"msdf-unet eval: error: {e}", file=sys.stderr)
+            return 2
         results.append(res)
         print(format_table(res))
         print()
