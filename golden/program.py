@@ -166,8 +166,23 @@ def _fail(msg: str):
 
 
 def _validate(p: Program) -> None:
-    if p.act_bits != 8:
-        _fail(f"act_bits must be 8, not {p.act_bits!r}")
+    # the same types the loader insists on, so whatever save_program writes loads again
+    if isinstance(p.act_bits, bool) or p.act_bits != 8 or not isinstance(p.act_bits, int):
+        _fail(f"act_bits must be the integer 8, not {p.act_bits!r}")
+    if not isinstance(p.act_signed, bool):
+        _fail(f"act_signed must be a bool, not {p.act_signed!r}")
+    if not (isinstance(p.input, str) and isinstance(p.output, str) and isinstance(p.meta, dict)):
+        _fail(f"input/output must be tensor names and meta a dict, not {p.input!r}, "
+              f"{p.output!r}, {type(p.meta).__name__}")
+    if not p.layers:
+        _fail("a program needs at least one layer")
+    for i, l in enumerate(p.layers):
+        for k, kind in _LAYER_TYPES.items():
+            v = getattr(l, k)
+            if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+                _fail(f"layer {i}: {k} must be {kind.__name__}, not {v!r}")
+        if not all(isinstance(t, str) for t in l.inputs):
+            _fail(f"layer {i}: inputs must be tensor names, not {l.inputs!r}")
     for name, t in p.tensors.items():
         if len(t.shape) != 3 or not all(isinstance(s, int) and s > 0 for s in t.shape):
             _fail(f"tensor {name!r}: shape must be 3 positive integers [C, H, W], not {t.shape!r}")

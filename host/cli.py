@@ -78,11 +78,12 @@ def cmd_verilog(args) -> int:
 
 
 def cmd_synth_report(args) -> int:
-    from ..fileio import prepare_out_file, write_text
+    from ..fileio import prepare_out_dir, prepare_out_file, write_text
     from ..hdl.soc.generate import CORE_NAME, generate
     from ..hdl.soc.synth import XC7Z020, synthesize
     config = _config(args)
     prepare_out_file(args.out)
+    prepare_out_dir(args.workdir, what="--workdir")
     gen = generate(config, args.workdir / "verilog")
     print(f"Yosys synth_xilinx -family xc7 on {CORE_NAME} ({config.variant}, "
           f"{config.n_lanes} lanes) ...", flush=True)

@@ -360,3 +360,11 @@ def test_interrupted_save_keeps_the_old_program(prog, tmp_path, monkeypatch, exc
         pg.save_program(path, bad)
     monkeypatch.undo()
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["net.msdfp"]
+
+
+@pytest.mark.parametrize("field, value", [("relu", "false"), ("kernel", 3.0), ("head", 1)])
+def test_save_refuses_what_load_would_refuse(prog, field, value):
+    bad = copy.deepcopy(prog)
+    setattr(bad.conv_layers()[0], field, value)
+    with pytest.raises(pg.ProgramError, match=f"{field} must be"):
+        pg.program_to_bytes(bad)

@@ -80,3 +80,11 @@ def test_verilog_reuses_its_own_output_from_before_markers(tmp_path):
     assert main(["verilog", "--out", str(tmp_path)]) == 0
     (tmp_path / MARKER).unlink()
     assert main(["verilog", "--out", str(tmp_path)]) == 0
+
+
+def test_synth_report_workdir_below_a_file(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["synth-report", "--out", str(tmp_path / "r.json"),
+                 "--workdir", str(tmp_path / "file" / "w")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("msdf-unet synth-report: error: --workdir")
