@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from ..golden.arith import mma as golden_mma
 from ..hdl.bus.regmap import RegisterMap
 from ..hdl.soc.regs import ID_MAGIC, accelerator_map
+from ..spec.arith import Policy
 
-__all__ = ["DotProductDriver", "DotResult", "DriverError", "POLICIES"]
+__all__ = ["DotProductDriver", "DotResult", "DriverError", "POLICIES", "Policy"]
 
 #: policy names accepted by :meth:`DotProductDriver.dot` -> CTRL.policy codes
-POLICIES = {"full": 0, "relu_end": 1, "sign_only": 2, "truncate": 3}
+POLICIES = {p.name.lower(): int(p) for p in Policy}
 
 
 def _integers(values, name: str) -> list[int]:

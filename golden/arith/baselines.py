@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from msdf_unet.hdl.arith.iface import Policy
+from ...spec.arith import Policy, policy_code
 
 from .online import OnlineAdder, OnlineMultiplierSP
 from .mma import act_range
@@ -86,7 +86,7 @@ def apply_full_policy(s: int, policy: Policy, cycles: int) -> Result:
     RELU_END gives ``max(s, 0)``; SIGN_ONLY gives the sign of ``s``. ``digits_used`` is the
     fixed cycle count ``cycles`` and ``terminated`` is always 0.
     """
-    policy = Policy(policy)
+    policy = policy_code(policy)
     if policy == Policy.RELU_END:
         value = max(s, 0)
     elif policy == Policy.SIGN_ONLY:

@@ -1,8 +1,9 @@
 """Golden model of the MMA (merged multiply-add) dot-product unit, exact to the bit and cycle.
 
 This is the oracle of :class:`msdf_unet.hdl.arith.mma.MMADotProduct` and the arithmetic
-core of the hardware-exact network model (``msdf_unet.golden.hwexact``). It follows
-``notes/mma_spec.md``:
+core of the hardware-exact network model (``msdf_unet.golden.hwexact``). The facts the RTL shares
+(:class:`Policy`, :func:`online_delay`, :func:`stream_digits`, the timing constants) are
+declared once in :mod:`msdf_unet.spec.arith`; the specification is this docstring:
 
 Dot product with bias ``S = sum_{i<N} x_i*w_i + b`` over ``L = N + NB`` lanes (the bias is
 folded into ``NB`` pseudo-product lanes by :func:`fold_bias`). Activations are streamed one
@@ -56,11 +57,16 @@ transactions with input gaps and output backpressure).
 """
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+
+from ...spec.arith import (LATENCY_TO_DIGIT0, MAX_WEIGHT, RESULT_DEPTH, Policy, act_range,
+                           online_delay, stream_digits)
+from ...spec.arith import check_act_bits as _check_act_bits
+from ...spec.arith import check_lanes as _check_lanes
+from ...spec.arith import policy_code as _policy
 
 __all__ = [
     "Policy", "MAX_WEIGHT", "online_delay", "stream_digits", "act_range", "check_weights",
@@ -68,71 +74,6 @@ __all__ = [
     "digit_stream", "apply_policy", "Result", "evaluate_planes", "evaluate", "Transaction",
     "TxnTrace", "CycleTrace", "MMACycleModel", "transaction", "random_transactions", "random_ready", "LATENCY_TO_DIGIT0", "RESULT_DEPTH",
 ]
-
-#: weights are symmetric INT8
-MAX_WEIGHT = 127
-
-#: cycles from the ``i`` handshake to digit 0 on the digit port of the RTL
-LATENCY_TO_DIGIT0 = 2
-
-#: depth of the RTL's result FIFO; at most this many accepted transactions are not yet
-#: popped from ``o`` (3 keeps full throughput with ``o.ready`` high, even for 1-digit
-#: transactions)
-RESULT_DEPTH = 3
-
-
-class Policy(enum.IntEnum):
-    """Termination policy; same names and codes as ``msdf_unet.hdl.arith.iface.Policy``."""
-    FULL = 0
-    RELU_END = 1
-    SIGN_ONLY = 2
-    TRUNCATE = 3
-
-
-def _policy(policy) -> Policy:
-    """Accept :class:`Policy`, the Amaranth ``iface.Policy``, an int code or a name."""
-    if isinstance(policy, str):
-        try:
-            return Policy[policy.upper()]
-        except KeyError:
-            raise ValueError(f"unknown policy {policy!r}; known: {[p.name for p in Policy]}") from None
-    if isinstance(policy, enum.Enum) and not isinstance(policy, Policy):
-        policy = policy.value
-    try:
-        return Policy(int(policy))
-    except (ValueError, TypeError):
-        raise ValueError(f"unknown policy {policy!r}; known: {[p.name for p in Policy]}") from None
-
-
-def _check_lanes(n_lanes) -> int:
-    if isinstance(n_lanes, bool) or not isinstance(n_lanes, (int, np.integer)) or n_lanes < 1:
-        raise ValueError(f"n_lanes must be a positive integer, not {n_lanes!r}")
-    return int(n_lanes)
-
-
-def _check_act_bits(act_bits) -> int:
-    if isinstance(act_bits, bool) or not isinstance(act_bits, (int, np.integer)) or not 2 <= act_bits <= 16:
-        raise ValueError(f"act_bits must be an integer in [2, 16], not {act_bits!r}")
-    return int(act_bits)
-
-
-def online_delay(n_lanes: int) -> int:
-    """``F = Lb + 1``: headroom digits of the output stream for ``n_lanes`` lanes."""
-    n_lanes = _check_lanes(n_lanes)
-    return (n_lanes * MAX_WEIGHT).bit_length() + 1  # bit_length = smallest Lb with 2**Lb > L*127
-
-
-def stream_digits(n_lanes: int, act_bits: int = 8) -> int:
-    """Transaction length ``T = B + F`` in digits (and digit cycles)."""
-    return _check_act_bits(act_bits) + online_delay(n_lanes)
-
-
-def act_range(act_bits: int = 8, signed_acts: bool = True) -> tuple[int, int]:
-    """Inclusive range of a legal activation."""
-    act_bits = _check_act_bits(act_bits)
-    if signed_acts:
-        return -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
-    return 0, (1 << act_bits) - 1
 
 
 def check_weights(w) -> np.ndarray:

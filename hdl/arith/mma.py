@@ -9,7 +9,8 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...golden.arith.mma import LATENCY_TO_DIGIT0, RESULT_DEPTH, online_delay
+from ...spec import arith as spec
+from ...spec.arith import LATENCY_TO_DIGIT0, RESULT_DEPTH, online_delay
 from .iface import Policy, dot_product_io
 from .tree import tree_sum
 
@@ -97,10 +98,8 @@ class MMADotProduct(wiring.Component):
 
     def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True,
                  group_size: int | None = None):
-        if isinstance(n_lanes, bool) or not isinstance(n_lanes, int) or n_lanes < 1:
-            raise ValueError(f"n_lanes must be a positive integer, not {n_lanes!r}")
-        if isinstance(act_bits, bool) or not isinstance(act_bits, int) or not 2 <= act_bits <= 16:
-            raise ValueError(f"act_bits must be an integer in [2, 16], not {act_bits!r}")
+        n_lanes = spec.check_lanes(n_lanes)
+        act_bits = spec.check_act_bits(act_bits)
         if not isinstance(signed_acts, bool):
             raise TypeError(f"signed_acts must be a bool, not {signed_acts!r}")
         if group_size is None:
@@ -114,9 +113,10 @@ class MMADotProduct(wiring.Component):
         self.group_size = group_size
         self.n_groups = -(-n_lanes // group_size)
         self.online_delay = online_delay(n_lanes)
-        self.n_digits = act_bits + self.online_delay
-        if self.n_digits > 255:
-            raise ValueError(f"n_lanes={n_lanes} gives {self.n_digits} digits; at most 255 fit digits_used")
+        self.n_digits = spec.stream_digits(n_lanes, act_bits)
+        if self.n_digits > spec.MAX_DIGITS:
+            raise ValueError(f"n_lanes={n_lanes} gives {self.n_digits} digits; at most "
+                             f"{spec.MAX_DIGITS} fit digits_used")
         self.latency_cycles = LATENCY_TO_DIGIT0
         self.result_depth = RESULT_DEPTH
         i, o = dot_product_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)

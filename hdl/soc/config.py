@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["AccelConfig", "VARIANTS"]
+#: Arithmetic variants selectable at generation time (declared in spec/arith.py)
+from ...spec.arith import ACCEL_ACT_BITS_MAX, ACCEL_MAX_LANES, ACT_BITS_MIN, VARIANTS
 
-#: Arithmetic variants selectable at generation time (same interface, see hdl/arith/iface.py).
-VARIANTS = ("mma", "cascaded", "bitserial", "bitparallel-lut", "bitparallel-dsp")
+__all__ = ["AccelConfig", "VARIANTS"]
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,14 @@ class AccelConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "bias_lanes" else 1):
                 raise ValueError(f"AccelConfig.{name} must be a positive integer, not {v!r}")
-        if self.data_lanes + self.bias_lanes > 255:
-            raise ValueError(f"data_lanes + bias_lanes must be <= 255, not "
+        if self.data_lanes + self.bias_lanes > ACCEL_MAX_LANES:
+            raise ValueError(f"data_lanes + bias_lanes must be <= {ACCEL_MAX_LANES}, not "
                              f"{self.data_lanes + self.bias_lanes}")
         if not isinstance(self.signed_acts, bool):
             raise ValueError(f"AccelConfig.signed_acts must be true or false, not {self.signed_acts!r}")
-        if not 2 <= self.act_bits <= 8:
-            raise ValueError(f"AccelConfig.act_bits must be in [2, 8], not {self.act_bits!r}")
+        if not ACT_BITS_MIN <= self.act_bits <= ACCEL_ACT_BITS_MAX:
+            raise ValueError(f"AccelConfig.act_bits must be in [{ACT_BITS_MIN}, "
+                             f"{ACCEL_ACT_BITS_MAX}], not {self.act_bits!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"AccelConfig.variant must be one of {VARIANTS}, not {self.variant!r}")
         if not 1.0 <= float(self.clk_mhz) <= 250.0:
