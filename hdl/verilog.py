@@ -11,10 +11,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["write_verilog", "BUILD_DIR"]
-
-#: All generated output lives under this folder (ignored by git).
-BUILD_DIR = Path("build")
+__all__ = ["write_verilog"]
 
 
 def write_verilog(component, *, name: str, path: Path | str) -> Path:
