@@ -13,10 +13,7 @@ from amaranth.back import verilog
 
 from ..fileio import write_text
 
-__all__ = ["write_verilog", "BUILD_DIR"]
-
-#: All generated output lives under this folder (ignored by git).
-BUILD_DIR = Path("build")
+__all__ = ["write_verilog"]
 
 
 def write_verilog(component, *, name: str, path: Path | str) -> Path:

@@ -7,18 +7,22 @@
 """
 from __future__ import annotations
 
+import math
+import numbers
 import operator
+import threading
 import time
 from dataclasses import dataclass
 
 from ..golden.arith import mma as golden_mma
 from ..hdl.bus.regmap import RegisterMap
 from ..hdl.soc.regs import ID_MAGIC, accelerator_map
+from ..spec.arith import Policy
 
-__all__ = ["DotProductDriver", "DotResult", "DriverError", "POLICIES"]
+__all__ = ["DotProductDriver", "DotResult", "DriverError", "POLICIES", "Policy"]
 
 #: policy names accepted by :meth:`DotProductDriver.dot` -> CTRL.policy codes
-POLICIES = {"full": 0, "relu_end": 1, "sign_only": 2, "truncate": 3}
+POLICIES = {p.name.lower(): int(p) for p in Policy}
 
 
 def _integers(values, name: str) -> list[int]:
@@ -33,6 +37,16 @@ def _integers(values, name: str) -> list[int]:
         except TypeError:
             raise ValueError(f"{name} must hold integers, not {v!r}") from None
     return out
+
+
+def _seconds(value, name: str, *, zero_ok: bool) -> float:
+    """``value`` as a finite float > 0 (>= 0 when ``zero_ok``); ValueError otherwise."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and math.isfinite(value) and (value >= 0 if zero_ok else value > 0)
+    if not ok:
+        raise ValueError(f"{name} must be a finite number of seconds "
+                         f"{'>= 0' if zero_ok else '> 0'}, not {value!r}")
+    return float(value)
 
 
 class DriverError(RuntimeError):
@@ -57,10 +71,14 @@ class DotProductDriver:
     On construction the driver reads ``ID``, ``CONFIG`` and ``MAP_DIGEST`` and refuses an
     accelerator whose register map differs from the one it was built with
     (:class:`DriverError` naming both digests).
+
+    Threads may share one driver: each :meth:`dot` holds a lock from its first register
+    write to its last read, so transactions never interleave on the bus.
     """
 
     def __init__(self, mmio):
         self.mmio = mmio
+        self._lock = threading.Lock()
         boot = accelerator_map(n_lanes=1)  # ID and CONFIG sit at the same place in every map
         magic = boot["ID"].decode(mmio.read(boot.address("ID")))["magic"]
         if magic != ID_MAGIC:
@@ -96,8 +114,11 @@ class DotProductDriver:
 
         ``x`` and ``w`` have ``data_lanes`` entries; ``bias`` is folded into the bias lanes
         as exact pseudo-products. ``policy`` is one of :data:`POLICIES`; ``digits`` is the
-        digit budget for ``"truncate"`` (1..digits_total).
+        digit budget for ``"truncate"`` (1..digits_total), any integer type. ``timeout_s``
+        must be finite and > 0, ``poll_s`` finite and >= 0 (ValueError otherwise).
         """
+        timeout_s = _seconds(timeout_s, "timeout_s", zero_ok=False)
+        poll_s = _seconds(poll_s, "poll_s", zero_ok=True)
         x, w = _integers(x, "x"), _integers(w, "w")
         bias = _integers([bias], "bias")[0]
         if len(x) != self.data_lanes or len(w) != self.data_lanes:
@@ -106,9 +127,13 @@ class DotProductDriver:
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {sorted(POLICIES)}, not {policy!r}")
         if policy == "truncate":
-            if isinstance(digits, bool) or not isinstance(digits, int) \
-                    or not 1 <= digits <= self.digits_total:
+            try:
+                budget = _integers([digits], "digits")[0]
+            except ValueError:
+                budget = 0
+            if not 1 <= budget <= self.digits_total:
                 raise ValueError(f"truncate needs digits in [1, {self.digits_total}], not {digits!r}")
+            digits = budget
         elif digits is not None:
             raise ValueError(f"digits is only for policy 'truncate', not {policy!r}")
         bw, bx = golden_mma.fold_bias(bias, self.bias_lanes, act_bits=self.act_bits,
@@ -116,23 +141,24 @@ class DotProductDriver:
         lanes_w, lanes_x = w + list(bw), x + list(bx)
         golden_mma.check_weights(lanes_w)
         golden_mma.check_acts(lanes_x, self.act_bits, self.signed_acts)
-        if self._read("STATUS")["busy"]:
-            raise DriverError("accelerator is busy with an earlier transaction")
-        for i, (wi, xi) in enumerate(zip(lanes_w, lanes_x)):
-            self._write("W", i, value=wi)
-            self._write("X", i, value=xi)
-        self._write("CTRL", policy=POLICIES[policy], digits=digits or 0, irq_en=0)
-        self._write("START", go=1)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            status = self._read("STATUS")
-            if status["done"]:
-                break
-            if time.monotonic() > deadline:
-                raise DriverError(f"no result within {timeout_s} s (STATUS {status})")
-            if poll_s:
-                time.sleep(poll_s)
-        return DotResult(value=self._read("RESULT")["value"],
-                         digits_used=self._read("DIGITS")["used"],
-                         terminated=bool(status["terminated"]),
-                         cycles=self._read("CYCLES")["count"])
+        with self._lock:   # one transaction on the bus at a time
+            if self._read("STATUS")["busy"]:
+                raise DriverError("accelerator is busy with an earlier transaction")
+            for i, (wi, xi) in enumerate(zip(lanes_w, lanes_x)):
+                self._write("W", i, value=wi)
+                self._write("X", i, value=xi)
+            self._write("CTRL", policy=POLICIES[policy], digits=digits or 0, irq_en=0)
+            self._write("START", go=1)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                status = self._read("STATUS")
+                if status["done"]:
+                    break
+                if time.monotonic() > deadline:
+                    raise DriverError(f"no result within {timeout_s} s (STATUS {status})")
+                if poll_s:
+                    time.sleep(poll_s)
+            return DotResult(value=self._read("RESULT")["value"],
+                             digits_used=self._read("DIGITS")["used"],
+                             terminated=bool(status["terminated"]),
+                             cycles=self._read("CYCLES")["count"])

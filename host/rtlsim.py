@@ -1,45 +1,16 @@
-"""Run dot products on the accelerator's RTL in simulation, through the host driver.
+"""The demo's RTL part: dot products on the accelerator's RTL in simulation.
 
-:func:`run_on_rtl` generates the Verilog for an :class:`AccelConfig`, simulates it with
-cocotb (Verilator by default) and runs every case with
-:class:`~msdf_unet.host.driver.DotProductDriver` over AXI4-Lite, exactly as on the board.
+The cocotb-backed code lives in :mod:`msdf_unet.sim.soc.batch` (``host/`` does not import
+``sim/`` at module level); this entry point imports it lazily, when a simulation is asked
+for, so importing ``msdf_unet.host`` never needs cocotb.
 """
 from __future__ import annotations
-
-import json
-from pathlib import Path
-
-from ..hdl.soc.config import AccelConfig
-from .driver import DotResult
 
 __all__ = ["run_on_rtl"]
 
 
-def run_on_rtl(config: AccelConfig, cases: list[dict], *, simulator: str = "verilator",
-               build_name: str | None = None, quiet: bool = True) -> list[DotResult]:
-    """Results of ``cases`` (dicts with ``x``, ``w``, ``bias``, ``policy``, ``digits``).
+def run_on_rtl(config, cases: list[dict], **kwargs):
+    """:func:`msdf_unet.sim.soc.batch.run_on_rtl` (same arguments and results)."""
+    from ..sim.soc.batch import run_on_rtl as run  # lazy: the demo's RTL part only
 
-    ``quiet`` keeps the simulator's output in log files under ``build/sim/``."""
-    from ..hdl.soc.generate import WRAPPER_NAME, generate
-    from ..sim.toolchain import SIM_BUILD_ROOT, available_simulators, run_cocotb
-
-    if simulator not in available_simulators():
-        raise RuntimeError(f"simulator {simulator!r} is not available here (run `make setup`); "
-                           f"available: {available_simulators()}")
-    name = build_name or (f"batch-{config.variant}-{config.data_lanes}-{config.bias_lanes}-"
-                          f"{int(config.signed_acts)}")
-    work = SIM_BUILD_ROOT / f"{name}-io"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "in.json").write_text(json.dumps(cases))
-    out = work / "out.json"
-    out.unlink(missing_ok=True)
-    gen = generate(config, SIM_BUILD_ROOT / f"{name}-verilog")
-    run_cocotb(simulator=simulator, verilog_sources=gen.sources, toplevel=WRAPPER_NAME,
-               test_module="msdf_unet.sim.soc.tb_batch", build_name=name,
-               parameters_env={"MSDF_ACCEL_CONFIG": config.to_json(),
-                               "MSDF_BATCH_IN": str(work / "in.json"),
-                               "MSDF_BATCH_OUT": str(out)}, quiet=quiet)
-    results = json.loads(Path(out).read_text())
-    if len(results) != len(cases):
-        raise RuntimeError(f"RTL returned {len(results)} results for {len(cases)} cases")
-    return [DotResult(**r) for r in results]
+    return run(config, cases, **kwargs)

@@ -15,9 +15,22 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["setup_env", "available_simulators", "require_simulator", "run_cocotb", "SIM_BUILD_ROOT"]
+__all__ = ["setup_env", "available_simulators", "require_simulator", "run_cocotb",
+           "sim_build_root", "SIM_BUILD_ROOT", "SIM_BUILD_ENV"]
 
-SIM_BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "sim"
+#: environment variable that overrides where simulator builds go
+SIM_BUILD_ENV = "MSDF_SIM_BUILD_DIR"
+
+
+def sim_build_root() -> Path:
+    """Absolute folder of the simulator builds: ``$MSDF_SIM_BUILD_DIR`` when set, else
+    ``build/sim`` under the current working directory (the repository root for ``make`` and
+    pytest; never inside site-packages when the package is installed)."""
+    return Path(os.environ.get(SIM_BUILD_ENV) or Path("build") / "sim").resolve()
+
+
+#: :func:`sim_build_root` when this module was imported
+SIM_BUILD_ROOT = sim_build_root()
 
 #: Verilator warnings that Amaranth's generated Verilog trips (width and unused signals).
 VERILATOR_FLAGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",

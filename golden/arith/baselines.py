@@ -24,10 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from msdf_unet.hdl.arith.iface import Policy
-
+from ...spec.arith import MAX_WEIGHT, Policy, act_range, policy_code
 from .online import OnlineAdder, OnlineMultiplierSP
-from .mma import act_range
 
 __all__ = [
     "Result", "Txn", "check_operands", "exact_dot", "apply_full_policy",
@@ -64,13 +62,13 @@ def check_operands(x: Sequence[int], w: Sequence[int], *, act_bits: int = 8,
     """Raise ValueError unless ``x`` and ``w`` are legal operands of the same length."""
     if len(x) != len(w) or len(x) == 0:
         raise ValueError(f"x and w must be non-empty and of equal length, not {len(x)} and {len(w)}")
-    lo, hi = (-(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1) if signed_acts else (0, (1 << act_bits) - 1)
+    lo, hi = act_range(act_bits, signed_acts)
     for k, v in enumerate(x):
         if not isinstance(v, int) or not lo <= v <= hi:
             raise ValueError(f"activation x[{k}]={v!r} outside [{lo}, {hi}]")
     for k, v in enumerate(w):
-        if not isinstance(v, int) or not -127 <= v <= 127:
-            raise ValueError(f"weight w[{k}]={v!r} outside [-127, 127]")
+        if not isinstance(v, int) or not -MAX_WEIGHT <= v <= MAX_WEIGHT:
+            raise ValueError(f"weight w[{k}]={v!r} outside [-{MAX_WEIGHT}, {MAX_WEIGHT}]")
 
 
 def exact_dot(x: Sequence[int], w: Sequence[int]) -> int:
@@ -86,7 +84,7 @@ def apply_full_policy(s: int, policy: Policy, cycles: int) -> Result:
     RELU_END gives ``max(s, 0)``; SIGN_ONLY gives the sign of ``s``. ``digits_used`` is the
     fixed cycle count ``cycles`` and ``terminated`` is always 0.
     """
-    policy = Policy(policy)
+    policy = policy_code(policy)
     if policy == Policy.RELU_END:
         value = max(s, 0)
     elif policy == Policy.SIGN_ONLY:

@@ -38,21 +38,29 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from ...spec.arith import ARITH_VARIANTS
+from ..soc.config import AccelConfig
 from ..soc.synth import LUTRAM_LUTS, yosys_command
 from ..verilog import write_verilog
 
 __all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth",
            "logic_depth", "run_bench", "format_table", "main"]
 
+
+def _bench_variants() -> dict[str, tuple[str, str, dict]]:
+    """Every arithmetic variant of :data:`msdf_unet.spec.arith.ARITH_VARIANTS` (``mma`` as one
+    group: the seed's flat tree), plus ``mma-g4``: the MMA with AccelConfig's default
+    grouping."""
+    out = {}
+    for v in ARITH_VARIANTS:
+        out[v.name] = (v.module, v.cls, dict(v.options))
+        if v.name == "mma":
+            out["mma-g4"] = (v.module, v.cls, {"group_size": AccelConfig().group_size})
+    return out
+
+
 #: variant -> (module under msdf_unet.hdl.arith, class, extra constructor arguments)
-VARIANTS = {
-    "mma": ("mma", "MMADotProduct", {}),                       # one group: the seed's flat tree
-    "mma-g4": ("mma", "MMADotProduct", {"group_size": 4}),     # AccelConfig's default grouping
-    "cascaded": ("cascaded", "CascadedMSDFDotProduct", {}),
-    "bitserial": ("bitserial", "BitSerialDotProduct", {}),
-    "bitparallel-lut": ("bitparallel", "BitParallelDotProduct", {"multiplier": "lut"}),
-    "bitparallel-dsp": ("bitparallel", "BitParallelDotProduct", {"multiplier": "dsp"}),
-}
+VARIANTS = _bench_variants()
 
 DEFAULT_N = (9, 144, 1152)
 BENCH_DIR = Path("build") / "bench"

@@ -15,6 +15,7 @@ from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ...spec import arith as spec
 from .iface import Policy, acc_width, dot_product_io
 from .tree import tree_sum
 
@@ -23,10 +24,8 @@ __all__ = ["BitSerialDotProduct", "tree_sum", "full_policy_value", "check_unit_p
 
 def check_unit_params(n_lanes, act_bits, signed_acts) -> None:
     """Validate the common parameters of a dot-product unit (TypeError/ValueError)."""
-    if not isinstance(n_lanes, int) or isinstance(n_lanes, bool) or n_lanes < 1:
-        raise ValueError(f"n_lanes must be a positive integer, not {n_lanes!r}")
-    if not isinstance(act_bits, int) or isinstance(act_bits, bool) or not 2 <= act_bits <= 16:
-        raise ValueError(f"act_bits must be an integer in [2, 16], not {act_bits!r}")
+    spec.check_lanes(n_lanes)
+    spec.check_act_bits(act_bits)
     if not isinstance(signed_acts, bool):
         raise TypeError(f"signed_acts must be a bool, not {signed_acts!r}")
 

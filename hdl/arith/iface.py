@@ -21,42 +21,23 @@ Result payload (``o``)
 Bias lanes are ordinary lanes: the bias is folded offline into pseudo-products
 (``msdf_unet.golden.arith``), so ``n_lanes`` counts them.
 """
+import types
+
 from amaranth import signed, unsigned
 from amaranth.lib import data, enum, stream
 
+from ...spec import arith as spec
+from ...spec.arith import acc_width, value_width
+
 __all__ = ["Policy", "dot_product_io", "acc_width", "value_width"]
 
-
-class Policy(enum.Enum, shape=unsigned(2)):
-    #: every digit; ``value`` is the exact dot product
-    FULL = 0
-    #: exact early negative detection for a ReLU: stop at the first nonzero digit when it is
-    #: -1 (``value`` 0); otherwise every digit and ``value`` is the exact dot product
-    RELU_END = 1
-    #: stop at the first nonzero digit; ``value`` is its sign (+1/-1), 0 when all digits are 0
-    SIGN_ONLY = 2
-    #: emit ``digits`` digits; ``value`` is the truncated prefix value in integer units
-    TRUNCATE = 3
-
-
-def acc_width(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True) -> int:
-    """Bits of a two's-complement integer that holds any dot product of ``n_lanes`` lanes."""
-    if not isinstance(n_lanes, int) or n_lanes < 1:
-        raise ValueError(f"n_lanes must be a positive integer, not {n_lanes!r}")
-    x_max = 2 ** (act_bits - 1) if signed_acts else 2 ** act_bits - 1
-    bound = n_lanes * 127 * x_max
-    return bound.bit_length() + 1
-
-
-def value_width(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True) -> int:
-    """Bits of ``o.payload.value``: the larger of :func:`acc_width` and ``T + 1``.
-
-    A TRUNCATE prefix ``Z_p`` of the ``T = act_bits + F`` digit MMA stream
-    (``F = (n_lanes*127).bit_length() + 1``, see ``msdf_unet.golden.arith.mma``) can reach
-    ``+-(2**T - 1)``, e.g. ``Z_1 = 2**(T-1)``, which needs ``T + 1`` bits.
-    """
-    T = act_bits + (n_lanes * 127).bit_length() + 1
-    return max(acc_width(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts), T + 1)
+#: The Amaranth enum of :class:`msdf_unet.spec.arith.Policy` (same names and codes; the
+#: meaning of each member is documented there).
+Policy = types.new_class(
+    "Policy", (enum.Enum,), {"shape": unsigned(spec.POLICY_BITS)},
+    lambda ns: ns.update({p.name: p.value for p in spec.Policy}))
+Policy.__module__ = __name__
+Policy.__doc__ = spec.Policy.__doc__
 
 
 def dot_product_io(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True):
@@ -64,18 +45,18 @@ def dot_product_io(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True)
 
     Use as ``super().__init__({"i": In(i), "o": Out(o), ...})``.
     """
-    if not isinstance(act_bits, int) or not 2 <= act_bits <= 16:
-        raise ValueError(f"act_bits must be an integer in [2, 16], not {act_bits!r}")
+    n_lanes = spec.check_lanes(n_lanes)
+    act_bits = spec.check_act_bits(act_bits)
     act = signed(act_bits) if signed_acts else unsigned(act_bits)
     i = stream.Signature(data.StructLayout({
         "x": data.ArrayLayout(act, n_lanes),
         "w": data.ArrayLayout(signed(8), n_lanes),
         "policy": Policy,
-        "digits": unsigned(8),
+        "digits": unsigned(spec.MAX_DIGITS.bit_length()),
     }))
     o = stream.Signature(data.StructLayout({
         "value": signed(value_width(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)),
-        "digits_used": unsigned(8),
+        "digits_used": unsigned(spec.MAX_DIGITS.bit_length()),
         "terminated": unsigned(1),
     }))
     return i, o

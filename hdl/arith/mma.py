@@ -5,11 +5,14 @@ Golden model: :mod:`msdf_unet.golden.arith.mma` (the arithmetic, its proofs, and
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...golden.arith.mma import LATENCY_TO_DIGIT0, RESULT_DEPTH, online_delay
+from ...spec import arith as spec
+from ...spec.arith import LATENCY_TO_DIGIT0, RESULT_DEPTH, online_delay
 from .iface import Policy, dot_product_io
 from .tree import tree_sum
 
@@ -97,10 +100,8 @@ class MMADotProduct(wiring.Component):
 
     def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True,
                  group_size: int | None = None):
-        if isinstance(n_lanes, bool) or not isinstance(n_lanes, int) or n_lanes < 1:
-            raise ValueError(f"n_lanes must be a positive integer, not {n_lanes!r}")
-        if isinstance(act_bits, bool) or not isinstance(act_bits, int) or not 2 <= act_bits <= 16:
-            raise ValueError(f"act_bits must be an integer in [2, 16], not {act_bits!r}")
+        n_lanes = spec.check_lanes(n_lanes)
+        act_bits = spec.check_act_bits(act_bits)
         if not isinstance(signed_acts, bool):
             raise TypeError(f"signed_acts must be a bool, not {signed_acts!r}")
         if group_size is None:
@@ -114,9 +115,10 @@ class MMADotProduct(wiring.Component):
         self.group_size = group_size
         self.n_groups = -(-n_lanes // group_size)
         self.online_delay = online_delay(n_lanes)
-        self.n_digits = act_bits + self.online_delay
-        if self.n_digits > 255:
-            raise ValueError(f"n_lanes={n_lanes} gives {self.n_digits} digits; at most 255 fit digits_used")
+        self.n_digits = spec.stream_digits(n_lanes, act_bits)
+        if self.n_digits > spec.MAX_DIGITS:
+            raise ValueError(f"n_lanes={n_lanes} gives {self.n_digits} digits; at most "
+                             f"{spec.MAX_DIGITS} fit digits_used")
         self.latency_cycles = LATENCY_TO_DIGIT0
         self.result_depth = RESULT_DEPTH
         i, o = dot_product_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
@@ -129,24 +131,38 @@ class MMADotProduct(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        L, B, F, T = self.n_lanes, self.act_bits, self.online_delay, self.n_digits
-        M, G = self.group_size, self.n_groups
+        # stage 2 stopped a transaction early last cycle: s1 holds its next step (drop it),
+        # and the feeder, if still active on that transaction, stops
+        flush = Signal()
+        count = Signal(range(RESULT_DEPTH + 1))   # accepted results not yet popped from o
+        feed = self._feeder(m, abort=flush, count=count)
+        s1 = self._stage1(m, feed)
+        sel = self._digit_selection(m, s1, flush)
+        prefix = self._on_the_fly_conversion(m, s1, sel)
+        end = self._termination(m, s1, sel, prefix, flush)
+        self._digit_port(m, s1, sel, end)
+        self._result_fifo(m, feed, s1, sel, end, count)
+        return m
 
-        # ---------------- feeder: forms one step's lane contributions per cycle --------------
-        # step 0 comes straight from i.payload in the handshake cycle (sign plane), the
-        # later steps from the shifting copy of the activations (zeros after B shifts, so
-        # the F tail steps add nothing).
+    def _feeder(self, m: Module, *, abort, count) -> SimpleNamespace:
+        """Accepts a transaction on ``i`` and forms one step's lane contributions per cycle.
+
+        Step 0 comes straight from ``i.payload`` in the handshake cycle (sign plane), the
+        later steps from the shifting copy of the activations (zeros after ``B`` shifts, so
+        the ``F`` tail steps add nothing). ``abort`` stops the feeder (early stop of its
+        transaction); ``count`` is the credit of the result FIFO.
+
+        Returns ``hs`` (handshake on ``i``), ``contrib`` (signed(9) per lane), ``valid`` (a
+        step is formed this cycle), ``last`` (it is the transaction's last step), ``step``
+        and ``policy`` (registers of the transaction in the feeder).
+        """
+        L, B, T = self.n_lanes, self.act_bits, self.n_digits
         act_x = Signal(data.ArrayLayout(unsigned(B), L))
         act_w = Signal(data.ArrayLayout(signed(8), L))
         active = Signal()
         step = Signal(8)
         last = Signal(8)
         policy = Signal(Policy)
-        # stage 2 stopped a transaction early last cycle: s1 holds its next step (drop it),
-        # and the feeder, if still active, works on it (stop it)
-        flush = Signal()
-        abort = flush
-        count = Signal(range(RESULT_DEPTH + 1))
 
         hs = Signal()
         m.d.comb += [
@@ -173,27 +189,14 @@ class MMADotProduct(wiring.Component):
             m.d.comb += c.eq(Mux(bit, Mux(neg_plane, -w, w), 0))
             contrib.append(c)
 
-        # ---------------- stage 1 register: group sums of the step + tags ---------------------
-        group_bits = (M * 128).bit_length() + 1
-        s1_sum = [Signal(signed(group_bits), name=f"s1_sum{g}") for g in range(G)]
-        s1_valid = Signal()
-        s1_step = Signal(8)
-        s1_last = Signal()
-        s1_policy = Signal(Policy)
         feed = Signal()            # the feeder produces a step this cycle
         feed_last = Signal()
         m.d.comb += [
             feed.eq(hs | (active & ~abort)),
             feed_last.eq(Mux(hs, last_in == 0, step == last)),
         ]
-        m.d.sync += s1_valid.eq(feed)
-        with m.If(feed):
-            m.d.sync += [s1_sum[g].eq(tree_sum(contrib[g * M:(g + 1) * M])) for g in range(G)]
-            m.d.sync += s1_last.eq(feed_last)
         with m.If(hs):
             m.d.sync += [
-                s1_step.eq(0),
-                s1_policy.eq(self.i.payload.policy),
                 act_x.eq(Cat(*[Cat(Const(0, 1), Value.cast(self.i.payload.x[lane])[:B - 1])
                                for lane in range(L)])),
                 act_w.eq(self.i.payload.w),
@@ -204,24 +207,52 @@ class MMADotProduct(wiring.Component):
             ]
         with m.Elif(active & ~abort):
             m.d.sync += [
-                s1_step.eq(step),
-                s1_policy.eq(policy),
                 act_x.eq(Cat(*[Cat(Const(0, 1), act_x[lane][:B - 1]) for lane in range(L)])),
                 step.eq(step + 1),
                 active.eq(step != last),
             ]
         with m.Elif(abort):
             m.d.sync += active.eq(0)
+        return SimpleNamespace(hs=hs, contrib=contrib, valid=feed, last=feed_last, step=step,
+                               policy=policy)
 
-        # ---------------- stage 2: G-input sum + the digit recurrence -------------------------
-        # Invariant -2**(F-1) <= R < 2**(F-1) (R fits signed(F)); |P| <= L*127 < 2**(F-1), so
-        # v = 2R + P fits signed(F+2) and the digit is chosen exactly from v >> (F-1).
+    def _stage1(self, m: Module, feed: SimpleNamespace) -> SimpleNamespace:
+        """Stage 1 register: the ``G`` group sums of the step the feeder formed, plus its tags
+        (``valid``, ``step``, ``last``, ``policy``)."""
+        M, G = self.group_size, self.n_groups
+        contrib = feed.contrib
+        group_bits = (M * 128).bit_length() + 1
+        s1_sum = [Signal(signed(group_bits), name=f"s1_sum{g}") for g in range(G)]
+        s1_valid = Signal()
+        s1_step = Signal(8)
+        s1_last = Signal()
+        s1_policy = Signal(Policy)
+        m.d.sync += s1_valid.eq(feed.valid)
+        with m.If(feed.valid):
+            m.d.sync += [s1_sum[g].eq(tree_sum(contrib[g * M:(g + 1) * M])) for g in range(G)]
+            m.d.sync += s1_last.eq(feed.last)
+        with m.If(feed.hs):
+            m.d.sync += [s1_step.eq(0), s1_policy.eq(self.i.payload.policy)]
+        with m.Elif(feed.valid):
+            m.d.sync += [s1_step.eq(feed.step), s1_policy.eq(feed.policy)]
+        return SimpleNamespace(sums=s1_sum, valid=s1_valid, step=s1_step, last=s1_last,
+                               policy=s1_policy)
+
+    def _digit_selection(self, m: Module, s1: SimpleNamespace, flush) -> SimpleNamespace:
+        """Stage 2: the ``G``-input sum and the digit recurrence ``v = 2R + P``.
+
+        Invariant ``-2**(F-1) <= R < 2**(F-1)`` (``R`` fits ``signed(F)``);
+        ``|P| <= L*127 < 2**(F-1)``, so ``v`` fits ``signed(F+2)`` and the digit is chosen
+        exactly from ``v >> (F-1)``. Returns ``proc`` (stage 2 works on a step this cycle;
+        not in a ``flush`` cycle), ``first`` (it is step 0) and the digit ``z``.
+        """
+        F = self.online_delay
         proc = Signal()
         first = Signal()
-        m.d.comb += [proc.eq(s1_valid & ~flush), first.eq(s1_step == 0)]
+        m.d.comb += [proc.eq(s1.valid & ~flush), first.eq(s1.step == 0)]
         R = Signal(signed(F))
         v = Signal(signed(F + 2))
-        m.d.comb += v.eq(Mux(first, 0, R) * 2 + tree_sum(s1_sum))
+        m.d.comb += v.eq(Mux(first, 0, R) * 2 + tree_sum(s1.sums))
         top = v[F - 1:].as_signed()              # 3 bits, in [-3, 2]
         z = Signal(signed(2))
         with m.If(top >= 1):
@@ -232,76 +263,104 @@ class MMADotProduct(wiring.Component):
             m.d.comb += z.eq(0)
         R_next = Signal(signed(F))
         m.d.comb += R_next.eq(v - z * (1 << F))  # low F bits; exact by the invariant
+        with m.If(proc):
+            m.d.sync += R.eq(R_next)
+        return SimpleNamespace(proc=proc, first=first, z=z)
 
-        # prefix value Z_p = sum z_t 2**(T-1-t) by on-the-fly conversion at fixed weights:
-        # Q = Z_t, QM = Z_t - 2**(T-t), both multiples of 2*wt, so adding wt is an OR.
+    def _on_the_fly_conversion(self, m: Module, s1: SimpleNamespace, sel: SimpleNamespace) -> Signal:
+        """The prefix value ``Z_p = sum z_t 2**(T-1-t)`` including this cycle's digit.
+
+        On-the-fly conversion at fixed weights: ``Q = Z_t``, ``QM = Z_t - 2**(T-t)``, both
+        multiples of ``2*wt``, so adding the digit weight ``wt`` is an OR.
+        """
+        T = self.n_digits
         Q = Signal(signed(T + 1))
         QM = Signal(signed(T + 1))
         Qp, QMp, Qn, QMn = (Signal(signed(T + 1), name=n) for n in ("Qp", "QMp", "Qn", "QMn"))
         wt = Signal(unsigned(T + 1))
         m.d.comb += [
-            Qp.eq(Mux(first, 0, Q)),
-            QMp.eq(Mux(first, -(1 << T), QM)),
-            wt.eq(Const(1 << (T - 1), unsigned(T + 1)) >> s1_step),
+            Qp.eq(Mux(sel.first, 0, Q)),
+            QMp.eq(Mux(sel.first, -(1 << T), QM)),
+            wt.eq(Const(1 << (T - 1), unsigned(T + 1)) >> s1.step),
         ]
-        with m.If(z == 1):
+        with m.If(sel.z == 1):
             m.d.comb += [Qn.eq(Qp | wt), QMn.eq(Qp)]
-        with m.Elif(z == -1):
+        with m.Elif(sel.z == -1):
             m.d.comb += [Qn.eq(QMp | wt), QMn.eq(QMp)]
         with m.Else():
             m.d.comb += [Qn.eq(Qp), QMn.eq(QMp | wt)]
+        with m.If(sel.proc):
+            m.d.sync += [Q.eq(Qn), QM.eq(QMn)]
+        return Qn
 
+    def _termination(self, m: Module, s1: SimpleNamespace, sel: SimpleNamespace, prefix,
+                     flush) -> SimpleNamespace:
+        """The policy's stop rule on this digit, the result value, and ``flush``.
+
+        Returns ``early`` (the stop condition fired), ``stop`` (the transaction's last digit:
+        planned last step or early stop), ``value`` and ``terminated``. ``flush`` is set for
+        one cycle after an early stop before the planned last step: the feeder formed the
+        next step of this transaction this cycle and, if that was not its last step, is
+        still active on it.
+        """
+        T = self.n_digits
+        z = sel.z
         seen = Signal()            # a nonzero digit of this transaction was emitted
         seen_p = Signal()
         early = Signal()           # the policy's stop condition fired on this digit
-        m.d.comb += seen_p.eq(~first & seen)
-        with m.Switch(s1_policy):
+        m.d.comb += seen_p.eq(~sel.first & seen)
+        with m.Switch(s1.policy):
             with m.Case(Policy.RELU_END):
                 m.d.comb += early.eq(~seen_p & (z == -1))
             with m.Case(Policy.SIGN_ONLY):
                 m.d.comb += early.eq(z != 0)
         stop = Signal()
-        m.d.comb += stop.eq(s1_last | early)
+        m.d.comb += stop.eq(s1.last | early)
 
         value = Signal(self.o.payload.value.shape())
-        with m.If((s1_policy == Policy.RELU_END) & early):
+        with m.If((s1.policy == Policy.RELU_END) & early):
             m.d.comb += value.eq(0)
-        with m.Elif(s1_policy == Policy.SIGN_ONLY):
+        with m.Elif(s1.policy == Policy.SIGN_ONLY):
             m.d.comb += value.eq(Mux(early, z, 0))
         with m.Else():
-            m.d.comb += value.eq(Qn)
+            m.d.comb += value.eq(prefix)
         terminated = Signal()
-        m.d.comb += terminated.eq(early | ((s1_policy == Policy.TRUNCATE) & (s1_step != T - 1)))
+        m.d.comb += terminated.eq(early | ((s1.policy == Policy.TRUNCATE) & (s1.step != T - 1)))
 
-        m.d.sync += [self.digits.valid.eq(proc), flush.eq(0)]
-        with m.If(proc):
+        with m.If(sel.proc):
+            m.d.sync += seen.eq(seen_p | (z != 0))
+        m.d.sync += flush.eq(sel.proc & early & ~s1.last)
+        return SimpleNamespace(early=early, stop=stop, value=value, terminated=terminated)
+
+    def _digit_port(self, m: Module, s1: SimpleNamespace, sel: SimpleNamespace,
+                    end: SimpleNamespace) -> None:
+        """Registers the digit observation port: one digit per stage-2 step."""
+        m.d.sync += self.digits.valid.eq(sel.proc)
+        with m.If(sel.proc):
             m.d.sync += [
-                R.eq(R_next), Q.eq(Qn), QM.eq(QMn), seen.eq(seen_p | (z != 0)),
-                self.digits.payload.digit.eq(z),
-                self.digits.payload.index.eq(s1_step),
-                self.digits.payload.first.eq(first),
-                self.digits.payload.last.eq(stop),
+                self.digits.payload.digit.eq(sel.z),
+                self.digits.payload.index.eq(s1.step),
+                self.digits.payload.first.eq(sel.first),
+                self.digits.payload.last.eq(end.stop),
             ]
-            with m.If(early & ~s1_last):
-                # the feeder formed the next step of this transaction this cycle; if that was
-                # not its last step, the feeder is still active on it next cycle
-                m.d.sync += flush.eq(1)
 
-        # ---------------- results: FIFO of RESULT_DEPTH, credit counter -----------------------
+    def _result_fifo(self, m: Module, feed: SimpleNamespace, s1: SimpleNamespace,
+                     sel: SimpleNamespace, end: SimpleNamespace, count) -> None:
+        """The ``RESULT_DEPTH``-entry result FIFO in front of ``o`` and its credit counter
+        ``count`` (accepted transactions whose result was not popped)."""
         m.submodules.results = results = fifo.SyncFIFO(width=len(self.o.payload.as_value()),
                                                        depth=RESULT_DEPTH)
         res = Signal(self.o.payload.shape())
         m.d.comb += [
-            res.value.eq(value),
-            res.digits_used.eq(s1_step + 1),
-            res.terminated.eq(terminated),
+            res.value.eq(end.value),
+            res.digits_used.eq(s1.step + 1),
+            res.terminated.eq(end.terminated),
             results.w_data.eq(res.as_value()),
-            results.w_en.eq(proc & stop),
+            results.w_en.eq(sel.proc & end.stop),
             self.o.valid.eq(results.r_rdy),
             self.o.payload.eq(results.r_data),
             results.r_en.eq(self.o.ready),
         ]
         pop = Signal()
         m.d.comb += pop.eq(self.o.valid & self.o.ready)
-        m.d.sync += count.eq(count + hs - pop)
-        return m
+        m.d.sync += count.eq(count + feed.hs - pop)

@@ -13,11 +13,14 @@ board.
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Field", "Register", "RegisterMap", "RegisterMapError"]
+from ...spec.arith import code_bits, enum_prose
+
+__all__ = ["Field", "Register", "RegisterMap", "RegisterMapError", "enum_field"]
 
 ACCESS = ("r", "rw", "w")  # r: the hardware drives it; rw: storage; w: write-only strobe
 
@@ -60,6 +63,18 @@ class Field:
         if self.signed and raw >> (self.width - 1):
             raw -= 1 << self.width
         return raw
+
+
+def enum_field(name: str, offset: int, codes: type[enum.Enum], doc: str = "") -> Field:
+    """A field that carries a code of the enum ``codes``: its width is the bits of the
+    largest code and its doc lists the codes (``"0 FULL, 1 RELU_END, ..."``), so neither is
+    typed twice."""
+    try:
+        width = code_bits(codes)
+    except ValueError as e:
+        raise RegisterMapError(f"field {name!r}: {e}") from None
+    prose = enum_prose(codes)
+    return Field(name, offset, width, doc=f"{doc}: {prose}" if doc else prose)
 
 
 @dataclass(frozen=True)

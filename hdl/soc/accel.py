@@ -10,6 +10,7 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ...spec.arith import stream_digits
 from ..arith.iface import dot_product_io
 from ..arith.variants import make_dot_product
 from ..bus.axi_lite import AXI4LiteRegisters, AXI4LiteSignature, registers_signature
@@ -99,9 +100,8 @@ class DotProductControl(wiring.Component):
 
     @property
     def digits_total(self) -> int:
-        """Digits ``T = B + F`` of a full-precision MSDF result (see golden/arith/mma.py)."""
-        lanes_bound = self.config.n_lanes * 127
-        return self.config.act_bits + lanes_bound.bit_length() + 1
+        """Digits ``T = B + F`` of a full-precision MSDF result (see spec/arith.py)."""
+        return stream_digits(self.config.n_lanes, self.config.act_bits)
 
 
 class DotProductAccelerator(wiring.Component):

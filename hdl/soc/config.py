@@ -5,12 +5,20 @@ Plain Python (no Amaranth): the host driver, the build and the tests all read it
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["AccelConfig", "VARIANTS"]
+#: Arithmetic variants selectable at generation time (declared in spec/arith.py)
+from ...spec.arith import ACCEL_ACT_BITS_MAX, ACCEL_MAX_LANES, VARIANTS, check_act_bits
 
-#: Arithmetic variants selectable at generation time (same interface, see hdl/arith/iface.py).
-VARIANTS = ("mma", "cascaded", "bitserial", "bitparallel-lut", "bitparallel-dsp")
+__all__ = ["AccelConfig", "VARIANTS", "CLK_MHZ_RANGE"]
+
+#: PL clocks the build accepts, in MHz (FCLK_CLK0 of the Zynq-7020)
+CLK_MHZ_RANGE = (1.0, 250.0)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,13 @@ class AccelConfig:
     group_size : int
         Lanes per first-stage reduction group of the MMA (the second stage adds the groups).
     clk_mhz : float
-        Clock the PL runs at (FCLK_CLK0 on the Zynq).
+        Clock the PL runs at (FCLK_CLK0 on the Zynq), in :data:`CLK_MHZ_RANGE`.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting and the bad value, for a value of the wrong type (a bool, a
+        float or a string where an integer belongs, ``null``, a list, ...) or out of range.
     """
 
     data_lanes: int = 9
@@ -46,19 +60,25 @@ class AccelConfig:
     def __post_init__(self):
         for name in ("data_lanes", "bias_lanes", "act_bits", "group_size"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "bias_lanes" else 1):
-                raise ValueError(f"AccelConfig.{name} must be a positive integer, not {v!r}")
-        if self.data_lanes + self.bias_lanes > 255:
-            raise ValueError(f"data_lanes + bias_lanes must be <= 255, not "
+            least = 0 if name == "bias_lanes" else 1
+            if not _is_int(v) or v < least:
+                what = "a non-negative integer" if least == 0 else "a positive integer"
+                raise ValueError(f"AccelConfig.{name} must be {what}, not {v!r}")
+        if self.data_lanes + self.bias_lanes > ACCEL_MAX_LANES:
+            raise ValueError(f"data_lanes + bias_lanes must be <= {ACCEL_MAX_LANES}, not "
                              f"{self.data_lanes + self.bias_lanes}")
         if not isinstance(self.signed_acts, bool):
             raise ValueError(f"AccelConfig.signed_acts must be true or false, not {self.signed_acts!r}")
-        if not 2 <= self.act_bits <= 8:
-            raise ValueError(f"AccelConfig.act_bits must be in [2, 8], not {self.act_bits!r}")
-        if self.variant not in VARIANTS:
+        check_act_bits(self.act_bits, hi=ACCEL_ACT_BITS_MAX, name="AccelConfig.act_bits")
+        if not isinstance(self.variant, str) or self.variant not in VARIANTS:
             raise ValueError(f"AccelConfig.variant must be one of {VARIANTS}, not {self.variant!r}")
-        if not 1.0 <= float(self.clk_mhz) <= 250.0:
-            raise ValueError(f"AccelConfig.clk_mhz must be in [1, 250], not {self.clk_mhz!r}")
+        clk = self.clk_mhz
+        lo, hi = CLK_MHZ_RANGE
+        if not (_is_int(clk) or isinstance(clk, float)) or not math.isfinite(clk) \
+                or not lo <= clk <= hi:
+            raise ValueError(f"AccelConfig.clk_mhz must be a number in [{lo:g}, {hi:g}], "
+                             f"not {clk!r}")
+        object.__setattr__(self, "clk_mhz", float(clk))
 
     @property
     def n_lanes(self) -> int:
@@ -69,7 +89,17 @@ class AccelConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "AccelConfig":
-        d = json.loads(text)
+        """The config of a JSON object of settings (missing keys take their defaults).
+
+        ValueError for text that is not JSON, JSON that is not an object, unknown keys and
+        bad values (see the class)."""
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
+            raise ValueError(f"AccelConfig JSON is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"AccelConfig JSON must be an object of settings, not "
+                             f"{type(d).__name__} {d!r}"[:200])
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..bus.regmap import Field, Register, RegisterMap
+from ...spec.arith import (ACCEL_ACT_BITS_MAX, ACCEL_MAX_LANES, MAX_DIGITS, Policy, check_act_bits,
+                           check_lanes)
+from ..bus.regmap import Field, Register, RegisterMap, enum_field
 
 __all__ = ["ADDR_WIDTH", "ID_MAGIC", "accelerator_map"]
 
@@ -28,25 +30,24 @@ ID_MAGIC = 0x4D534446
 @lru_cache(maxsize=None)
 def accelerator_map(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True) -> RegisterMap:
     """The control register map of an accelerator with ``n_lanes`` dot-product lanes."""
-    if not isinstance(n_lanes, int) or not 1 <= n_lanes <= 255:
-        raise ValueError(f"n_lanes must be an integer in [1, 255], not {n_lanes!r}")
-    if not isinstance(act_bits, int) or not 2 <= act_bits <= 8:
-        raise ValueError(f"act_bits must be an integer in [2, 8], not {act_bits!r}")
+    n_lanes = check_lanes(n_lanes, hi=ACCEL_MAX_LANES)
+    act_bits = check_act_bits(act_bits, hi=ACCEL_ACT_BITS_MAX)
+    lanes_w, digits_w = ACCEL_MAX_LANES.bit_length(), MAX_DIGITS.bit_length()
     return RegisterMap("msdf_accel", (
         Register("ID", "r", (Field("magic", 0, 32, doc='ASCII "MSDF"'),),
                  doc="identifies the accelerator"),
         Register("MAP_DIGEST", "r", (Field("digest", 0, 32),),
                  doc="first 32 bits of SHA-256 of this map's JSON: the driver refuses a mismatch"),
         Register("CONFIG", "r", (
-            Field("n_lanes", 0, 8, doc="dot-product lanes, bias lanes included"),
-            Field("bias_lanes", 8, 8, doc="lanes reserved for bias pseudo-products"),
-            Field("act_bits", 16, 4, doc="activation width B"),
+            Field("n_lanes", 0, lanes_w, doc="dot-product lanes, bias lanes included"),
+            Field("bias_lanes", 8, lanes_w, doc="lanes reserved for bias pseudo-products"),
+            Field("act_bits", 16, ACCEL_ACT_BITS_MAX.bit_length(), doc="activation width B"),
             Field("signed_acts", 20, 1, doc="1: signed activations, 0: unsigned"),
-            Field("digits_total", 24, 8, doc="digits T of a full-precision result"),
+            Field("digits_total", 24, digits_w, doc="digits T of a full-precision result"),
         ), doc="generation parameters"),
         Register("CTRL", "rw", (
-            Field("policy", 0, 2, doc="0 FULL, 1 RELU_END, 2 SIGN_ONLY, 3 TRUNCATE"),
-            Field("digits", 8, 8, doc="digit budget p for TRUNCATE"),
+            enum_field("policy", 0, Policy),
+            Field("digits", 8, digits_w, doc="digit budget p for TRUNCATE"),
             Field("irq_en", 16, 1, doc="1: raise irq while STATUS.done"),
         ), doc="settings of the next transaction"),
         Register("START", "w", (Field("go", 0, 1, doc="write 1 to start one dot product"),),
@@ -58,7 +59,7 @@ def accelerator_map(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True
         )),
         Register("RESULT", "r", (Field("value", 0, 32, signed=True),),
                  doc="result value as the policy defines it"),
-        Register("DIGITS", "r", (Field("used", 0, 8),), doc="digit cycles the transaction used"),
+        Register("DIGITS", "r", (Field("used", 0, digits_w),), doc="digit cycles the transaction used"),
         Register("CYCLES", "r", (Field("count", 0, 32),),
                  doc="clock cycles from START to done"),
         Register("W", "rw", (Field("value", 0, 8, signed=True),), count=n_lanes,

@@ -1,6 +1,6 @@
 """cocotb module that runs a batch of dot products on the RTL through the host driver.
 
-Used by :func:`msdf_unet.host.rtlsim.run_on_rtl`: the cases come as JSON in the file named
+Used by :func:`msdf_unet.sim.soc.batch.run_on_rtl`: the cases come as JSON in the file named
 by ``MSDF_BATCH_IN`` (a list of ``{"x", "w", "bias", "policy", "digits"}``), the results go
 as JSON to ``MSDF_BATCH_OUT``. Nothing is checked here: the caller compares.
 """

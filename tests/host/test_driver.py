@@ -109,3 +109,60 @@ def test_timeout_names_the_status():
         driver.dot([0] * 9, [0] * 9, timeout_s=0.01)
     with pytest.raises(DriverError, match="busy"):
         driver.dot([0] * 9, [0] * 9)
+
+
+@pytest.mark.parametrize("kwargs", [{"timeout_s": float("nan")}, {"timeout_s": float("inf")},
+                                    {"timeout_s": 0}, {"timeout_s": -1.0}, {"timeout_s": True},
+                                    {"timeout_s": "1"}, {"timeout_s": None},
+                                    {"poll_s": float("nan")}, {"poll_s": -0.1}, {"poll_s": "0"}])
+def test_timeouts_must_be_finite_and_positive(driver, kwargs):
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError, match=name) as e:
+        driver.dot([0] * 9, [0] * 9, **kwargs)
+    assert repr(value) in str(e.value)
+
+
+def test_digits_of_any_integer_type(driver):
+    np = pytest.importorskip("numpy")
+    x, w = list(range(-4, 5)), [3] * 9
+    want = driver.dot(x, w, policy="truncate", digits=5)
+    for p in (np.int64(5), np.uint8(5), np.int32(5)):
+        assert driver.dot(x, w, policy="truncate", digits=p) == want
+    for bad in (5.0, np.float64(5), "5", True, None, 1.5):
+        with pytest.raises(ValueError, match="truncate needs digits"):
+            driver.dot(x, w, policy="truncate", digits=bad)
+
+
+def test_threads_sharing_one_driver_get_their_own_results():
+    import threading
+    import time
+
+    class Slow(ModelMMIO):
+        """Yields to other threads on every bus access, as a real bus does."""
+        def read(self, offset):
+            time.sleep(0)
+            return super().read(offset)
+
+        def write(self, offset, value):
+            time.sleep(0)
+            super().write(offset, value)
+
+    driver = DotProductDriver(Slow(AccelConfig()))
+    errors = []
+
+    def work(seed):
+        rng = random.Random(seed)
+        for _ in range(40):
+            x = [rng.randint(-128, 127) for _ in range(9)]
+            w = [rng.randint(-127, 127) for _ in range(9)]
+            b = rng.randint(-16255, 16255)
+            r = driver.dot(x, w, b)
+            if r.value != sum(a * c for a, c in zip(x, w)) + b:
+                errors.append((seed, x, w, b, r.value))
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, f"{len(errors)} wrong results, first: {errors[0]}"

@@ -1,5 +1,8 @@
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from msdf_unet.sim import toolchain
 
@@ -17,3 +20,23 @@ def test_pch_make_variable_is_added_once():
     assert f(" -j2 --jobserver-auth=3,4") == f" -j2 --jobserver-auth=3,4 -- {toolchain.PCH_MAKE_VAR}"
     assert f("w -- A=1") == f"w -- A=1 {toolchain.PCH_MAKE_VAR}"
     assert f(f"-- {toolchain.PCH_MAKE_VAR}") == f"-- {toolchain.PCH_MAKE_VAR}"
+
+
+def _root_seen_from(cwd, env=None):
+    code = "from msdf_unet.sim import toolchain; print(toolchain.SIM_BUILD_ROOT)"
+    environ = {k: v for k, v in os.environ.items() if k != toolchain.SIM_BUILD_ENV}
+    environ.update(env or {})
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=environ, check=True,
+                         capture_output=True, text=True)
+    return Path(out.stdout.strip())
+
+
+def test_build_root_follows_the_working_directory_not_the_package(tmp_path):
+    package_dir = Path(toolchain.__file__).resolve().parent.parent
+    root = _root_seen_from(tmp_path)
+    assert root == (tmp_path / "build" / "sim").resolve()
+    assert package_dir not in root.parents
+    other = tmp_path / "elsewhere"
+    assert _root_seen_from(tmp_path, {toolchain.SIM_BUILD_ENV: str(other)}) == other.resolve()
+    rel = _root_seen_from(tmp_path, {toolchain.SIM_BUILD_ENV: "out/sim"})
+    assert rel == (tmp_path / "out" / "sim").resolve()

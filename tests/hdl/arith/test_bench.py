@@ -17,7 +17,7 @@ def _cell(kind, ins, outs, params=None):
 
 
 def test_logic_depth_counts_luts_between_registers():
-    # FF(1) -> LUT -> CARRY4 -> LUT -> LUT -> FF ; FF(1) -> LUT -> DSP(MREG) -> LUT -> FF
+    # FF(1) -> LUT -> CARRY4 -> CARRY4 -> LUT -> LUT -> FF ; FF(1) -> LUT -> DSP(MREG) -> LUT -> FF
     cells = {
         "ff0": _cell("FDRE", [100], [1]),
         "l1": _cell("LUT4", [1], [2]),
@@ -33,9 +33,30 @@ def test_logic_depth_counts_luts_between_registers():
     }
     netlist = {"modules": {"top": {"cells": cells}}}
     assert bench.logic_depth(netlist, "top") == {"lut_levels": 3, "carry4_levels": 2}
-    # without the DSP register the path goes through the DSP: 2 LUTs
-    cells["dsp"]["parameters"] = {"MREG": "0"}
-    assert bench.logic_depth(netlist, "top")["lut_levels"] == 3
+
+
+def _chain(kinds, first_bit=1, dsp_params=None):
+    """FF -> cells of ``kinds`` in a row -> FF (a DSP48E1 gets ``dsp_params``)."""
+    cells = {"ff_in": _cell("FDRE", [first_bit - 1], [first_bit])}
+    bit = first_bit
+    for k, kind in enumerate(kinds):
+        params = dsp_params if kind == "DSP48E1" else None
+        cells[f"c{k}"] = _cell(kind, [bit], [bit + 1], params)
+        bit += 1
+    cells["ff_out"] = _cell("FDRE", [bit], [bit + 1])
+    return {"modules": {"top": {"cells": cells}}}
+
+
+@pytest.mark.parametrize("params", [{"MREG": "1", "AREG": "0"}, {"PREG": "1"}, {"AREG": "1"},
+                                    {"MREG": "0"}, {}])
+def test_logic_depth_of_a_dsp_path(params):
+    # the only path: FF -> 3 LUTs -> DSP48E1 -> 1 LUT -> FF, so the two cases differ
+    before, after = ["LUT4", "LUT2", "LUT6"], ["LUT1"]
+    netlist = _chain(before + ["DSP48E1"] + after, dsp_params=params)
+    registered = any(params.get(p) == "1" for p in ("AREG", "BREG", "MREG", "PREG"))
+    # a DSP with an internal register ends one path and starts the next
+    expected = max(len(before), len(after)) if registered else len(before) + len(after)
+    assert bench.logic_depth(netlist, "top") == {"lut_levels": expected, "carry4_levels": 0}
 
 
 def test_parse_cell_counts():
