@@ -102,7 +102,7 @@ def _rtl_check(program, image, n: int, seed: int) -> dict:
     from ..golden.arith import mma
     from ..golden.quant import quantize_input
     from ..hdl.soc.config import AccelConfig
-    from .rtlsim import run_on_rtl
+    from ..sim.soc.batch import run_on_rtl  # the demo's RTL part (lazy: host/ holds no sim code)
 
     layer = program.conv_layers()[0]
     w = program.arrays[layer.array("weight")].astype(np.int64)

@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 #: source folder -> import name
 PACKAGES = {"hdl": "msdf_unet.hdl", "golden": "msdf_unet.golden", "host": "msdf_unet.host",
             "sim": "msdf_unet.sim", "msdf_unet": "msdf_unet"}
-SPEC_ALLOWED = {"__future__", "enum", "operator", "dataclasses", "typing", "msdf_unet.spec"}
+SPEC_ALLOWED = {"__future__", "enum", "operator", "dataclasses", "typing", "hashlib", "json", "inspect",
+                "msdf_unet.spec"}
 #: host modules that may import sim/ lazily (inside a function), and the one module they may
 #: import: the demo's RTL part and the RTL batch runner
-HOST_LAZY_SIM = {"msdf_unet.host.demo", "msdf_unet.host.rtlsim"}
+HOST_LAZY_SIM = {"msdf_unet.host.demo"}
 SIM_BATCH = "msdf_unet.sim.soc.batch"
 
 
