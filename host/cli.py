@@ -20,6 +20,7 @@ __all__ = ["main"]
 DELEGATED = {
     "train": ("msdf_unet.golden.train", "train the float U-Net (seeded, CPU)"),
     "eval": ("msdf_unet.golden.evaluate", "Dice/IoU of float, INT8 and MSDF policies; plots"),
+    "segment": ("msdf_unet.host.segment", "segment PNG images / NIfTI volumes (backends float..pynq)"),
 }
 BENCHES = {
     "arith": "msdf_unet.hdl.arith.bench",
