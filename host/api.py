@@ -48,7 +48,7 @@ from .runtime import BackendUnavailable, atomic_write_bytes, require_engine
 
 __all__ = ["BACKENDS", "MODELS", "MAX_IMAGE_SIDE", "MAX_VOLUME_SIDE", "MAX_VOLUME_VOXELS",
            "InputError", "Model", "Segmentation", "load_model", "read_input", "segment",
-           "unstripped_reason", "cache_dir"]
+           "unstripped_reason", "cache_dir", "DEFAULT_OVERLAY"]
 
 BACKENDS = ("float", "int8", "msdf", "rtl", "pynq")
 #: Shipped models: name -> task (data set whose preprocessing and classes it uses).
@@ -406,11 +406,57 @@ def _prepare(inp: Input, model: Model):
     return x, (lambda lab: lab[0, :h, :w]), warn
 
 
-def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, progress: bool):
+#: Where the notebook and ``--backend pynq`` look for the overlay (``$MSDF_OVERLAY`` first).
+DEFAULT_OVERLAY = "/home/xilinx/msdf_accel/msdf_accel.bit"
+
+
+def _pynq_engine(overlay):
+    """(EngineDriver factory(nbytes), EngineConfig) of the overlay's convolution engine."""
+    from ..spec.engine import EngineConfig
+    from .pynq_ip import ACCEL_CELL, pynq_module
+    pynq = pynq_module()
+    path = Path(overlay or os.environ.get("MSDF_OVERLAY") or DEFAULT_OVERLAY)
+    if not path.is_file() or not path.with_suffix(".hwh").is_file():
+        raise BackendUnavailable(f"the pynq backend needs the overlay {path} and its .hwh "
+                                 f"(copy the folder written by `make bitstream`; or set MSDF_OVERLAY)")
+    from . import pynq_ip
+    pynq_ip.MsdfAccelIP  # registers the driver class before the overlay is parsed
+    ol = pynq.Overlay(str(path))
+    ip = getattr(ol, ACCEL_CELL)
+    cfg = path.with_name("engine_config.json")
+    config = EngineConfig.from_json(cfg.read_text()) if cfg.is_file() else EngineConfig()
+    return ip.engine_driver, config
+
+
+def _run_engine(model: Model, x: np.ndarray, backend: str, progress: bool, overlay=None,
+                timeout_s: float = 30.0):
+    """Labels and CYCLES of the convolution engine, one compiled image reused per slice."""
+    from .compiler import compile_program, read_tensor, write_input
+    from .engine_driver import input_codes, labels_from_head
+    if backend == "pynq":
+        make_driver, config = _pynq_engine(overlay)
+    else:
+        raise BackendUnavailable(f"backend {backend!r} is not wired in this build")
+    program = model.program
+    image = compile_program(program, config, policy="end", input_hw=tuple(x.shape[2:]))
+    driver = make_driver(image.mem_size)
+    scale = program.tensors[program.input].scale
+    labels, cycles = [], 0
+    from tqdm import tqdm
+    for i in tqdm(range(len(x)), desc=f"segment {backend}", unit="slice", disable=not progress, leave=False):
+        write_input(image, input_codes(x[i], scale))
+        run = driver.run(image, timeout_s=timeout_s)
+        labels.append(labels_from_head(read_tensor(image, image.output)))
+        cycles += run.cycles
+    return np.stack(labels), None, cycles
+
+
+def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, progress: bool,
+                 overlay=None):
     """(labels [N, H, W] int64, probabilities [N, C, H, W] or None, cycles or None)."""
     if backend in ("rtl", "pynq"):
         require_engine(backend)
-        raise BackendUnavailable(f"backend {backend!r}: the engine runtime is not wired in this build")
+        return _run_engine(model, x, backend, progress, overlay)
     from tqdm import tqdm
     bar = tqdm(total=len(x), desc=f"segment {backend}", unit="slice", disable=not progress, leave=False)
     labels, probs, cycles = [], [], 0
@@ -440,7 +486,7 @@ def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, pro
 
 
 def segment(source, model="mri_edge", backend: str = "int8", *, affine=None, batch_size: int = 8,
-            progress: bool = True, slices=None) -> Segmentation:
+            progress: bool = True, slices=None, overlay=None) -> Segmentation:
     """Segment an image or a volume.
 
     Parameters
@@ -453,6 +499,9 @@ def segment(source, model="mri_edge", backend: str = "int8", *, affine=None, bat
     progress : tqdm progress bar over the slices
     slices : optional slice indices (of the network's axial slices) to segment; the others
         are labelled 0 (fast previews and tests)
+    overlay : ``pynq`` backend: the overlay's ``.bit`` (default ``$MSDF_OVERLAY`` or
+        :data:`DEFAULT_OVERLAY`); ``engine_config.json`` beside it names the engine's
+        configuration (default ``EngineConfig()``; the engine refuses a mismatch)
 
     Raises InputError (a ValueError) for unusable input, BackendUnavailable for a backend
     this build or machine lacks. Warns (UserWarning, also in ``.warnings``) when an MRI
@@ -479,7 +528,7 @@ def segment(source, model="mri_edge", backend: str = "int8", *, affine=None, bat
     else:
         model.program
     t0 = time.perf_counter()
-    lab, prob, cycles = _run_backend(model, x[idx], backend, batch_size, progress)
+    lab, prob, cycles = _run_backend(model, x[idx], backend, batch_size, progress, overlay)
     seconds = time.perf_counter() - t0
     full = np.zeros((len(x),) + lab.shape[1:], np.int64)
     full[idx] = lab
@@ -495,7 +544,9 @@ def segment(source, model="mri_edge", backend: str = "int8", *, affine=None, bat
                         backend=backend, model=model.name, source=inp.source, kind=inp.kind,
                         seconds=seconds, model_images=x[:, 0], model_labels=full, slices=idx,
                         probabilities=probabilities, cycles=cycles,
-                        cycle_model=("hwexact digit cycles: sum over conv outputs of the digits "
-                                     "each MMA transaction used (one MMA, no engine parallelism)"
-                                     if cycles is not None else None),
+                        cycle_model=(None if cycles is None else
+                                     "CYCLES register of the engine (clock cycles from START to done)"
+                                     if backend in ("rtl", "pynq") else
+                                     "hwexact digit cycles: sum over conv outputs of the digits "
+                                     "each MMA transaction used (one MMA, no engine parallelism)"),
                         affine=inp.affine, header=inp.header, file_type=inp.file_type, warnings=warn)

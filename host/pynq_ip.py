@@ -28,11 +28,13 @@ import numpy as np
 
 from .runtime import AcceleratorTimeout, BackendUnavailable, check_timeout, require_engine
 
-__all__ = ["ACCEL_VLNV", "MsdfAccelIP", "allocate", "to_device", "from_device", "pynq_module"]
+__all__ = ["ACCEL_VLNV", "ACCEL_CELL", "MsdfAccelIP", "allocate", "to_device", "from_device", "pynq_module"]
 
 #: VLNV Vivado gives the accelerator's module reference (= hdl.soc.vivado.ACCEL_VLNV; a test
 #: checks they agree: this module must not import the Amaranth side).
 ACCEL_VLNV = "xilinx.com:module_ref:msdf_accel:1.0"
+#: the accelerator's cell in the block design (= hdl.soc.vivado.ACCEL_CELL)
+ACCEL_CELL = "msdf_accel_0"
 
 _CLASS = None
 _CLASS_LOCK = threading.Lock()
@@ -112,11 +114,13 @@ def _make_class():
                 time.sleep(poll_s)
 
         # -- the convolution engine -----------------------------------------------------
-        def run_image(self, image, *, timeout_s: float = 10.0):
-            """Run a compiled engine image (needs the convolution engine)."""
-            check_timeout(timeout_s)
+        def engine_driver(self, nbytes: int):
+            """:class:`~msdf_unet.host.engine_driver.EngineDriver` over this IP's registers
+            and a ``pynq.allocate`` buffer of ``nbytes`` (checks ID, map digest, version;
+            waits through :meth:`wait_done`)."""
             require_engine("pynq")
-            raise BackendUnavailable("the engine run on PYNQ is not wired in this build")
+            from .engine_driver import EngineDriver, PynqMemory
+            return EngineDriver(_LockedMMIO(self), PynqMemory(nbytes), wait=self.wait_done)
 
     return MsdfAccelIP
 

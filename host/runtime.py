@@ -23,11 +23,13 @@ from pathlib import Path
 
 __all__ = ["AcceleratorError", "AcceleratorTimeout", "AcceleratorFault", "ConfigMismatch",
            "BackendUnavailable", "check_timeout", "decode_error", "engine_available",
-           "require_engine", "atomic_write_bytes", "ENGINE_MODULES"]
+           "require_engine", "atomic_write_bytes", "ENGINE_MODULES", "RTL_MODULES"]
 
 #: Modules of the convolution engine's contract the hardware backends need.
-ENGINE_MODULES = ("msdf_unet.hdl.conv.regs", "msdf_unet.host.compiler")
-
+ENGINE_MODULES = ("msdf_unet.hdl.conv.regs", "msdf_unet.host.compiler", "msdf_unet.spec.engine")
+#: What the ``rtl`` backend needs besides: the engine's RTL top and the cocotb runner that
+#: holds the image in cocotbext-axi's AxiRam (sim/, not host/).
+RTL_MODULES = ("msdf_unet.hdl.conv.top", "msdf_unet.sim.conv.runner")
 
 class AcceleratorError(RuntimeError):
     """A run on the accelerator failed."""
@@ -75,20 +77,28 @@ def decode_error(code: int, command: int | None, names: dict[int, str]) -> Accel
     return AcceleratorFault(int(code), names.get(int(code), "unknown error code"), command)
 
 
-def engine_available() -> bool:
-    """True when this build holds the convolution engine's register map and compiler."""
+def _have(modules) -> bool:
     try:
-        return all(importlib.util.find_spec(m) is not None for m in ENGINE_MODULES)
+        return all(importlib.util.find_spec(m) is not None for m in modules)
     except ModuleNotFoundError:  # a parent package is missing
         return False
 
 
+def engine_available(backend: str = "pynq") -> bool:
+    """True when this build holds what ``backend`` (``"pynq"`` or ``"rtl"``) needs of the
+    convolution engine: its contract, register map and compiler (and for ``rtl`` its RTL
+    top and cocotb runner)."""
+    return _have(ENGINE_MODULES) and (backend != "rtl" or _have(RTL_MODULES))
+
+
 def require_engine(backend: str) -> None:
     """BackendUnavailable naming what is missing unless :func:`engine_available`."""
-    if not engine_available():
+    if not engine_available(backend):
+        missing = [m for m in ENGINE_MODULES + (RTL_MODULES if backend == "rtl" else ())
+                   if not _have((m,))]
         raise BackendUnavailable(
             f"backend {backend!r} is not available in this build: it runs the convolution engine "
-            f"({', '.join(ENGINE_MODULES)}), which this version of msdf-unet does not contain yet; "
+            f"and needs {', '.join(missing)}, which this version of msdf-unet does not contain yet; "
             f"use --backend float, int8 or msdf")
 
 

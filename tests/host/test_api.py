@@ -90,10 +90,16 @@ def test_a_compiled_program_path_is_a_model(runs, tmp_path):
         segment(img, str(path), "float", progress=False)
 
 
-@pytest.mark.parametrize("backend", ["rtl", "pynq"])
-def test_engine_backends_say_they_are_not_in_this_build(backend):
-    with pytest.raises(BackendUnavailable, match="not available in this build"):
-        segment(np.zeros((32, 32), np.float32), "mri_edge", backend)
+def test_rtl_backend_says_it_is_not_in_this_build():
+    with pytest.raises(BackendUnavailable, match="not available in this build.*hdl.conv.top"):
+        segment(np.zeros((32, 32), np.float32), "mri_edge", "rtl")
+
+
+def test_pynq_backend_off_the_board_says_it_needs_one(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pynq", None)
+    with pytest.raises(BackendUnavailable, match="PYNQ board"):
+        segment(np.zeros((32, 32), np.float32), "mri_edge", "pynq")
 
 
 def _png_header(path, w, h):

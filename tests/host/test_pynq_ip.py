@@ -124,10 +124,83 @@ def test_register_accesses_hold_the_lock(fake_pynq):
     assert not errors
 
 
-def test_engine_run_is_not_available_in_this_build(fake_pynq):
-    ip = pynq_ip.MsdfAccelIP({"mmio": ModelMMIO(AccelConfig())})
-    with pytest.raises(BackendUnavailable, match="not available in this build"):
-        ip.run_image(b"")
+class FakeDDR:
+    """Physical memory of the fake board: pynq.allocate buffers the engine model reaches."""
+
+    def __init__(self):
+        self.buffers, self.next = {}, 0x1800_0000
+
+    def allocate(self, shape, dtype):
+        raw = bytearray(int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        buf = np.frombuffer(raw, dtype).reshape(shape).view(FakeBuffer)
+        buf.events, buf.physical_address = [], self.next
+        self.buffers[self.next] = raw
+        self.next += 1 << 20
+        return buf
+
+    @property
+    def base(self):  # the engine model executes in the newest buffer
+        return max(self.buffers)
+
+    @property
+    def buf(self):
+        return self.buffers[self.base]
+
+
+@pytest.fixture
+def fake_board(fake_pynq, tmp_path):
+    """A fake PYNQ board whose overlay holds the convolution engine (the engine model)."""
+    from msdf_unet.host.engine_model import ModelEngine
+    from msdf_unet.spec.engine import EngineConfig
+    ddr = FakeDDR()
+    fake_pynq.allocate = ddr.allocate
+    engine = ModelEngine(EngineConfig(), ddr)
+
+    class Overlay:
+        def __init__(self, path):
+            self.path = path
+            pynq_ip.MsdfAccelIP  # what importing the driver does before Overlay() on the board
+            self.msdf_accel_0 = fake_pynq.registry[pynq_ip.ACCEL_VLNV]({"mmio": engine})
+
+    fake_pynq.Overlay = Overlay
+    bit = tmp_path / "msdf_accel.bit"
+    bit.write_bytes(b"bit")
+    bit.with_suffix(".hwh").write_text("<hwh/>")
+    return bit, engine
+
+
+def test_engine_driver_runs_through_the_ip_with_flush_and_invalidate(fake_board):
+    from msdf_unet.golden.conv.programs import random_program
+    from msdf_unet.host.compiler import compile_program, read_tensor, write_input
+    from msdf_unet.spec.engine import EngineConfig
+    bit, engine = fake_board
+    prog = random_program(0, hw=(8, 8))
+    image = compile_program(prog, EngineConfig(), policy="end")
+    ip = sys.modules["pynq"].Overlay(str(bit)).msdf_accel_0
+    drv = ip.engine_driver(image.mem_size)
+    write_input(image, np.ones(prog.tensors[prog.input].shape, np.int8))
+    drv.run(image, timeout_s=5)
+    assert drv.memory.buf.events == ["flush", "invalidate"] and engine.runs == 1
+    assert read_tensor(image, image.output).shape[1:] == (8, 8)
+
+
+def test_pynq_backend_labels_equal_int8(fake_board, tmp_path, monkeypatch):
+    from msdf_unet.golden.data import load_dataset
+    from msdf_unet.host import api
+    bit, engine = fake_board
+    monkeypatch.setenv("MSDF_UNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(api, "_MODELS", {})
+    img = load_dataset("mri", "test").images[5, 0, 32:64, 24:56]  # 32 x 32 keeps the model fast
+    sw = api.segment(img, "mri_edge", "int8", progress=False)
+    hw = api.segment(img, "mri_edge", "pynq", overlay=bit, progress=False)
+    np.testing.assert_array_equal(hw.labels, sw.labels)
+    assert engine.runs == 1 and hw.cycles is not None and "CYCLES register" in hw.cycle_model
+
+
+def test_pynq_backend_without_an_overlay_says_so(fake_pynq, tmp_path):
+    from msdf_unet.host import api
+    with pytest.raises(BackendUnavailable, match="needs the overlay"):
+        api.segment(np.ones((32, 32), np.float32), "mri_edge", "pynq", overlay=tmp_path / "x.bit")
 
 
 def test_without_pynq_the_message_says_how_to_get_it(monkeypatch):
