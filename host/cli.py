@@ -92,7 +92,9 @@ def cmd_synth_report(args) -> int:
 
 def cmd_bitstream(args) -> int:
     from ..hdl.soc.vivado import VivadoNotFound, run_vivado, write_tree
-    tree = write_tree(_config(args), args.out)
+    from .api import cache_dir  # compiled programs go into the overlay: given, else the cached ones
+    programs = args.program or sorted((cache_dir() / "programs").glob("*.msdfp"))
+    tree = write_tree(_config(args), args.out, programs=programs)
     print(f"Vivado build tree written to {tree.root}/ ({len(tree.sources)} sources, {tree.tcl.name})")
     try:
         bit = run_vivado(tree)
@@ -131,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bitstream", help="write the Vivado tree; run Vivado when installed")
     _add_config_args(p)
     p.add_argument("--out", type=Path, default=Path("build/vivado"))
+    p.add_argument("--program", type=Path, action="append", default=[],
+                   help="compiled .msdfp to ship in the overlay (default: the cached ones)")
     p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser("bench", help="benchmarks: arith (variants, Yosys) or golden (model speed)")
