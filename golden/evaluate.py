@@ -36,10 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import OutputError, prepare_out_dir, write_text, write_with
 from . import hwexact, quant
 from .program import Program, save_program
 
-__all__ = ["dice_iou", "evaluate_task", "format_table", "format_markdown", "plot_dice_vs_digits",
+__all__ = ["dice_iou", "evaluate_task", "digit_budget_range", "check_digit_budgets", "format_table", "format_markdown", "plot_dice_vs_digits",
            "load_image", "segment_file", "cli", "TASKS"]
 
 TASKS = ("mri", "nuclei")
@@ -84,6 +85,24 @@ def build_program(task: str, model=None, calib_images=None, config=quant.QuantCo
     return quant.quantize_model(model, calib_images, config, meta={"task": task})
 
 
+def digit_budget_range(program: Program) -> tuple[int, int]:
+    """Inclusive range of meaningful truncation budgets ``p`` for ``program``: 1 up to the
+    largest ``T = B + F`` of its conv layers (a layer with ``T <= p`` runs in full)."""
+    return 1, max(hwexact.layer_digits(l, program.act_bits) for l in program.conv_layers())
+
+
+def check_digit_budgets(program: Program, digits, *, task: str = "the") -> None:
+    """ValueError naming the budgets outside :func:`digit_budget_range` and the range."""
+    lo, hi = digit_budget_range(program)
+    bad = [p for p in digits if not lo <= p <= hi]
+    if bad:
+        ts = sorted({hwexact.layer_digits(l, program.act_bits) for l in program.conv_layers()})
+        raise ValueError(
+            f"digit budget{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))} out of range: "
+            f"the {task} program's conv layers have T = {ts[0]}..{ts[-1]} digits per output, "
+            f"so budgets must lie in {lo}..{hi}")
+
+
 def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, batch_size: int = 16,
                   progress: bool = True, model=None, data=None, calib_images=None,
                   out: Path | None = None, quant_config: quant.QuantConfig = quant.QuantConfig()) -> dict:
@@ -106,6 +125,7 @@ def evaluate_task(task: str, *, digits=DEFAULT_DIGITS, n: int | None = None, bat
     k = data.num_classes
     t0 = time.perf_counter()
     program = build_program(task, model, calib_images, quant_config)
+    check_digit_budgets(program, digits, task=task)
     if out is not None:
         save_program(Path(out) / f"{task}.msdfp", program)
     policies = ["full", "msdf-full", "end"] + [f"truncate:{p}" for p in digits]
@@ -223,9 +243,10 @@ def plot_dice_vs_digits(results: list[dict], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        write_with(path, lambda p: fig.savefig(p, dpi=120))
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -256,9 +277,10 @@ def _overlays(path: Path, images, labels, preds, class_names, show, n_show: int 
                 ax.set_title(what, fontsize=9)
     fig.suptitle("classes: " + ", ".join(f"{c}" for c in class_names[1:]) + " (colours)", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        write_with(path, lambda p: fig.savefig(p, dpi=100))
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -319,6 +341,9 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
         raise ValueError(f"{path}: a 2-D image has no slices; drop --slice {slice_index}")
     if program is None:
         program = build_program(task, model, None, quant_config)
+    run_policy = hwexact.RunPolicy.parse(policy) if isinstance(policy, str) else policy
+    if run_policy.mode == "truncate":
+        check_digit_budgets(program, [run_policy.digits], task=task)
     step = 2 ** program.depth
     h, w = a.shape
     if h < step or w < step:
@@ -334,10 +359,9 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
     x[0, 0, :h, :w] = img
     pred, cyc = hwexact.predict(program, x, policy)
     pred = pred[0, :h, :w]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out)
     stem = Path(path).name.split(".")[0]
-    np.save(out / f"{stem}_seg.npy", pred)
+    write_with(out / f"{stem}_seg.npy", lambda p: np.save(p, pred))
     from .data import CLASS_NAMES
     names = CLASS_NAMES[task]
     plt = _plt()
@@ -351,8 +375,10 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
         ax.set_yticks([])
     fig.tight_layout()
     png = out / f"{stem}_seg.png"
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    try:
+        write_with(png, lambda p: fig.savefig(p, dpi=100))
+    finally:
+        plt.close(fig)
     counts = {names[c]: int((pred == c).sum()) for c in range(len(names))}
     return {"input": str(path), "png": str(png), "npy": str(out / f"{stem}_seg.npy"), "pixels": counts}
 
@@ -377,7 +403,7 @@ def cli(argv: list[str] | None = None) -> int:
     """``msdf-unet eval``: accuracy table, JSON and plots; or ``--input`` to segment a file."""
     ap = argparse.ArgumentParser(prog="msdf-unet eval", description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", choices=(*TASKS, "all"), default="all", help="data set / shipped model")
-    ap.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help="truncation budgets (default 4-16)")
+    ap.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help="truncation budgets p, 1..T of the program's layers (default 4-16)")
     ap.add_argument("--n", type=int, default=None, help="use only the first N test images")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("build/eval"), help="output folder (default build/eval)")
@@ -396,6 +422,11 @@ def cli(argv: list[str] | None = None) -> int:
         qcfg = quant.QuantConfig(bias_lanes=args.bias_lanes)
     except ValueError as e:
         ap.error(str(e))
+    try:  # before minutes of work, not after
+        prepare_out_dir(args.out, create=False)
+    except OutputError as e:
+        print(f"msdf-unet eval: error: {e}", file=sys.stderr)
+        return 2
     if args.input is not None:
         task = "mri" if args.task == "all" else args.task
         try:
@@ -418,18 +449,21 @@ def cli(argv: list[str] | None = None) -> int:
             skipped.append(task)
             print(f"{task}: no shipped pretrained weights ({e}); skipped", file=sys.stderr)
             continue
-        res = evaluate_task(task, digits=args.digits, n=args.n, batch_size=args.batch_size,
-                            progress=not args.no_progress, out=args.out, quant_config=qcfg)
+        try:
+            res = evaluate_task(task, digits=args.digits, n=args.n, batch_size=args.batch_size,
+                                progress=not args.no_progress, out=args.out, quant_config=qcfg)
+        except ValueError as e:
+            print(f"msdf-unet eval: error: {e}", file=sys.stderr)
+            return 2
         results.append(res)
         print(format_table(res))
         print()
     if not results:
         print("error: nothing evaluated", file=sys.stderr)
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"results": results, "skipped": skipped}, indent=1))
+    write_text(args.out / "results.json", json.dumps({"results": results, "skipped": skipped}, indent=1))
     plot_dice_vs_digits(results, args.out / "dice_vs_digits.png")
-    (args.out / "tables.md").write_text("\n\n".join(format_markdown(r) for r in results) + "\n")
+    write_text(args.out / "tables.md", "\n\n".join(format_markdown(r) for r in results) + "\n")
     print(f"wrote {args.out / 'results.json'}, {args.out / 'dice_vs_digits.png'} and overlays")
     return 0
 

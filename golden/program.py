@@ -12,7 +12,8 @@ File layout (all integers little-endian)::
     0       8     magic  b"MSDFUNET"
     8       4     uint32 format version (FORMAT_VERSION)
     12      4     uint32 header length H in bytes
-    16      H     header: UTF-8 JSON object (see below)
+    16      32    SHA-256 of every byte after the preamble (header, padding, payload)
+    48      H     header: UTF-8 JSON object (see below)
     ...           zero padding up to a multiple of ALIGN bytes
     P       n     payload: the raw arrays, each starting at a multiple of ALIGN
                   bytes from P, C order, little-endian
@@ -20,8 +21,10 @@ File layout (all integers little-endian)::
 Header keys: ``format`` ("msdf-unet program"), ``act_bits``, ``act_signed``, ``input``,
 ``output`` (tensor names), ``tensors`` (name -> {shape [C, H, W] at the nominal input
 size, scale}), ``layers`` (list, execution order; see :class:`Layer`), ``arrays`` (name ->
-{dtype, shape, offset, nbytes}), ``payload_bytes``, ``payload_sha256`` (hex digest of
-the payload bytes) and ``meta`` (free-form JSON: task, classes, preset, calibration).
+{dtype, shape, offset, nbytes}), ``payload_bytes`` and ``meta`` (free-form JSON: task,
+classes, preset, calibration). Every value is type-checked when read: booleans must be
+JSON booleans, integers JSON integers, scales finite positive numbers, shapes lists of
+positive integers, and a duplicated key is refused.
 
 Semantics of the layers (``op``):
 
@@ -36,28 +39,41 @@ Semantics of the layers (``op``):
 ``concat``   channel concatenation; all inputs share one scale (the quantizer ties
              them), so no requantization is needed.
 
-A corrupt or inconsistent file raises :class:`ProgramError` naming what is wrong.
+A corrupt or inconsistent file raises :class:`ProgramError` naming what is wrong; a
+version 1 file (whose checksum left the header unprotected) is refused with a note on
+how to re-create it.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
+import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_bytes
+
 __all__ = [
-    "MAGIC", "FORMAT_VERSION", "ALIGN", "ProgramError", "TensorInfo", "Layer", "Program",
+    "MAGIC", "FORMAT_VERSION", "ALIGN", "MAX_PROGRAM_BYTES", "ProgramError", "TensorInfo", "Layer", "Program",
     "save_program", "load_program", "program_to_bytes", "program_from_bytes",
 ]
 
 MAGIC = b"MSDFUNET"
-FORMAT_VERSION = 1
+#: Version 2: the SHA-256 in the preamble covers the header and the payload. Version 1
+#: (checksum over the payload only) is refused; re-create such files.
+FORMAT_VERSION = 2
 ALIGN = 64
-_PREAMBLE = struct.Struct("<8sII")
+#: Largest program file :func:`load_program` reads (bytes); it reads at most one more.
+MAX_PROGRAM_BYTES = 512 * 1024 * 1024
+_VERSION = struct.Struct("<8sI")
+_PREAMBLE = struct.Struct("<8sII32s")
+_FORMAT_NAME = "msdf-unet program"
 
 #: dtypes allowed in the payload (stored little-endian)
 _DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
@@ -150,8 +166,23 @@ def _fail(msg: str):
 
 
 def _validate(p: Program) -> None:
-    if p.act_bits != 8:
-        _fail(f"act_bits must be 8, not {p.act_bits!r}")
+    # the same types the loader insists on, so whatever save_program writes loads again
+    if isinstance(p.act_bits, bool) or p.act_bits != 8 or not isinstance(p.act_bits, int):
+        _fail(f"act_bits must be the integer 8, not {p.act_bits!r}")
+    if not isinstance(p.act_signed, bool):
+        _fail(f"act_signed must be a bool, not {p.act_signed!r}")
+    if not (isinstance(p.input, str) and isinstance(p.output, str) and isinstance(p.meta, dict)):
+        _fail(f"input/output must be tensor names and meta a dict, not {p.input!r}, "
+              f"{p.output!r}, {type(p.meta).__name__}")
+    if not p.layers:
+        _fail("a program needs at least one layer")
+    for i, l in enumerate(p.layers):
+        for k, kind in _LAYER_TYPES.items():
+            v = getattr(l, k)
+            if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+                _fail(f"layer {i}: {k} must be {kind.__name__}, not {v!r}")
+        if not all(isinstance(t, str) for t in l.inputs):
+            _fail(f"layer {i}: inputs must be tensor names, not {l.inputs!r}")
     for name, t in p.tensors.items():
         if len(t.shape) != 3 or not all(isinstance(s, int) and s > 0 for s in t.shape):
             _fail(f"tensor {name!r}: shape must be 3 positive integers [C, H, W], not {t.shape!r}")
@@ -270,6 +301,21 @@ def _pad(n: int) -> int:
     return (-n) % ALIGN
 
 
+def _header_dict(program: Program, arrays: dict, payload_bytes: int) -> dict:
+    return {
+        "format": _FORMAT_NAME,
+        "act_bits": program.act_bits,
+        "act_signed": program.act_signed,
+        "input": program.input,
+        "output": program.output,
+        "tensors": {n: {"shape": list(t.shape), "scale": t.scale} for n, t in program.tensors.items()},
+        "layers": [dataclasses.asdict(l) for l in program.layers],
+        "arrays": arrays,
+        "payload_bytes": payload_bytes,
+        "meta": program.meta,
+    }
+
+
 def program_to_bytes(program: Program) -> bytes:
     """Serialize a validated program (see the module docstring for the layout)."""
     program.validate()
@@ -283,29 +329,173 @@ def program_to_bytes(program: Program) -> bytes:
         chunks.append(raw + b"\0" * _pad(len(raw)))
         offset += len(raw) + _pad(len(raw))
     payload = b"".join(chunks)
-    header = {
-        "format": "msdf-unet program",
-        "act_bits": program.act_bits,
-        "act_signed": program.act_signed,
-        "input": program.input,
-        "output": program.output,
-        "tensors": {n: {"shape": list(t.shape), "scale": t.scale} for n, t in program.tensors.items()},
-        "layers": [dataclasses.asdict(l) for l in program.layers],
-        "arrays": arrays,
-        "payload_bytes": len(payload),
-        "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        "meta": program.meta,
-    }
-    hraw = json.dumps(header, indent=1, sort_keys=False).encode("utf-8")
-    pre = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(hraw))
-    head = pre + hraw
-    return head + b"\0" * _pad(len(head)) + payload
+    hraw = json.dumps(_header_dict(program, arrays, len(payload)), indent=1, sort_keys=False,
+                      allow_nan=False).encode("utf-8")
+    body = hraw + b"\0" * _pad(_PREAMBLE.size + len(hraw)) + payload
+    pre = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(hraw), hashlib.sha256(body).digest())
+    return pre + body
 
 
-def _json_bool(v) -> bool:
-    if not isinstance(v, bool):
-        raise TypeError(f"act_signed must be a JSON boolean, not {v!r}")
+# ------------------------------------------------------------------ strict header reading
+#
+# Every value of the header is checked for its JSON type and range before it is used, so
+# a malformed header raises ProgramError naming the key and the bad value -- never a
+# TypeError, OverflowError or a silently accepted "false" (a non-empty string is truthy).
+
+#: Largest integer accepted anywhere in the header (dimensions, offsets, lane counts).
+_MAX_INT = 2 ** 40
+
+
+def _show(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _typed(v, kind: type, key: str):
+    if kind is int:
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    elif kind is float:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    else:
+        ok = isinstance(v, kind)
+    if not ok:
+        what = {bool: "a JSON boolean (true/false)", int: "a JSON integer", float: "a JSON number",
+                str: "a JSON string", list: "a JSON list", dict: "a JSON object"}[kind]
+        raise ProgramError(f"header key {key!r} must be {what}, not {_show(v)}")
     return v
+
+
+def _int(v, key: str, lo: int = 0, hi: int = _MAX_INT) -> int:
+    _typed(v, int, key)
+    if not lo <= v <= hi:
+        raise ProgramError(f"header key {key!r} must be an integer in [{lo}, {hi}], not {_show(v)}")
+    return v
+
+
+def _scale(v, key: str) -> float:
+    _typed(v, float, key)
+    try:
+        f = float(v)
+    except OverflowError:
+        f = float("inf")
+    if not (math.isfinite(f) and f > 0):
+        raise ProgramError(f"header key {key!r} must be a finite positive number, not {_show(v)}")
+    return f
+
+
+def _obj(v, key: str, required: tuple, optional: tuple = ()) -> dict:
+    _typed(v, dict, key)
+    missing = [k for k in required if k not in v]
+    if missing:
+        raise ProgramError(f"header key {key!r} lacks {missing}")
+    unknown = sorted(set(v) - set(required) - set(optional))
+    if unknown:
+        raise ProgramError(f"header key {key!r} has unknown keys {unknown}")
+    return v
+
+
+def _shape(v, key: str, ndim: int | None = None, lo: int = 1) -> tuple[int, ...]:
+    _typed(v, list, key)
+    if ndim is not None and len(v) != ndim:
+        raise ProgramError(f"header key {key!r} must list {ndim} dimensions, not {_show(v)}")
+    if len(v) > 8:
+        raise ProgramError(f"header key {key!r} has {len(v)} dimensions; at most 8 are supported")
+    dims = tuple(_int(s, f"{key}[{i}]", lo, 2 ** 31) for i, s in enumerate(v))
+    return dims
+
+
+_TOP_KEYS = ("format", "act_bits", "act_signed", "input", "output", "tensors", "layers",
+             "arrays", "payload_bytes")
+_LAYER_TYPES = {"name": str, "op": str, "inputs": list, "output": str, "kernel": int,
+                "padding": int, "relu": bool, "head": bool, "n_lanes": int, "bias_lanes": int}
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ProgramError(f"header key {k!r} appears twice")
+        out[k] = v
+    return out
+
+
+def _parse_header(raw: bytes) -> dict:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProgramError(f"header is not valid UTF-8 JSON: {e}") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ProgramError("header is not valid UTF-8 JSON: nested too deeply") from None
+    except ProgramError:
+        raise
+    except ValueError as e:  # JSONDecodeError, and integers longer than Python converts
+        raise ProgramError(f"header is not valid UTF-8 JSON: {e}") from None
+
+
+def _read_arrays(header: dict, payload: bytes, pbytes: int) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name, spec in _typed(header["arrays"], dict, "arrays").items():
+        key = f"arrays.{name}"
+        _obj(spec, key, ("dtype", "shape", "offset", "nbytes"))
+        dtype = _typed(spec["dtype"], str, f"{key}.dtype")
+        if dtype not in _DTYPES:
+            raise ProgramError(f"array {name!r}: unsupported dtype {_show(dtype)}; expected one of "
+                               f"{sorted(_DTYPES)}")
+        dt = np.dtype(_DTYPES[dtype]).newbyteorder("<")
+        shape = _shape(spec["shape"], f"{key}.shape", lo=0)
+        n = math.prod(shape) * dt.itemsize
+        off = _int(spec["offset"], f"{key}.offset")
+        nb = _int(spec["nbytes"], f"{key}.nbytes")
+        if nb != n:
+            raise ProgramError(f"array {name!r}: header shape {list(shape)} x {dt.itemsize} bytes = "
+                               f"{n} bytes, but nbytes is {nb}")
+        if off + nb > pbytes:
+            raise ProgramError(f"array {name!r}: bytes [{off}, {off + nb}) lie outside the "
+                               f"{pbytes}-byte payload")
+        arrays[name] = (np.frombuffer(payload, dtype=dt, count=n // dt.itemsize, offset=off)
+                        .reshape(shape).astype(dt.newbyteorder("="), copy=True))
+    return arrays
+
+
+def _read_layer(i: int, l) -> Layer:
+    key = f"layers[{i}]"
+    _obj(l, key, tuple(_LAYER_TYPES))
+    for k, kind in _LAYER_TYPES.items():
+        _typed(l[k], kind, f"{key}.{k}")
+    for k in ("kernel", "padding", "n_lanes", "bias_lanes"):
+        _int(l[k], f"{key}.{k}")
+    if l["op"] not in _OPS:
+        raise ProgramError(f"header key '{key}.op' must be one of {_OPS}, not {_show(l['op'])}")
+    for j, t in enumerate(l["inputs"]):
+        _typed(t, str, f"{key}.inputs[{j}]")
+    return Layer(**{**l, "inputs": list(l["inputs"])})
+
+
+def _read_program(header, payload: bytes) -> Program:
+    _obj(header, "<header>", _TOP_KEYS, ("meta",))
+    if header["format"] != _FORMAT_NAME:
+        raise ProgramError(f"header is not an msdf-unet program header (format {_show(header['format'])})")
+    pbytes = _int(header["payload_bytes"], "payload_bytes")
+    if len(payload) < pbytes:
+        raise ProgramError(f"truncated payload: {len(payload)} bytes present, header says {pbytes}")
+    if len(payload) > pbytes:
+        raise ProgramError(f"{len(payload) - pbytes} unexpected trailing bytes after the payload")
+    arrays = _read_arrays(header, payload, pbytes)
+    tensors = {}
+    for name, t in _typed(header["tensors"], dict, "tensors").items():
+        key = f"tensors.{name}"
+        _obj(t, key, ("shape", "scale"))
+        tensors[name] = TensorInfo(shape=_shape(t["shape"], f"{key}.shape", ndim=3),
+                                   scale=_scale(t["scale"], f"{key}.scale"))
+    layers = [_read_layer(i, l) for i, l in enumerate(_typed(header["layers"], list, "layers"))]
+    act_bits = _int(header["act_bits"], "act_bits", 2, 16)
+    return Program(layers=layers, tensors=tensors, arrays=arrays,
+                   input=_typed(header["input"], str, "input"),
+                   output=_typed(header["output"], str, "output"),
+                   act_bits=act_bits, act_signed=_typed(header["act_signed"], bool, "act_signed"),
+                   meta=_typed(header.get("meta", {}), dict, "meta"))
 
 
 def program_from_bytes(data: bytes, *, source: str = "<bytes>") -> Program:
@@ -313,67 +503,47 @@ def program_from_bytes(data: bytes, *, source: str = "<bytes>") -> Program:
     def fail(msg):
         raise ProgramError(f"{source}: {msg}")
 
-    if len(data) < _PREAMBLE.size:
+    if len(data) < _VERSION.size:
         fail(f"truncated: {len(data)} bytes, shorter than the {_PREAMBLE.size}-byte preamble")
-    magic, version, hlen = _PREAMBLE.unpack_from(data)
+    magic, version = _VERSION.unpack_from(data)
     if magic != MAGIC:
         fail(f"bad magic {magic!r}, expected {MAGIC!r} (not an msdf-unet program file)")
+    if version < FORMAT_VERSION:
+        fail(f"format version {version} is no longer read (its checksum does not cover the "
+             f"header); this reader needs version {FORMAT_VERSION}. Re-create the program: "
+             f"`msdf-unet eval` writes <task>.msdfp, or quantize the model with "
+             f"msdf_unet.golden.quant.quantize_model and save it with save_program")
     if version != FORMAT_VERSION:
         fail(f"unknown format version {version}; this reader understands version {FORMAT_VERSION}")
+    if len(data) < _PREAMBLE.size:
+        fail(f"truncated: {len(data)} bytes, shorter than the {_PREAMBLE.size}-byte preamble")
+    _, _, hlen, digest = _PREAMBLE.unpack_from(data)
     hend = _PREAMBLE.size + hlen
     if len(data) < hend:
         fail(f"truncated header: file has {len(data)} bytes, header needs {hend}")
+    pstart = hend + _pad(hend)
+    if len(data) < pstart:
+        fail(f"truncated: file has {len(data)} bytes, the payload starts at {pstart}")
+    got = hashlib.sha256(memoryview(data)[_PREAMBLE.size:]).digest()
+    bad_sum = (f"checksum mismatch: SHA-256 of header and payload {got.hex()} != preamble "
+               f"{digest.hex()} (the file was changed or damaged)")
     try:
-        header = json.loads(data[_PREAMBLE.size:hend].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        fail(f"header is not valid UTF-8 JSON: {e}")
-    if not isinstance(header, dict) or header.get("format") != "msdf-unet program":
-        fail("header is not an msdf-unet program header")
+        header = _parse_header(data[_PREAMBLE.size:hend])
+    except ProgramError as e:
+        fail(bad_sum if got != digest else f"malformed header: {e}")
+    # a cut or extended file is named as such rather than as a checksum mismatch
+    pbytes = header.get("payload_bytes") if isinstance(header, dict) else None
+    if isinstance(pbytes, int) and not isinstance(pbytes, bool) and pbytes >= 0:
+        if len(data) - pstart < pbytes:
+            fail(f"truncated payload: {len(data) - pstart} bytes present, header says {pbytes}")
+        if len(data) - pstart > pbytes:
+            fail(f"{len(data) - pstart - pbytes} unexpected trailing bytes after the payload")
+    if got != digest:
+        fail(bad_sum)
     try:
-        pstart = hend + _pad(hend)
-        pbytes = int(header["payload_bytes"])
-        payload = data[pstart:]
-        if len(payload) < pbytes:
-            fail(f"truncated payload: {len(payload)} bytes present, header says {pbytes}")
-        if len(payload) > pbytes:
-            fail(f"{len(payload) - pbytes} unexpected trailing bytes after the payload")
-        digest = hashlib.sha256(payload).hexdigest()
-        if digest != header["payload_sha256"]:
-            fail(f"payload checksum mismatch: SHA-256 {digest} != header {header['payload_sha256']}")
-        arrays = {}
-        for name, spec in header["arrays"].items():
-            if spec["dtype"] not in _DTYPES:
-                fail(f"array {name!r}: unsupported dtype {spec['dtype']!r}")
-            dt = np.dtype(_DTYPES[spec["dtype"]]).newbyteorder("<")
-            shape = tuple(int(s) for s in spec["shape"])
-            if any(s < 0 for s in shape):
-                fail(f"array {name!r}: negative dimension in shape {list(shape)}")
-            n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-            off, nb = int(spec["offset"]), int(spec["nbytes"])
-            if nb != n:
-                fail(f"array {name!r}: header shape {list(shape)} x {dt.itemsize} bytes = {n} "
-                     f"bytes, but nbytes is {nb}")
-            if off < 0 or off + nb > pbytes:
-                fail(f"array {name!r}: bytes [{off}, {off + nb}) lie outside the {pbytes}-byte payload")
-            arrays[name] = (np.frombuffer(payload, dtype=dt, count=n // dt.itemsize, offset=off)
-                            .reshape(shape).astype(dt.newbyteorder("="), copy=True))
-        tensors = {n: TensorInfo(shape=tuple(int(s) for s in t["shape"]), scale=float(t["scale"]))
-                   for n, t in header["tensors"].items()}
-        fields = {f.name for f in dataclasses.fields(Layer)}
-        layers = []
-        for i, l in enumerate(header["layers"]):
-            unknown = set(l) - fields
-            if unknown:
-                fail(f"layer {i}: unknown keys {sorted(unknown)}")
-            layers.append(Layer(**l))
-        program = Program(layers=layers, tensors=tensors, arrays=arrays,
-                          input=header["input"], output=header["output"],
-                          act_bits=int(header["act_bits"]), act_signed=_json_bool(header["act_signed"]),
-                          meta=header.get("meta", {}))
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, ProgramError):
-            raise
-        fail(f"malformed header: {type(e).__name__}: {e}")
+        program = _read_program(header, data[pstart:])
+    except ProgramError as e:
+        fail(f"malformed header: {e}")
     try:
         program.validate()
     except ProgramError as e:
@@ -382,16 +552,47 @@ def program_from_bytes(data: bytes, *, source: str = "<bytes>") -> Program:
 
 
 def save_program(path, program: Program) -> Path:
-    """Write ``program`` to ``path`` (parents created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(program_to_bytes(program))
-    return path
+    """Write ``program`` to ``path`` atomically (parents created); returns the path.
+
+    The bytes go to a temporary file in the same folder that replaces ``path`` only when
+    complete, so a failure or Ctrl-C never leaves a truncated program behind.
+    """
+    return write_bytes(Path(path), program_to_bytes(program))
 
 
 def load_program(path) -> Program:
-    """Read and validate a program file; raises :class:`ProgramError` (a ValueError) when
-    the file is corrupt (bad magic, unknown version, truncated, checksum mismatch, shapes
-    inconsistent with the header) and OSError when it cannot be read."""
+    """Read and validate a program file.
+
+    Raises
+    ------
+    ProgramError
+        (a ValueError) when the file is corrupt (bad magic, old or unknown version,
+        truncated, checksum mismatch, malformed header, shapes inconsistent with the
+        header), is not a regular file (a FIFO, a device such as ``/dev/zero``, a
+        directory), or is larger than :data:`MAX_PROGRAM_BYTES` (512 MiB; at most that
+        many bytes plus one are read).
+    OSError
+        When the file cannot be opened or read.
+    """
     path = Path(path)
-    return program_from_bytes(path.read_bytes(), source=str(path))
+    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ProgramError(f"{path}: not a regular file (a program is a .msdfp file)")
+        if st.st_size > MAX_PROGRAM_BYTES:
+            raise ProgramError(f"{path}: {st.st_size} bytes, more than the {MAX_PROGRAM_BYTES}-byte "
+                               f"limit of a program file")
+        chunks, n = [], 0
+        while n <= MAX_PROGRAM_BYTES:
+            chunk = os.read(fd, min(1 << 24, MAX_PROGRAM_BYTES + 1 - n))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            n += len(chunk)
+    finally:
+        os.close(fd)
+    if n > MAX_PROGRAM_BYTES:
+        raise ProgramError(f"{path}: more than the {MAX_PROGRAM_BYTES}-byte limit of a program file")
+    return program_from_bytes(b"".join(chunks), source=str(path))

@@ -269,19 +269,28 @@ def requantize(acc: torch.Tensor, mult: torch.Tensor, shift: torch.Tensor, relu:
 def fold_bias_lanes(bias: np.ndarray, act_bits: int = 8, signed: bool = True,
                     n_lanes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fold integer biases into pseudo-products with :func:`msdf_unet.golden.arith.mma.fold_bias`
-    (the greedy DEX folding the RTL follows): ``(bias_w, bias_x)`` int8 [C, NB] with
+    (the greedy DEX folding the RTL follows): ``(bias_w, bias_x)`` [C, NB] with
     ``sum(bias_w * bias_x, axis=1) == bias`` exactly. ``NB`` is ``n_lanes`` or the fewest
-    lanes that fold every channel (ValueError when ``n_lanes`` is too small)."""
+    lanes that fold every channel (ValueError when ``n_lanes`` is too small).
+    ``bias_w`` is int8; ``bias_x`` is int8 for signed 8-bit (or narrower) activations,
+    else the smallest of int16 / int32 that holds every legal activation of the mode."""
     bias = np.asarray(bias, dtype=np.int64).reshape(-1)
+    # Greedy folding uses |b| // M1 whole terms of M1 = 127 * max|x| plus at most two more,
+    # so that many lanes always suffice; max|x| comes from the activation range of the
+    # mode (the old bound assumed |x| >= 127 and failed for act_bits < 8).
+    lo, hi = mma.act_range(act_bits, signed)
+    m1 = mma.MAX_WEIGHT * max(-lo, hi)
     need = 0
     for b in bias.tolist():
-        ws, _ = mma.fold_bias(int(b), 2 + abs(int(b)) // 16129, act_bits, signed_acts=signed)
+        ws, _ = mma.fold_bias(int(b), 2 + abs(int(b)) // m1, act_bits, signed_acts=signed)
         need = max(need, sum(1 for w in ws if w != 0))
     nb = need if n_lanes is None else n_lanes
     if nb < need:
         raise ValueError(f"the biases need {need} bias lanes, only n_lanes={n_lanes} given")
+    xdt = next(dt for dt in (np.int8, np.int16, np.int32)
+               if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max)
     bw = np.zeros((len(bias), nb), np.int8)
-    bx = np.zeros((len(bias), nb), np.int8)
+    bx = np.zeros((len(bias), nb), xdt)
     for c, b in enumerate(bias.tolist()):
         ws, xs = mma.fold_bias(int(b), nb, act_bits, signed_acts=signed)
         bw[c], bx[c] = ws, xs

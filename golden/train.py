@@ -12,6 +12,11 @@ Dice is the hard Dice of the argmax prediction per class, pooled over all pixels
 split (``2 |P & T| / (|P| + |T|)``, 1.0 when a class is absent from both).
 The loss is cross-entropy plus ``1 - mean soft Dice`` over all classes.
 
+Settings are checked before anything runs (finite positive ``--lr``, ``--threads`` in
+1..:data:`MAX_THREADS`, ``--size`` a multiple of the U-Net's ``2**(depth-1)``, ...; exit
+status 2 with the reason), and a loss that becomes NaN or infinite stops the run with
+:class:`TrainingDiverged` (exit status 1) before anything is written.
+
 Determinism: ``torch.manual_seed(seed)``, ``torch.use_deterministic_algorithms(True)``,
 a fixed thread count, and a seeded generator for shuffling and flips, so the same
 command on the same machine and thread count reproduces the same weights.
@@ -21,6 +26,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,12 +37,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..fileio import OutputError, prepare_out_dir, write_text, write_with
 from .data import DATASETS, SegmentationData, load_dataset
 from .unet import PRESETS, UNet, UNetConfig, mac_count, param_count
 
 __all__ = [
+    "MAX_THREADS",
     "TrainArgs",
     "TrainResult",
+    "TrainingDiverged",
     "WEIGHTS_DIR",
     "PRETRAINED_TASKS",
     "cli",
@@ -49,6 +59,15 @@ __all__ = [
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: Most intra-op threads a run may ask for: four per CPU (more only oversubscribes the
+#: cores, and a huge count makes the thread pool itself fail).
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+#: Largest seed (torch and NumPy both take 63-bit non-negative seeds).
+MAX_SEED = 2 ** 63 - 1
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; nothing is saved."""
 #: Shipped models: task name -> folder under ``golden/weights``.
 PRETRAINED_TASKS = {"mri": "mri_edge", "nuclei": "nuclei_edge"}
 
@@ -73,9 +92,28 @@ class TrainArgs:
             raise ValueError(f"unknown dataset {self.dataset!r}, choose from {DATASETS}")
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}, choose from {sorted(PRESETS)}")
-        for name in ("epochs", "threads", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)!r}")
+        limits = {"epochs": (1, 100_000), "threads": (1, MAX_THREADS), "batch_size": (1, 65_536),
+                  "seed": (0, MAX_SEED), "size": (1, 8192), "max_steps": (1, 10 ** 9)}
+        for name, (lo, hi) in limits.items():
+            v = getattr(self, name)
+            if v is None and name in ("size", "max_steps"):
+                continue
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{name} must be an integer, not {v!r}")
+            if not lo <= v <= hi:
+                extra = " (4 per CPU of this machine)" if name == "threads" else ""
+                raise ValueError(f"{name} must be in [{lo}, {hi}]{extra}, not {v!r}")
+        for name, lo, strict in (("lr", 0.0, True), ("weight_decay", 0.0, False)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"{name} must be a number, not {v!r}")
+            if not math.isfinite(v) or v < lo or (strict and v == lo):
+                raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {lo:g}, "
+                                 f"not {v!r}")
+        step = 2 ** (PRESETS[self.preset].depth - 1)
+        if self.size is not None and self.size % step:
+            raise ValueError(f"size {self.size} does not suit the {self.preset!r} U-Net: it must be "
+                             f"a multiple of 2**(depth-1) = {step}")
 
 
 @dataclass
@@ -208,6 +246,11 @@ def _train(args: TrainArgs, *, progress: bool, out: str | Path | None) -> TrainR
             idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
             x, y = _augment(x_all[idx], y_all[idx], args.dataset, gen)
             loss = _loss(model(x), y)
+            if not torch.isfinite(loss.detach()):
+                bar.close()
+                raise TrainingDiverged(
+                    f"the loss became {float(loss.detach())} at step {step + 1} (epoch {epoch + 1}); "
+                    f"training stopped and nothing was saved. Try a smaller --lr (now {args.lr:g})")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -263,13 +306,12 @@ def _train(args: TrainArgs, *, progress: bool, out: str | Path | None) -> TrainR
 
 def save_model(model: UNet, out: str | Path, log: dict | None = None) -> Path:
     """Write ``weights.npz``, ``config.json`` (and ``train_log.json``) into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    np.savez(out / "weights.npz", **state)
-    (out / "config.json").write_text(model.config.to_json() + "\n")
+    write_with(out / "weights.npz", lambda p: np.savez(p, **state))
+    write_text(out / "config.json", model.config.to_json() + "\n")
     if log is not None:
-        (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+        write_text(out / "train_log.json", json.dumps(log, indent=2) + "\n")
     return out
 
 
@@ -303,7 +345,8 @@ def cli(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=sorted(PRESETS), default="edge")
     p.add_argument("--epochs", type=int, default=TrainArgs.epochs)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2,
+                   help=f"torch threads, 1..{MAX_THREADS} (4 per CPU)")
     p.add_argument("--batch-size", type=int, default=TrainArgs.batch_size)
     p.add_argument("--lr", type=float, default=TrainArgs.lr)
     p.add_argument("--size", type=int, default=None, help="image side (see load_dataset)")
@@ -315,9 +358,19 @@ def cli(argv: list[str] | None = None) -> int:
         args = TrainArgs(dataset=ns.dataset, preset=ns.preset, epochs=ns.epochs, seed=ns.seed,
                          threads=ns.threads, batch_size=ns.batch_size, lr=ns.lr, size=ns.size,
                          max_steps=ns.max_steps)
-    except ValueError as e:
-        p.error(str(e))
-    res = train(args, progress=not ns.quiet, out=ns.out)
+    except (TypeError, ValueError) as e:
+        print(f"msdf-unet train: error: {e}", file=sys.stderr)
+        return 2
+    try:  # checked before training, created only when there is something to write
+        prepare_out_dir(ns.out, create=False)
+    except OutputError as e:
+        print(f"msdf-unet train: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        res = train(args, progress=not ns.quiet, out=ns.out)
+    except TrainingDiverged as e:
+        print(f"msdf-unet train: error: {e}", file=sys.stderr)
+        return 1
     s = res.log["summary"]
     print(f"trained {args.dataset} {args.preset} in {s['train_seconds']} s "
           f"(best epoch {s['best_epoch']}), saved to {ns.out}")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from ..fileio import write_text
+
 __all__ = ["write_verilog", "BUILD_DIR"]
 
 #: All generated output lives under this folder (ignored by git).
@@ -29,5 +31,5 @@ def write_verilog(component, *, name: str, path: Path | str) -> Path:
     text = verilog.convert(component, name=name, emit_src=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or hashlib.sha256(path.read_bytes()).digest() != hashlib.sha256(text.encode()).digest():
-        path.write_text(text)
+        write_text(path, text)
     return path

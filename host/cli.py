@@ -39,6 +39,18 @@ def _add_config_args(p: argparse.ArgumentParser):
     p.add_argument("--clk-mhz", type=float, default=100.0, help="PL clock (FCLK_CLK0)")
 
 
+def _add_out_dir_args(p: argparse.ArgumentParser, default: str):
+    p.add_argument("--out", type=Path, default=Path(default),
+                   help=f"output folder (default {default}); refused when it holds files "
+                        f"msdf-unet did not write")
+    p.add_argument("--force", action="store_true", help="write into --out even when it holds other files")
+
+
+def _claim_out(args, ours) -> None:
+    from ..fileio import claim_out_dir
+    claim_out_dir(args.out, ours=ours, force=args.force)
+
+
 def _config(args):
     from ..hdl.soc.config import AccelConfig
     if args.config:
@@ -54,7 +66,8 @@ def cmd_verilog(args) -> int:
     from ..hdl.soc.config import VARIANTS
     from ..hdl.verilog import write_verilog
     config = _config(args)
-    from ..hdl.soc.generate import generate
+    from ..hdl.soc.generate import CORE_NAME, WRAPPER_NAME, generate
+    _claim_out(args, [f"{CORE_NAME}.v", f"{WRAPPER_NAME}.v", "regmap.json", "config.json", "units"])
     gen = generate(config, args.out)
     for p in (gen.core, gen.wrapper, gen.regmap, gen.config):
         print(p)
@@ -67,17 +80,19 @@ def cmd_verilog(args) -> int:
 
 
 def cmd_synth_report(args) -> int:
+    from ..fileio import prepare_out_dir, prepare_out_file, write_text
     from ..hdl.soc.generate import CORE_NAME, generate
     from ..hdl.soc.synth import XC7Z020, synthesize
     config = _config(args)
+    prepare_out_file(args.out)
+    prepare_out_dir(args.workdir, what="--workdir")
     gen = generate(config, args.workdir / "verilog")
     print(f"Yosys synth_xilinx -family xc7 on {CORE_NAME} ({config.variant}, "
           f"{config.n_lanes} lanes) ...", flush=True)
     util = synthesize([gen.core], top=CORE_NAME, workdir=args.workdir / "yosys")
     report = util.to_dict()
     report["config"] = json.loads(config.to_json())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_text(args.out, json.dumps(report, indent=2))
     pct = util.percent
     print(f"{'resource':<10}{'used':>10}{'of':>10}{'%':>8}")
     for k, total in XC7Z020.items():
@@ -92,9 +107,12 @@ def cmd_synth_report(args) -> int:
 
 def cmd_bitstream(args) -> int:
     from ..hdl.soc.vivado import VivadoNotFound, run_vivado, write_tree
+    config = _config(args)
+    _claim_out(args, ["src", "regmap.json", "config.json", "build.tcl", "README.txt", "out",
+                      "project", "vivado.log", "vivado.jou", ".Xil", "overlay_README.md", "programs"])
     from .api import cache_dir  # compiled programs go into the overlay: given, else the cached ones
     programs = args.program or sorted((cache_dir() / "programs").glob("*.msdfp"))
-    tree = write_tree(_config(args), args.out, programs=programs)
+    tree = write_tree(config, args.out, programs=programs)
     print(f"Vivado build tree written to {tree.root}/ ({len(tree.sources)} sources, {tree.tcl.name})")
     try:
         bit = run_vivado(tree)
@@ -121,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verilog", help="generate the accelerator's Verilog and register map")
     _add_config_args(p)
-    p.add_argument("--out", type=Path, default=Path("build/verilog"))
+    _add_out_dir_args(p, "build/verilog")
     p.set_defaults(func=cmd_verilog)
 
     p = sub.add_parser("synth-report", help="Yosys xc7 resource estimate (JSON); fails if it does not fit")
@@ -132,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bitstream", help="write the Vivado tree; run Vivado when installed")
     _add_config_args(p)
-    p.add_argument("--out", type=Path, default=Path("build/vivado"))
+    _add_out_dir_args(p, "build/vivado")
     p.add_argument("--program", type=Path, action="append", default=[],
                    help="compiled .msdfp to ship in the overlay (default: the cached ones)")
     p.set_defaults(func=cmd_bitstream)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_text, write_with
+
 __all__ = ["run_demo"]
 
 
@@ -39,8 +41,10 @@ def _overlay_png(path: Path, image, label, preds: dict, class_names) -> None:
     fig.suptitle("MNI152 T1 test slice: " + ", ".join(
         f"{n} ({c})" for n, c in zip(class_names[1:], ["orange", "blue"])), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        write_with(path, lambda p: fig.savefig(p, dpi=110))
+    finally:
+        plt.close(fig)
 
 
 def run_demo(out: Path | str = "build/demo", *, rtl: bool = True, n_rtl: int = 48,
@@ -51,8 +55,8 @@ def run_demo(out: Path | str = "build/demo", *, rtl: bool = True, n_rtl: int = 4
     from ..golden.program import save_program
     from ..golden.train import load_pretrained, predict
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..fileio import prepare_out_dir
+    out = prepare_out_dir(out)
     t0 = time.perf_counter()
     print("[1/3] quantizing the shipped edge U-Net (MRI grey/white matter) ...", flush=True)
     model, _ = load_pretrained("mri")
@@ -85,7 +89,7 @@ def run_demo(out: Path | str = "build/demo", *, rtl: bool = True, n_rtl: int = 4
               "end_cycles": {k2: summary[k2] for k2 in ("used_cycles", "full_cycles", "saved_pct")}}
     if rtl:
         report["rtl"] = _rtl_check(program, test.images[mid:mid + 1], n_rtl, seed)
-    (out / "demo.json").write_text(json.dumps(report, indent=2))
+    write_text(out / "demo.json", json.dumps(report, indent=2))
     print(f"done in {time.perf_counter() - t0:.1f} s; summary in {out / 'demo.json'}")
     return 1 if rtl and report["rtl"]["mismatches"] else 0
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["AcceleratorError", "AcceleratorTimeout", "AcceleratorFault", "ConfigMismatch",
@@ -103,21 +101,7 @@ def require_engine(backend: str) -> None:
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``: an interrupted write leaves no partial file.
-
-    TODO(harden-io): replace with the shared helper of ``msdf_unet/fileio.py`` once merged.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` to ``path`` under a temporary name and rename it (the project's
+    :func:`msdf_unet.fileio.write_bytes`): an interrupted write leaves no partial file."""
+    from ..fileio import write_bytes
+    return write_bytes(path, data)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...fileio import write_text
 from ..bus.axi_lite import AXI4LiteSignature
 from ..verilog import write_verilog
 from .config import AccelConfig
@@ -77,9 +78,7 @@ def generate(config: AccelConfig = AccelConfig(), outdir: Path | str = "build/ve
     top = DotProductAccelerator(config)
     core = write_verilog(top, name=CORE_NAME, path=outdir / f"{CORE_NAME}.v")
     wrapper = outdir / f"{WRAPPER_NAME}.v"
-    wrapper.write_text(wrapper_verilog(config, top.regmap.addr_width))
-    regmap = outdir / "regmap.json"
-    regmap.write_text(top.regmap.to_json())
-    cfg = outdir / "config.json"
-    cfg.write_text(config.to_json())
+    write_text(wrapper, wrapper_verilog(config, top.regmap.addr_width))
+    regmap = write_text(outdir / "regmap.json", top.regmap.to_json())
+    cfg = write_text(outdir / "config.json", config.to_json())
     return Generated(core=core, wrapper=wrapper, regmap=regmap, config=cfg)

@@ -36,19 +36,20 @@ def synth_eval(tmp_path_factory):
     data = load_dataset("synthetic", "test", n=4, size=16)
     calib = load_dataset("synthetic", "train", n=4, size=16).images
     out = tmp_path_factory.mktemp("eval")
-    res = evaluate.evaluate_task("synthetic", digits=(5, 40), model=model, data=data,
+    tmax = evaluate.digit_budget_range(evaluate.build_program("synthetic", model, calib))[1]
+    res = evaluate.evaluate_task("synthetic", digits=(5, tmax), model=model, data=data,
                                  calib_images=calib, out=out, progress=False)
-    return res, out, model, data, calib
+    return res, out, model, data, calib, tmax
 
 
 def test_evaluate_task_rows(synth_eval):
-    res, out, model, data, calib = synth_eval
+    res, out, model, data, calib, tmax = synth_eval
     rows = {r["policy"]: r for r in res["rows"]}
-    assert list(rows) == ["float", "int8", "msdf-full", "end", "p=5", "p=40"]
+    assert list(rows) == ["float", "int8", "msdf-full", "end", "p=5", f"p={tmax}"]
     assert res["end_identical_to_int8"] and res["msdf_full_identical_to_int8"]
     assert rows["msdf-full"]["dice"] == rows["int8"]["dice"]
     assert rows["end"]["dice"] == rows["int8"]["dice"]
-    assert rows["p=40"]["dice"] == rows["int8"]["dice"]          # 40 >= T of every layer
+    assert rows[f"p={tmax}"]["dice"] == rows["int8"]["dice"]     # tmax >= T of every layer
     assert 0 < rows["end"]["cycles"]["saved_pct"] < 100
     assert rows["p=5"]["cycles"]["saved_pct"] > rows["end"]["cycles"]["saved_pct"]
     # the INT8 row is the Dice of hwexact.predict on the saved program
@@ -167,3 +168,29 @@ def test_cli_full_evaluation(tmp_path):
         pg.load_program(tmp_path / f"{r['task']}.msdfp")
         assert (tmp_path / f"{r['task']}_overlays.png").is_file()
     assert (tmp_path / "dice_vs_digits.png").is_file() and (tmp_path / "tables.md").is_file()
+
+
+def test_digit_budgets_outside_T_are_refused(synth_eval, tmp_path, capsys):
+    """`eval --digits 99` used to be ignored silently (every layer ran in full)."""
+    _, _, model, data, calib, tmax = synth_eval
+    prog = evaluate.build_program("synthetic", model, calib)
+    ts = [hwexact.layer_digits(l, prog.act_bits) for l in prog.conv_layers()]
+    assert evaluate.digit_budget_range(prog) == (1, max(ts))
+    for bad in ((max(ts) + 1,), (0,), (5, 99)):
+        with pytest.raises(ValueError, match=rf"budgets must lie in 1..{max(ts)}") as e:
+            evaluate.evaluate_task("synthetic", digits=bad, model=model, data=data,
+                                   calib_images=calib, out=tmp_path / "o", progress=False)
+        assert f"T = {min(ts)}..{max(ts)}" in str(e.value) and str(bad[-1]) in str(e.value)
+    assert not (tmp_path / "o").exists()
+    img = tmp_path / "x.png"
+    import matplotlib.image
+    matplotlib.image.imsave(img, data.images[0, 0], cmap="gray")
+    with pytest.raises(ValueError, match="out of range"):
+        evaluate.segment_file(img, "synthetic", tmp_path, program=prog, policy=f"truncate:{max(ts) + 1}")
+
+
+def test_cli_digits_99_exit_2(tmp_path, capsys):
+    assert evaluate.cli(["--task", "mri", "--digits", "99", "--n", "1", "--no-progress",
+                         "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "digit budget 99 out of range" in err and "budgets must lie in 1.." in err

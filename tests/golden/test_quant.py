@@ -179,3 +179,33 @@ def test_fixed_bias_lanes_saturate(model, data):
     assert wide.meta["bias_saturated"] == {}
     for a, b in zip(free.conv_layers(), wide.conv_layers()):
         assert np.array_equal(free.arrays[a.array("bias")], wide.arrays[b.array("bias")])
+
+
+@pytest.mark.parametrize("act_bits", [2, 3, 4, 6, 8, 12, 16])
+@pytest.mark.parametrize("signed", [True, False])
+def test_fold_bias_lanes_any_act_bits(act_bits, signed):
+    """Exact for every activation width (it assumed |x| >= 127 and raised for act_bits < 8):
+    per channel the lanes are those of mma.fold_bias, the sum is the bias, every weight
+    and activation is legal, and the lane count is the fewest that fold every channel."""
+    from msdf_unet.golden.arith import mma
+    lo, hi = mma.act_range(act_bits, signed)
+    rng = np.random.default_rng(act_bits)
+    bias = np.concatenate([[5000, -5000, 0, 1, -1, 127, -16256, 16257],
+                           rng.integers(-40_000, 40_000, 24)]).astype(np.int64)
+    bw, bx = quant.fold_bias_lanes(bias, act_bits=act_bits, signed=signed)
+    assert np.array_equal((bw.astype(np.int64) * bx).sum(axis=1), bias)
+    assert np.abs(bw).max() <= mma.MAX_WEIGHT and bx.min() >= lo and bx.max() <= hi
+    nb = bw.shape[1]
+    for c, b in enumerate(bias.tolist()):
+        ws, xs = mma.fold_bias(b, nb, act_bits, signed_acts=signed)
+        assert (bw[c].tolist(), bx[c].tolist()) == (ws, xs)
+    with pytest.raises(ValueError):
+        mma.fold_bias(int(bias[np.argmax(np.count_nonzero(bw, axis=1))]), nb - 1, act_bits,
+                      signed_acts=signed)
+
+
+def test_fold_bias_lanes_issue_example():
+    from msdf_unet.golden.arith import mma
+    bw, bx = quant.fold_bias_lanes(np.array([5000]), act_bits=4)
+    assert (bw.astype(np.int64) * bx).sum() == 5000
+    assert bw.shape[1] == sum(1 for w in mma.fold_bias(5000, 6, 4)[0] if w)

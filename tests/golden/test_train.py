@@ -104,3 +104,58 @@ def test_retraining_reproduces_shipped_model(task):
 def test_pretrained_unknown_task():
     with pytest.raises(ValueError, match="unknown task"):
         load_pretrained("brats")
+
+
+# ----------------------------------------------------------- settings checks (issue 10)
+
+from msdf_unet.golden import train as train_mod  # noqa: E402
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--lr", "inf"], "lr must be a finite number > 0, not inf"),
+    (["--lr", "nan"], "lr must be a finite number > 0, not nan"),
+    (["--lr", "-1"], "lr must be a finite number > 0, not -1.0"),
+    (["--lr", "0"], "lr must be a finite number > 0"),
+    (["--size", "0"], "size must be in [1, 8192], not 0"),
+    (["--size", "30"], "size 30 does not suit the 'edge' U-Net: it must be a multiple of"),
+    (["--threads", "100000"], f"threads must be in [1, {train_mod.MAX_THREADS}]"),
+    (["--threads", "0"], "threads must be in [1,"),
+    (["--epochs", "0"], "epochs must be in [1,"),
+    (["--batch-size", "-3"], "batch_size must be in [1,"),
+    (["--seed", "-1"], "seed must be in [0,"),
+    (["--max-steps", "0"], "max_steps must be in [1,"),
+])
+def test_bad_settings_exit_2_and_write_nothing(tmp_path, capsys, flags, says):
+    out = tmp_path / "run"
+    assert cli(["--dataset", "synthetic", *flags, "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("msdf-unet train: error:") and says in err, err
+    assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_settings_types_are_checked():
+    with pytest.raises(TypeError, match="lr must be a number"):
+        TrainArgs(dataset="synthetic", lr="0.1")
+    with pytest.raises(TypeError, match="epochs must be an integer"):
+        TrainArgs(dataset="synthetic", epochs=2.0)
+    with pytest.raises(TypeError, match="threads must be an integer"):
+        TrainArgs(dataset="synthetic", threads=True)
+
+
+def test_non_finite_loss_stops_training(tmp_path, capsys, monkeypatch):
+    real = train_mod._loss
+    calls = []
+
+    def explodes_on_step_2(logits, target):
+        calls.append(1)
+        loss = real(logits, target)
+        return loss * float("nan") if len(calls) == 2 else loss
+    monkeypatch.setattr(train_mod, "_loss", explodes_on_step_2)
+    out = tmp_path / "run"
+    with pytest.raises(train_mod.TrainingDiverged, match="loss became nan at step 2"):
+        train(TINY, progress=False, out=out)
+    calls.clear()
+    rc = cli(["--dataset", "synthetic", "--epochs", "1", "--max-steps", "2", "--threads", "1",
+              "--batch-size", "4", "--quiet", "--out", str(out)])
+    assert rc == 1 and "loss became nan at step 2" in capsys.readouterr().err
+    assert not out.exists()

@@ -12,6 +12,7 @@ import pytest
 BOARD_MODULES = (
     "msdf_unet",
     "msdf_unet.host.runtime",
+    "msdf_unet.fileio",
     "msdf_unet.host.pynq_ip",
     "msdf_unet.host.api",
     "msdf_unet.host.segment",

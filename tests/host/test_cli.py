@@ -39,3 +39,52 @@ def _write(tmp_path, d):
     p = tmp_path / "cfg.json"
     p.write_text(json.dumps(d))
     return p
+
+
+# ----------------------------------------------------------------- --out checks (issue 10)
+
+import pytest  # noqa: E402
+
+from msdf_unet.fileio import MARKER  # noqa: E402
+
+
+@pytest.mark.parametrize("command", [
+    ["verilog"], ["bitstream"], ["synth-report"], ["demo", "--no-rtl"],
+    ["train", "--dataset", "synthetic", "--epochs", "1"], ["eval", "--task", "mri"],
+])
+def test_out_below_a_file_is_one_line_and_status_2(tmp_path, capsys, command):
+    (tmp_path / "file").write_text("not a folder")
+    bad = tmp_path / "file" / ("r.json" if command[0] == "synth-report" else "out")
+    assert main([*command, "--out", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"msdf-unet {command[0]}: error:") and str(tmp_path / "file") in err
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("command", ["verilog", "bitstream"])
+def test_foreign_folder_is_refused_unless_forced(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")                   # no Vivado
+    for name in ("thesis.tex", "data.csv", "notes.txt"):
+        (tmp_path / name).write_text("precious")
+    assert main([command, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "data.csv, notes.txt, thesis.tex" in err and "--force" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "notes.txt", "thesis.tex"]
+    assert main([command, "--out", str(tmp_path), "--force"]) in (0, 3)
+    assert (tmp_path / MARKER).is_file() and (tmp_path / "thesis.tex").read_text() == "precious"
+    assert main([command, "--out", str(tmp_path)]) in (0, 3)        # our own output now
+
+
+def test_verilog_reuses_its_own_output_from_before_markers(tmp_path):
+    assert main(["verilog", "--out", str(tmp_path)]) == 0
+    (tmp_path / MARKER).unlink()
+    assert main(["verilog", "--out", str(tmp_path)]) == 0
+
+
+def test_synth_report_workdir_below_a_file(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["synth-report", "--out", str(tmp_path / "r.json"),
+                 "--workdir", str(tmp_path / "file" / "w")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("msdf-unet synth-report: error: --workdir")
