@@ -277,6 +277,8 @@ def read_input(source, affine=None) -> Input:
         try:
             from PIL import Image
             with Image.open(path) as im:
+                if im.mode not in ("L", "I", "I;16", "F", "RGB", "RGBA"):
+                    im = im.convert("RGBA")  # palette, 1-bit, gray + alpha: real intensities
                 a = np.asarray(im)
         except Exception as e:
             raise InputError(f"{path}: cannot decode the PNG ({type(e).__name__}: {e})") from e

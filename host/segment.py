@@ -2,8 +2,8 @@
 
 For each input (PNG, NIfTI ``.nii``/``.nii.gz`` or a ``.npy`` array) writes into ``DIR``:
 
-- ``<stem>.labels.nii.gz`` (NIfTI input: the input's shape, affine and header, uint8
-  labels) or ``<stem>.labels.png`` (2-D input: 8-bit label values 0..C-1);
+- ``<stem>.labels.nii.gz`` (NIfTI input, also a 2-D one: the input's shape, affine and
+  header, uint8 labels) or ``<stem>.labels.png`` (other 2-D input: 8-bit label values);
 - ``<stem>.overlay.png``: the network's input with the labels in colour (a few slices of a
   volume);
 - ``<stem>.summary.json``: ``backend``, ``model``, ``input``, ``shape``, ``labels_sha256``
@@ -99,8 +99,10 @@ def write_outputs(seg: Segmentation, out: Path | str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     stem = output_stem(seg.source, out)
     lab8 = seg.labels.astype(np.uint8)
-    if seg.kind == "volume":
+    if seg.file_type == "nifti" or seg.kind == "volume":
         import nibabel
+        if seg.header is not None and lab8.size == int(np.prod(seg.header.get_data_shape())):
+            lab8 = lab8.reshape(seg.header.get_data_shape())  # e.g. a 2-D slice stored as H x W x 1
         affine = seg.affine if seg.affine is not None else np.eye(4)
         header = seg.header.copy() if seg.header is not None else None
         img = nibabel.Nifti1Image(lab8, affine, header)

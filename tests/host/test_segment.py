@@ -108,3 +108,20 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         runtime.atomic_write_bytes(tmp_path / "x.png", b"data")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_palette_png_and_2d_nifti(tmp_path):
+    img = (load_dataset("mri", "test").images[4, 0] * 255).astype(np.uint8)
+    gray = tmp_path / "g.png"
+    PIL.fromarray(img).save(gray)
+    pal = tmp_path / "p.png"
+    PIL.fromarray(img).convert("P").save(pal)
+    nii = tmp_path / "s.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(img[:, :, None].astype(np.float32), np.eye(4)), str(nii))
+    out = tmp_path / "out"
+    assert main(["segment", str(gray), str(pal), str(nii), "--out", str(out), "--no-progress"]) == 0
+    sums = {k: json.loads((out / f"{k}.summary.json").read_text()) for k in ("g", "p", "s")}
+    assert sums["g"]["labels_sha256"] == sums["p"]["labels_sha256"]
+    lab = nibabel.load(str(out / "s.labels.nii.gz"))
+    assert lab.shape == (96, 96, 1)
+    assert labels_sha256(np.asarray(lab.dataobj)[:, :, 0]) == sums["s"]["labels_sha256"]
