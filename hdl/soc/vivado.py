@@ -287,7 +287,9 @@ puts "msdf-unet: overlay written to $out"
 
 
 def _overlay_readme(config: AccelConfig, programs: Sequence[str], mem_master: str | None) -> str:
-    progs = "".join(f"- `{Path(p).name}`: compiled program\n" for p in programs) or \
+    progs = "".join(f"- `{Path(p).name}`: " + ("compiled program\n" if p.endswith(".msdfp") else
+                                                 "the convolution engine's EngineConfig\n")
+                    for p in programs) or \
         "- (no compiled program was given to this build)\n"
     return f"""# msdf-unet overlay for the PYNQ-Z2
 
@@ -311,12 +313,15 @@ S_AXI_HP0: {"64-bit, master " + mem_master if mem_master else "not used by this 
 
 
 def write_tree(config: AccelConfig = AccelConfig(), root: Path | str = "build/vivado", *,
-               mem_master: str | None = None, programs: Sequence[Path | str] = ()) -> VivadoTree:
+               mem_master: str | None = None, programs: Sequence[Path | str] = (),
+               engine_config_json: str | None = None) -> VivadoTree:
     """Write the complete Vivado build tree under ``root`` (sources, Tcl, README).
 
     ``programs`` (compiled ``.msdfp`` files) are copied into the tree and from there into
-    the overlay folder. ValueError for a ``clk_mhz`` the PS7 cannot produce exactly or a
-    missing program file.
+    the overlay folder; ``engine_config_json`` (the convolution engine's
+    ``EngineConfig.to_json()``, once the engine is the top) goes there as
+    ``engine_config.json``, where the board runtime reads it. ValueError for a ``clk_mhz``
+    the PS7 cannot produce exactly or a missing program file.
     """
     _check_fclk(config.clk_mhz)
     root = Path(root)
@@ -330,6 +335,10 @@ def write_tree(config: AccelConfig = AccelConfig(), root: Path | str = "build/vi
     shutil.copyfile(gen.regmap, root / "regmap.json")
     shutil.copyfile(gen.config, root / "config.json")
     prog_rel = []
+    if engine_config_json is not None:
+        (root / "programs").mkdir(exist_ok=True)
+        (root / "programs" / "engine_config.json").write_text(engine_config_json)
+        prog_rel.append("programs/engine_config.json")
     for p in programs:
         (root / "programs").mkdir(exist_ok=True)
         shutil.copyfile(p, root / "programs" / p.name)

@@ -210,6 +210,10 @@ def test_programs_are_copied_into_the_overlay(tmp_path):
     t = write_tree(CONFIG, tmp_path / "tree", programs=[prog])
     root, _ = run_tcl(t, tmp_path / "run")
     assert (root / "out" / "mri_edge.msdfp").read_bytes() == b"program"
+    from msdf_unet.spec.engine import EngineConfig
+    t3 = write_tree(CONFIG, tmp_path / "tree3", engine_config_json=EngineConfig().to_json())
+    root3, _ = run_tcl(t3, tmp_path / "run3")
+    assert EngineConfig.from_json((root3 / "out" / "engine_config.json").read_text()) == EngineConfig()
     with pytest.raises(ValueError, match="does not exist"):
         write_tree(CONFIG, tmp_path / "t2", programs=[tmp_path / "nope.msdfp"])
 
