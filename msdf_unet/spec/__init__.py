@@ -1,0 +1,1 @@
+"""Plain-Python facts declared once (no Amaranth, no torch), imported by golden/, hdl/ and host/."""

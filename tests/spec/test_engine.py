@@ -1,0 +1,151 @@
+"""Contract of the convolution engine: config JSON, descriptor/status layouts, checks."""
+import json
+
+import pytest
+
+from msdf_unet.golden.arith import mma
+from msdf_unet.spec import engine as E
+
+
+def test_config_json_round_trip_and_digest():
+    c = E.EngineConfig(arrays=(E.ArrayConfig("mma", 8, 72), E.ArrayConfig("bitparallel-dsp", 4, 36)),
+                       line_buffer_bytes=32768)
+    c2 = E.EngineConfig.from_json(c.to_json())
+    assert c2 == c and c2.digest == c.digest
+    assert c.digest != E.EngineConfig().digest
+    assert c.digest32 == int(c.digest[:8], 16)
+    assert c.total_kpbs == 12 and c.total_lanes == 8 * 72 + 4 * 36
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"max_bias_lanes": 4}, "max_bias_lanes"),
+    ({"axi_data_bits": 32}, "axi_data_bits"),
+    ({"max_burst_beats": 17}, "max_burst_beats"),
+    ({"line_buffer_bytes": True}, "line_buffer_bytes"),
+    ({"arrays": ()}, "arrays"),
+    ({"max_channels": 70000}, "max_channels"),
+])
+def test_config_bad_values(kw, match):
+    with pytest.raises(E.EngineConfigError, match=match):
+        E.EngineConfig(**kw)
+
+
+def test_config_bad_json():
+    with pytest.raises(E.EngineConfigError, match="unknown engine config keys"):
+        E.EngineConfig.from_dict({"lanes": 3})
+    with pytest.raises(E.EngineConfigError, match="variant"):
+        E.EngineConfig.from_dict({"arrays": [{"variant": "fpu"}]})
+    with pytest.raises(E.EngineConfigError, match="not valid JSON"):
+        E.EngineConfig.from_json("{")
+
+
+def _conv(**kw):
+    d = dict(op=E.Op.CONV, policy=E.Policy.RELU_END, relu=1, kernel=3, padding=1, cin=5, cout=7,
+             height=9, width=11, bias_lanes=5, cout_tile=7, in_offset=0x1000, out_offset=0x2000,
+             param_offset=0x3000, status_offset=0x40)
+    d.update(kw)
+    return d
+
+
+def test_descriptor_round_trip_every_field():
+    for f in E.DESCRIPTOR_FIELDS:
+        for v in (0, 1, f.max):
+            d = _conv(**{f.name: v})
+            if f.name == "op":
+                d["op"] = E.Op.END
+            raw = E.encode_descriptor(**d)
+            assert len(raw) == E.DESCRIPTOR_BYTES
+            back = E.decode_descriptor(raw)
+            assert not back["reserved"]
+            assert all(back[k] == int(v2) for k, v2 in d.items())
+
+
+def test_descriptor_errors():
+    with pytest.raises(E.DescriptorError, match="'cin' holds integers in \\[0, 65535\\]"):
+        E.encode_descriptor(**_conv(cin=1 << 16))
+    with pytest.raises(E.DescriptorError, match="'in_offset'"):
+        E.encode_descriptor(**_conv(in_offset=-1))
+    with pytest.raises(E.DescriptorError, match="unknown op 9"):
+        E.encode_descriptor(op=9)
+    with pytest.raises(E.DescriptorError, match="no field 'stride'"):
+        E.encode_descriptor(op=E.Op.END, stride=2)
+    with pytest.raises(E.DescriptorError, match="64 bytes"):
+        E.decode_descriptor(b"\0" * 63)
+
+
+def test_reserved_bits_detected():
+    raw = bytearray(E.encode_descriptor(op=E.Op.END))
+    raw[40] = 1
+    assert E.decode_descriptor(raw)["reserved"]
+    assert E.check_descriptor(E.decode_descriptor(raw), E.EngineConfig(), 1 << 20)[0] == E.ErrorCode.BAD_FIELD
+
+
+def test_status_round_trip():
+    v = {f.name: f.max for f in E.STATUS_FIELDS}
+    assert E.decode_status(E.encode_status(**v)) == v
+    assert len(E.encode_status()) == E.STATUS_BYTES
+
+
+def test_policy_codes_match_mma():
+    assert {p.name: p.value for p in E.Policy} == {p.name: p.value for p in mma.Policy}
+
+
+@pytest.mark.parametrize("lanes", [1, 9, 14, 437, 3461])
+def test_digits_match_mma(lanes):
+    assert E.stream_digits(lanes) == mma.stream_digits(lanes)
+
+
+def test_layout_rules():
+    assert E.row_stride(1) == 8 and E.row_stride(8) == 8 and E.row_stride(9) == 16
+    assert E.row_stride(3, 4) == 16
+    assert E.plane_stride(3, 9) == 48
+    lay, n = E.channel_record_layout(3, 3, 2)
+    assert lay["weight"] == (0, "int8", 27) and lay["bias_x"] == (29, "int8", 2)
+    assert lay["mult"][0] % 4 == 0 and n % 8 == 0
+    with pytest.raises(ValueError, match="width"):
+        E.row_stride(0)
+
+
+def test_check_descriptor_order_and_codes():
+    c = E.EngineConfig()
+    ok = E.decode_descriptor(E.encode_descriptor(**_conv()))
+    assert E.check_descriptor(ok, c, 1 << 20) == (E.ErrorCode.NONE, "")
+
+    def code(mem=1 << 20, **kw):
+        d = dict(ok)
+        d.update(kw)
+        return E.check_descriptor(d, c, mem)[0]
+
+    assert code(op=0) == E.ErrorCode.UNKNOWN_OP
+    assert code(kernel=5) == E.ErrorCode.BAD_FIELD
+    assert code(policy=E.Policy.TRUNCATE, digits=0) == E.ErrorCode.BAD_FIELD
+    assert code(cin=0) == E.ErrorCode.ZERO_SIZE
+    assert code(cout_tile=0) == E.ErrorCode.ZERO_SIZE
+    assert code(bias_lanes=c.max_bias_lanes + 1) == E.ErrorCode.SIZE_LIMIT
+    assert code(width=c.max_width + 1) == E.ErrorCode.SIZE_LIMIT
+    assert code(cout_tile=1000, cout=1000) == E.ErrorCode.SIZE_LIMIT
+    assert code(in_offset=0x1001) == E.ErrorCode.MISALIGNED
+    assert code(param_offset=0x3008) == E.ErrorCode.MISALIGNED
+    assert code(mem=0x3000) == E.ErrorCode.OUT_OF_IMAGE
+    # a zero size is reported before a misaligned address (the normative order)
+    assert code(cin=0, in_offset=3) == E.ErrorCode.ZERO_SIZE
+
+
+def test_layer_policy_matches_hwexact():
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from msdf_unet.golden import hwexact
+    from msdf_unet.golden.program import Layer
+    for relu, head, cout in [(True, False, 8), (False, True, 1), (False, True, 3)]:
+        lay = Layer("l", "conv", ["x"], "y", kernel=3, padding=1, relu=relu, head=head,
+                    n_lanes=72, bias_lanes=2)
+        T = hwexact.layer_digits(lay)
+        for text in ["full", "end", "truncate:3", "truncate:99"]:
+            rp = hwexact.RunPolicy.parse(text)
+            pol, p = hwexact._layer_policy(lay, rp, T, cout)
+            mine, digits = E.layer_policy(relu=relu, head=head, cout=cout, mode=rp.mode,
+                                          digits=rp.digits, lanes=74)
+            assert mine.value == pol.value and (digits or None) == p
+
+
+def test_fields_json_exportable():
+    json.dumps([f.__dict__ for f in E.DESCRIPTOR_FIELDS])
