@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from .axi4 import AXI4Signature, BOUNDARY_BYTES, BURST_INCR, MAX_BURST_BEATS, RESP_OKAY
 
-__all__ = ["AXI4Master", "transfer_layout", "read_beat_layout", "write_beat_layout",
+__all__ = ["AXI4Master", "transfer_port", "transfer_layout", "read_beat_layout", "write_beat_layout",
            "TRANSFER_BEATS_BITS"]
 
 #: a transfer moves at most 2**16 - 1 beats (512 KiB)
@@ -36,6 +36,18 @@ def read_beat_layout(data_width: int = 64) -> data.StructLayout:
 def write_beat_layout(data_width: int = 64) -> data.StructLayout:
     """One beat of write data: ``data`` and its byte enables ``strb``."""
     return data.StructLayout({"data": unsigned(data_width), "strb": unsigned(data_width // 8)})
+
+
+def transfer_port(addr_width: int = 32, data_width: int = 64) -> wiring.Signature:
+    """The transfer ports of a memory client, seen from the client: ``rd_cmd``, ``rd_data``,
+    ``wr_cmd``, ``wr_data`` (what :class:`AXI4Master` takes) and ``rd_idle``/``wr_idle``."""
+    return wiring.Signature({
+        "rd_cmd": Out(stream.Signature(transfer_layout(addr_width))),
+        "rd_data": In(stream.Signature(read_beat_layout(data_width))),
+        "wr_cmd": Out(stream.Signature(transfer_layout(addr_width))),
+        "wr_data": Out(stream.Signature(write_beat_layout(data_width))),
+        "rd_idle": In(1), "wr_idle": In(1),
+    })
 
 
 class _BurstCutter:
@@ -69,6 +81,8 @@ class AXI4Master(wiring.Component):
     Members
     -------
     m_axi : ``Out(AXI4Signature)``
+    port : ``In(transfer_port)`` -- the client side, members:
+
     rd_cmd : ``In(stream(transfer_layout))`` -- one read transfer; accepted when the
         previous transfer's bursts have all been issued (its data may still be arriving).
     rd_data : ``Out(stream(read_beat_layout))`` -- the beats of the read transfers in
@@ -107,11 +121,7 @@ class AXI4Master(wiring.Component):
         self.max_reads, self.max_writes = max_reads, max_writes
         super().__init__({
             "m_axi": Out(self.bus),
-            "rd_cmd": In(stream.Signature(transfer_layout(addr_width))),
-            "rd_data": Out(stream.Signature(read_beat_layout(data_width))),
-            "wr_cmd": In(stream.Signature(transfer_layout(addr_width))),
-            "wr_data": In(stream.Signature(write_beat_layout(data_width))),
-            "rd_idle": Out(1), "wr_idle": Out(1),
+            "port": In(transfer_port(addr_width, data_width)),
             "rd_resp": Out(2), "wr_resp": Out(2),
             "clear": In(1),
         })
@@ -119,6 +129,7 @@ class AXI4Master(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus = self.m_axi
+        port = self.port
         size = self.beat_bytes.bit_length() - 1
         m.d.comb += [
             bus.arsize.eq(size), bus.awsize.eq(size),
@@ -138,18 +149,18 @@ class AXI4Master(wiring.Component):
         m.submodules.r_bursts = r_bursts = fifo.SyncFIFO(width=1, depth=self.max_reads)
         r_issue = Signal()
         m.d.comb += [
-            self.rd_cmd.ready.eq(~r_busy),
+            port.rd_cmd.ready.eq(~r_busy),
             r_issue.eq(r_busy & (~bus.arvalid | bus.arready) & r_bursts.w_rdy),
             r_bursts.w_en.eq(r_issue),
             r_bursts.w_data.eq(r_left == rcut.beats),
         ]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += bus.arvalid.eq(0)
-        with m.If(self.rd_cmd.valid & self.rd_cmd.ready):
+        with m.If(port.rd_cmd.valid & port.rd_cmd.ready):
             m.d.sync += [
-                r_addr.eq(self.rd_cmd.payload.addr),
-                r_left.eq(self.rd_cmd.payload.beats),
-                r_busy.eq(self.rd_cmd.payload.beats != 0),
+                r_addr.eq(port.rd_cmd.payload.addr),
+                r_left.eq(port.rd_cmd.payload.beats),
+                r_busy.eq(port.rd_cmd.payload.beats != 0),
             ]
         with m.Elif(r_issue):
             m.d.sync += [
@@ -162,14 +173,14 @@ class AXI4Master(wiring.Component):
             ]
         r_beat = Signal()
         m.d.comb += [
-            self.rd_data.valid.eq(bus.rvalid),
-            self.rd_data.payload.data.eq(bus.rdata),
-            self.rd_data.payload.resp.eq(bus.rresp),
-            self.rd_data.payload.last.eq(bus.rlast & r_bursts.r_data),
-            bus.rready.eq(self.rd_data.ready),
+            port.rd_data.valid.eq(bus.rvalid),
+            port.rd_data.payload.data.eq(bus.rdata),
+            port.rd_data.payload.resp.eq(bus.rresp),
+            port.rd_data.payload.last.eq(bus.rlast & r_bursts.r_data),
+            bus.rready.eq(port.rd_data.ready),
             r_beat.eq(bus.rvalid & bus.rready),
             r_bursts.r_en.eq(r_beat & bus.rlast),
-            self.rd_idle.eq(~r_busy & (r_bursts.level == 0)),
+            port.rd_idle.eq(~r_busy & (r_bursts.level == 0)),
         ]
 
         # ---------------- write: bursts on AW, their lengths queued for W --------------------
@@ -183,7 +194,7 @@ class AXI4Master(wiring.Component):
         pending_b = Signal(range(self.max_writes + 1))   # bursts issued, B not yet received
         w_issue = Signal()
         m.d.comb += [
-            self.wr_cmd.ready.eq(~w_busy),
+            port.wr_cmd.ready.eq(~w_busy),
             w_issue.eq(w_busy & (~bus.awvalid | bus.awready) & w_bursts.w_rdy &
                        (pending_b < self.max_writes)),
             w_bursts.w_en.eq(w_issue),
@@ -191,11 +202,11 @@ class AXI4Master(wiring.Component):
         ]
         with m.If(bus.awvalid & bus.awready):
             m.d.sync += bus.awvalid.eq(0)
-        with m.If(self.wr_cmd.valid & self.wr_cmd.ready):
+        with m.If(port.wr_cmd.valid & port.wr_cmd.ready):
             m.d.sync += [
-                w_addr.eq(self.wr_cmd.payload.addr),
-                w_left.eq(self.wr_cmd.payload.beats),
-                w_busy.eq(self.wr_cmd.payload.beats != 0),
+                w_addr.eq(port.wr_cmd.payload.addr),
+                w_left.eq(port.wr_cmd.payload.beats),
+                w_busy.eq(port.wr_cmd.payload.beats != 0),
             ]
         with m.Elif(w_issue):
             m.d.sync += [
@@ -209,11 +220,11 @@ class AXI4Master(wiring.Component):
         w_count = Signal(range(MAX_BURST_BEATS))
         w_beat = Signal()
         m.d.comb += [
-            bus.wvalid.eq(self.wr_data.valid & w_bursts.r_rdy),
-            bus.wdata.eq(self.wr_data.payload.data),
-            bus.wstrb.eq(self.wr_data.payload.strb),
+            bus.wvalid.eq(port.wr_data.valid & w_bursts.r_rdy),
+            bus.wdata.eq(port.wr_data.payload.data),
+            bus.wstrb.eq(port.wr_data.payload.strb),
             bus.wlast.eq(w_count == w_bursts.r_data - 1),
-            self.wr_data.ready.eq(bus.wready & w_bursts.r_rdy),
+            port.wr_data.ready.eq(bus.wready & w_bursts.r_rdy),
             w_beat.eq(bus.wvalid & bus.wready),
             w_bursts.r_en.eq(w_beat & bus.wlast),
         ]
@@ -222,7 +233,7 @@ class AXI4Master(wiring.Component):
         b_beat = Signal()
         m.d.comb += b_beat.eq(bus.bvalid & bus.bready)
         m.d.sync += pending_b.eq(pending_b + w_issue - b_beat)
-        m.d.comb += self.wr_idle.eq(~w_busy & (pending_b == 0))
+        m.d.comb += port.wr_idle.eq(~w_busy & (pending_b == 0))
 
         # ---------------- sticky error responses ---------------------------------------------
         with m.If(self.clear):

@@ -32,10 +32,10 @@ class TB:
         dut.clear.value = 0
         self.mem = TestMemory(dut, clock=dut.clk, reset=dut.rst, size=MEM_BYTES, seed=seed,
                               latency_cycles=latency, pause=pause, bad=bad)
-        self.rd_cmd = StreamSource(dut, "rd_cmd", dut.clk, rng=self.rng, idle=0.2)
-        self.wr_cmd = StreamSource(dut, "wr_cmd", dut.clk, rng=self.rng, idle=0.2)
-        self.wr_data = StreamSource(dut, "wr_data", dut.clk, rng=self.rng, idle=0.2)
-        self.rd_data = StreamSink(dut, "rd_data", dut.clk, rng=self.rng, stall=0.2)
+        self.rd_cmd = StreamSource(dut, "port__rd_cmd", dut.clk, rng=self.rng, idle=0.2)
+        self.wr_cmd = StreamSource(dut, "port__wr_cmd", dut.clk, rng=self.rng, idle=0.2)
+        self.wr_data = StreamSource(dut, "port__wr_data", dut.clk, rng=self.rng, idle=0.2)
+        self.rd_data = StreamSink(dut, "port__rd_data", dut.clk, rng=self.rng, stall=0.2)
         cocotb.start_soon(self.rd_data.run())
 
     async def reset(self):
@@ -81,7 +81,7 @@ async def test_reads(dut):
     transfers = [tb.random_transfer() for _ in range(N_TRANSFERS)]
     for addr, beats in transfers:
         await tb.rd_cmd.send(pack(TL, addr=addr, beats=beats))
-    await tb.wait_idle("rd_idle")
+    await tb.wait_idle("port__rd_idle")
     expected = []
     for addr, beats in transfers:
         for k in range(beats):
@@ -119,7 +119,7 @@ async def test_writes(dut):
     for addr, beats in transfers:
         await tb.wr_cmd.send(pack(TL, addr=addr, beats=beats))
     await feeder
-    await tb.wait_idle("wr_idle")
+    await tb.wait_idle("port__wr_idle")
     assert tb.mem.read(0, MEM_BYTES) == bytes(model)
     check_bursts(tb.mem.aw_log, transfers)
     assert int(dut.wr_resp.value) == RESP_OKAY
@@ -132,10 +132,10 @@ async def test_error_responses(dut):
     tb = TB(dut, seed=3, bad=[bad])
     await tb.reset()
     await tb.rd_cmd.send(pack(TL, addr=0x1000, beats=20))
-    await tb.wait_idle("rd_idle")
+    await tb.wait_idle("port__rd_idle")
     assert int(dut.rd_resp.value) == RESP_OKAY
     await tb.rd_cmd.send(pack(TL, addr=bad[0] - 64, beats=20))
-    await tb.wait_idle("rd_idle")
+    await tb.wait_idle("port__rd_idle")
     assert int(dut.rd_resp.value) == RESP_SLVERR
     beats = [unpack(RL, w) for w in tb.rd_data.items]
     assert len(beats) == 40 and beats[-1]["last"] == 1
@@ -144,7 +144,7 @@ async def test_error_responses(dut):
     await tb.wr_cmd.send(pack(TL, addr=bad[1] - 8, beats=2))
     for _ in range(2):
         await tb.wr_data.send(pack(WL, data=0, strb=0xFF))
-    await tb.wait_idle("wr_idle")
+    await tb.wait_idle("port__wr_idle")
     assert int(dut.wr_resp.value) == RESP_SLVERR
     dut.clear.value = 1
     await RisingEdge(dut.clk)
