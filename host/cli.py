@@ -24,6 +24,7 @@ DELEGATED = {
 BENCHES = {
     "arith": "msdf_unet.hdl.arith.bench",
     "golden": "msdf_unet.golden.bench",
+    "frame": "msdf_unet.host.bench_frame",
 }
 
 

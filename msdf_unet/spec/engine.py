@@ -36,7 +36,14 @@ channels out. ``END``: stop, raise done. Concatenation is not a command: the com
 places the inputs at adjacent channel ranges of one allocation.
 
 Each command writes a :data:`STATUS_BYTES`-byte status record at its ``status_offset``
-(:data:`STATUS_FIELDS`).
+(:data:`STATUS_FIELDS`) when it completes. On an error the engine stops at once: it
+writes no status record for the failing command, sets ``STATUS.error`` and ``ERROR``
+(code, command index), raises done (and the interrupt). Output row padding bytes are
+written as 0 and never read as data. Activations are signed INT8 (two's complement).
+
+Order of checks for command ``i``: the fetch (:func:`check_fetch`: ``CMD_OFFSET``
+alignment, descriptor inside the image), then :func:`check_descriptor`; memory
+responses (AXI errors) and the watchdog can fire while a command runs.
 """
 from __future__ import annotations
 
@@ -54,6 +61,7 @@ __all__ = [
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
+    "check_fetch", "MAX_COMMANDS",
 ]
 
 #: version of the compiled image format (host/compiler.py) and of this contract
@@ -549,6 +557,24 @@ def layer_policy(*, relu: bool, head: bool, cout: int, mode: str, digits: int | 
 
 # ------------------------------------------------------------------------- checking
 
+#: commands in one list at most (ERROR.index and LAYER.index are 16 bits): fetching
+#: command ``MAX_COMMANDS`` fails with SIZE_LIMIT
+MAX_COMMANDS = 1 << 16
+
+
+def check_fetch(cmd_offset: int, index: int, mem_size: int) -> tuple[ErrorCode, str]:
+    """May descriptor ``index`` of the list at ``cmd_offset`` be fetched?"""
+    if cmd_offset % CMD_ALIGN:
+        return ErrorCode.MISALIGNED, f"CMD_OFFSET {cmd_offset:#x} is not a multiple of {CMD_ALIGN}"
+    if index >= MAX_COMMANDS:
+        return ErrorCode.SIZE_LIMIT, f"more than {MAX_COMMANDS} commands without END"
+    end = cmd_offset + (index + 1) * DESCRIPTOR_BYTES
+    if end > mem_size:
+        return ErrorCode.OUT_OF_IMAGE, (f"descriptor {index} at {end - DESCRIPTOR_BYTES:#x} reaches "
+                                        f"beyond the {mem_size}-byte image")
+    return ErrorCode.NONE, ""
+
+
 def command_extents(d: dict) -> list[tuple[str, int, int, int]]:
     """``(what, offset, nbytes, alignment)`` of every memory range a decoded, field-valid
     command touches (status record included)."""
@@ -645,3 +671,51 @@ def check_descriptor(d: dict, config: EngineConfig, mem_size: int) -> tuple[Erro
             return ErrorCode.OUT_OF_IMAGE, (f"{what} bytes [{off:#x}, {off + n:#x}) reach beyond "
                                             f"the {mem_size}-byte image")
     return ErrorCode.NONE, ""
+
+
+# ------------------------------------------------------------------------- documentation
+
+def markdown_tables() -> str:
+    """The descriptor, status-record, channel-record and error-code tables in Markdown,
+    generated from the declarations (``docs/compiler.md`` embeds this text; a test keeps
+    them equal)."""
+    def ftable(title, fs):
+        rows = [f"### {title}", "", "| field | word | bits | doc |", "|---|---|---|---|"]
+        for f in fs:
+            rows.append(f"| `{f.name}` | {f.word} | {f.lsb + f.width - 1}..{f.lsb} | {f.doc} |")
+        return rows
+    out = ftable(f"Command descriptor ({DESCRIPTOR_BYTES} bytes, words 8..15 reserved = 0)",
+                 DESCRIPTOR_FIELDS)
+    out += [""] + ftable(f"Status record ({STATUS_BYTES} bytes)", STATUS_FIELDS)
+    out += ["", "### Op codes", "", "| op | code | doc |", "|---|---|---|"]
+    docs = _member_docs(Op)
+    out += [f"| `{m.name}` | {m.value} | {docs.get(m.name, '')} |" for m in Op]
+    out += ["", "### Policies", "", "| policy | code | doc |", "|---|---|---|"]
+    docs = _member_docs(Policy)
+    out += [f"| `{m.name}` | {m.value} | {docs.get(m.name, '')} |" for m in Policy]
+    out += ["", "### Error codes", "", "| error | code | meaning |", "|---|---|---|"]
+    docs = _member_docs(ErrorCode)
+    out += [f"| `{m.name}` | {m.value} | {docs.get(m.name, '')} |" for m in ErrorCode]
+    out += ["", "### Channel record (one per output channel of a conv parameter block)", "",
+            "| field | type | count |", "|---|---|---|"]
+    out += [f"| `{n}` | {dt} | {c} |" for n, dt, c in CHANNEL_RECORD]
+    return "\n".join(out) + "\n"
+
+
+def _member_docs(e) -> dict[str, str]:
+    """The ``#:`` comment above each member of an enum declared in this file."""
+    import inspect
+    src = inspect.getsource(e).splitlines()
+    docs, pending = {}, []
+    for line in src:
+        s = line.strip()
+        if s.startswith("#:"):
+            pending.append(s[2:].strip())
+        elif s.startswith("#") and pending:
+            pending.append(s[1:].strip())
+        elif "=" in s and pending:
+            docs[s.split("=")[0].strip()] = " ".join(pending)
+            pending = []
+        else:
+            pending = []
+    return docs

@@ -149,3 +149,10 @@ def test_layer_policy_matches_hwexact():
 
 def test_fields_json_exportable():
     json.dumps([f.__dict__ for f in E.DESCRIPTOR_FIELDS])
+
+
+def test_check_fetch():
+    assert E.check_fetch(0, 0, 64)[0] == E.ErrorCode.NONE
+    assert E.check_fetch(0, 1, 64)[0] == E.ErrorCode.OUT_OF_IMAGE
+    assert E.check_fetch(32, 0, 4096)[0] == E.ErrorCode.MISALIGNED
+    assert E.check_fetch(0, E.MAX_COMMANDS, 1 << 30)[0] == E.ErrorCode.SIZE_LIMIT

@@ -1,0 +1,1 @@
+"""Models of the convolution engine (hdl/conv): functional (model.py) and cycles (cycles.py)."""
