@@ -218,11 +218,14 @@ class ConvControl(wiring.Component):
         wq_w = Signal(17)            # words read for the current channel row
         ob_rbase = Signal(24)
         wq_sent = Signal(17)
-        m.d.comb += wrd.payload.data.eq(self.ob_r.data)
+        # row padding bytes are written as 0 (spec.engine)
+        keep = Signal(8)
         with m.If((wq_sent == rw_out - 1) & (last_bytes != 0)):
-            m.d.comb += wrd.payload.strb.eq((Const(1, 9) << last_bytes) - 1)
+            m.d.comb += keep.eq((Const(1, 9) << last_bytes) - 1)
         with m.Else():
-            m.d.comb += wrd.payload.strb.eq(0xFF)
+            m.d.comb += keep.eq(0xFF)
+        m.d.comb += [wrd.payload.strb.eq(0xFF),
+                     wrd.payload.data.eq(self.ob_r.data & Cat(*[b.replicate(8) for b in keep]))]
 
         # ---------------- main FSM ---------------------------------------------------------
         cnt = Signal(24)
@@ -536,7 +539,7 @@ class ConvControl(wiring.Component):
                      self.rq_i.payload.relu.eq(cmd.relu), self.rq_i.payload.head.eq(cmd.head)]
         with m.If(self.pe_o.valid & self.pe_o.ready):
             m.d.sync += [co.eq(Mux(co == n - 1, 0, co + 1)),
-                         terminated.eq(terminated + self.pe_o.payload.early)]
+                         terminated.eq(terminated + self.pe_o.payload.terminated)]
         wo2 = Signal(range(g.param_depth + 1))
         wx2 = Signal(16)
         wbase2 = Signal(24)

@@ -84,9 +84,11 @@ def pe_config_layout() -> data.StructLayout:
 
 def pe_result_layout() -> data.StructLayout:
     """One output: ``value`` (the policy's value), ``early`` (stopped before its last
-    plane) and ``planes`` (planes consumed, 1..8)."""
+    plane), ``planes`` (planes consumed, 1..8) and ``terminated`` (the MMA's flag for
+    the output: RELU_END and ``S < 0``, SIGN_ONLY and ``S != 0``, TRUNCATE and ``p < T``;
+    what ``golden/hwexact.py`` counts)."""
     return data.StructLayout({"value": signed(ACC_BITS), "early": unsigned(1),
-                              "planes": unsigned(4)})
+                              "planes": unsigned(4), "terminated": unsigned(1)})
 
 
 class PlanePE(wiring.Component):
@@ -262,9 +264,18 @@ class PlanePE(wiring.Component):
                 m.d.comb += value.eq(rounded << up)
             with m.Default():
                 m.d.comb += value.eq(s3_A)
+        term = Signal()
+        with m.Switch(cfg.policy):
+            with m.Case(Policy.RELU_END):
+                m.d.comb += term.eq(s3_A < 0)
+            with m.Case(Policy.SIGN_ONLY):
+                m.d.comb += term.eq(s3_A != 0)
+            with m.Case(Policy.TRUNCATE):
+                m.d.comb += term.eq(p < T)
         res = Signal(pe_result_layout())
         m.d.comb += [
             res.value.eq(value), res.early.eq(s3_early), res.planes.eq(s3_planes),
+            res.terminated.eq(term),
             results.w_data.eq(res.as_value()),
             results.w_en.eq(s3_valid),
             self.o.valid.eq(results.r_rdy),

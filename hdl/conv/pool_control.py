@@ -21,7 +21,7 @@ class PoolControl(wiring.Component):
     at half the index (byte-enabled, never over a word still to be read); one write
     transfer sends the output row. UPSAMPLE, per channel and input row ``y``: the row is
     read once and written twice (rows ``2y``, ``2y+1``), every byte doubled. Row padding
-    bytes are never written (write strobes).
+    bytes are written as 0.
 
     Members: ``job``/``start``/``done``/``outputs``/``progress`` as the conv control;
     ``mem`` (memory client); ``row_w`` (write port, 64-bit, byte enables) and
@@ -140,12 +140,15 @@ class PoolControl(wiring.Component):
                 m.d.comb += [self.row_addr.eq(Mux(pool, i, i >> 1)),
                              word.eq(Mux(pool, self.row_data,
                                          Cat(*[half[8 * (j // 2):8 * (j // 2) + 8] for j in range(8)]))),
-                             wrd.valid.eq(1), wrd.payload.data.eq(word)]
+                             wrd.valid.eq(1), wrd.payload.strb.eq(0xFF)]
+                # row padding bytes are written as 0 (spec.engine)
                 last_bytes = wbytes_out[:3]
+                keep = Signal(8)
                 with m.If((i == rw_out - 1) & (last_bytes != 0)):
-                    m.d.comb += wrd.payload.strb.eq((Const(1, 9) << last_bytes) - 1)
+                    m.d.comb += keep.eq((Const(1, 9) << last_bytes) - 1)
                 with m.Else():
-                    m.d.comb += wrd.payload.strb.eq(0xFF)
+                    m.d.comb += keep.eq(0xFF)
+                m.d.comb += wrd.payload.data.eq(word & Cat(*[b.replicate(8) for b in keep]))
                 with m.If(wrd.ready):
                     m.d.sync += i.eq(i + 1)
                     with m.If(i == rw_out - 1):

@@ -60,8 +60,8 @@ class Sequencer(wiring.Component):
     abort : ``Out(1)`` -- resets the units (watchdog)
     irq : ``Out(1)``
 
-    Errors: the first error stops the list; ``ERROR.code``/``index`` and the status record
-    (when its offset is valid) name it. AXI error responses are checked after each
+    Errors: the first error stops the list at once; ``ERROR.code``/``index`` name it and
+    the failing command writes no status record (``spec.engine``). AXI error responses are checked after each
     transfer phase; a unit always completes its transfers (data with an error response
     still arrives), so only the watchdog aborts a unit. After a watchdog error, outstanding
     AXI transfers may remain: reset the engine before the next START.
@@ -96,6 +96,7 @@ class Sequencer(wiring.Component):
         busy, done, error = Signal(), Signal(), Signal()
         code = Signal(range(max(ErrorCode) + 1))
         index = Signal(16)
+        index_hi = Signal()         # MAX_COMMANDS commands without END
         cycles = Signal(32)
         cw = config_word(cfg)
         m.d.comb += [
@@ -251,10 +252,6 @@ class Sequencer(wiring.Component):
             m.d.comb += chk.eq(ErrorCode.MISALIGNED)
         with m.Elif(oob):
             m.d.comb += chk.eq(ErrorCode.OUT_OF_IMAGE)
-        status_ok = Signal()        # the status record can be written
-        m.d.comb += status_ok.eq(~(d.status_offset & (STATUS_ALIGN - 1)).any() &
-                                 ((d.status_offset + STATUS_BYTES) <= mem_size))
-
         m.d.comb += [self.job.cmd.eq(d),
                      self.job.in_addr.eq(base + d.in_offset),
                      self.job.out_addr.eq(base + d.out_offset),
@@ -302,7 +299,7 @@ class Sequencer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(regs.START_stb & regs.START.go):
-                    m.d.sync += [busy.eq(1), done.eq(0), error.eq(0), code.eq(0), index.eq(0),
+                    m.d.sync += [busy.eq(1), done.eq(0), error.eq(0), code.eq(0), index.eq(0), index_hi.eq(0),
                                  cycles.eq(0), base.eq(regs.MEM_BASE_LO.addr),
                                  mem_size.eq(regs.MEM_SIZE.bytes),
                                  cmd_addr.eq(regs.CMD_OFFSET.offset)]
@@ -311,6 +308,9 @@ class Sequencer(wiring.Component):
                 # CMD_OFFSET itself: aligned and inside the image, else the first command fails
                 with m.If((cmd_addr & (CMD_ALIGN - 1)).any()):
                     m.d.sync += [code.eq(ErrorCode.MISALIGNED), error.eq(1)]
+                    m.next = "STOP"
+                with m.Elif(index_hi):
+                    m.d.sync += [code.eq(ErrorCode.SIZE_LIMIT), error.eq(1)]
                     m.next = "STOP"
                 with m.Elif(cmd_addr + DESCRIPTOR_BYTES > mem_size):
                     m.d.sync += [code.eq(ErrorCode.OUT_OF_IMAGE), error.eq(1)]
@@ -345,11 +345,9 @@ class Sequencer(wiring.Component):
                 m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(chk != ErrorCode.NONE):
+                    # no status record for a failing command (spec.engine)
                     fail(chk)
-                    with m.If(status_ok):
-                        m.next = "STATUS"
-                    with m.Else():
-                        m.next = "STOP"
+                    m.next = "STOP"
                 with m.Elif(is_end):
                     m.next = "STATUS"
                 with m.Elif(is_conv):
@@ -371,11 +369,13 @@ class Sequencer(wiring.Component):
                     m.next = "UNIT_RESP"
                 watchdog()
             with m.State("UNIT_RESP"):
+                m.next = "STATUS"
                 with m.If(self.rd_resp != 0):
                     fail(Mux(self.rd_resp == RESP_DECERR, ErrorCode.AXI_READ_DECERR, ErrorCode.AXI_READ_SLVERR))
+                    m.next = "STOP"
                 with m.Elif(self.wr_resp != 0):
                     fail(Mux(self.wr_resp == RESP_DECERR, ErrorCode.AXI_WRITE_DECERR, ErrorCode.AXI_WRITE_SLVERR))
-                m.next = "STATUS"
+                    m.next = "STOP"
             with m.State("STATUS"):
                 m.d.comb += [self.sel.eq(UNIT_SEQ), wr.valid.eq(1),
                              wr.payload.addr.eq(base + d.status_offset),
@@ -406,7 +406,8 @@ class Sequencer(wiring.Component):
                     with m.Elif(error | is_end):
                         m.next = "STOP"
                     with m.Else():
-                        m.d.sync += [cmd_addr.eq(cmd_addr + DESCRIPTOR_BYTES), index.eq(index + 1)]
+                        m.d.sync += [cmd_addr.eq(cmd_addr + DESCRIPTOR_BYTES), index.eq(index + 1),
+                                     index_hi.eq(index == (1 << 16) - 1)]
                         m.next = "FIRST"
                 watchdog()
             with m.State("STOP"):

@@ -60,12 +60,14 @@ class TestMemory(Memory):
         Probability of a pause cycle on every channel (AR/AW/W acceptance, R/B delivery).
     bad : list of (lo, hi)
         Byte ranges answered with SLVERR.
+    monitor : bool
+        Record bursts and outstanding reads (costs simulation speed).
     """
 
     __test__ = False  # not a pytest class
 
     def __init__(self, dut, *, clock, reset, size: int, prefix: str = "m_axi_", seed: int = 0,
-                 latency_cycles=(0, 0), pause: float = 0.0, bad=()):
+                 latency_cycles=(0, 0), pause: float = 0.0, bad=(), monitor: bool = True):
         super().__init__(size)
         self.rng = random.Random(seed)
         self.clock = clock
@@ -91,7 +93,8 @@ class TestMemory(Memory):
             w, r = self.write_if, self.read_if
             for ch in (w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel):
                 ch.set_pause_generator(random_pauses(self.rng, pause))
-        cocotb.start_soon(self._monitor(dut, prefix))
+        if monitor:   # a Python coroutine every cycle: off for long runs
+            cocotb.start_soon(self._monitor(dut, prefix))
 
     async def _monitor(self, dut, prefix):
         sig = lambda n: getattr(dut, f"{prefix}_{n}")  # noqa: E731
