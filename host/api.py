@@ -435,11 +435,14 @@ def _run_engine(model: Model, x: np.ndarray, backend: str, progress: bool, overl
     """Labels and CYCLES of the convolution engine, one compiled image reused per slice."""
     from .compiler import compile_program, read_tensor, write_input
     from .engine_driver import input_codes, labels_from_head
-    if backend == "pynq":
-        make_driver, config = _pynq_engine(overlay)
-    else:
-        raise BackendUnavailable(f"backend {backend!r} is not wired in this build")
     program = model.program
+    if backend == "rtl":  # the cocotb runner lives in sim/ (imported here only, lazily)
+        from ..sim.runtime.runner import RTL_CONFIG, run_on_rtl
+        image = compile_program(program, RTL_CONFIG, policy="end", input_hw=tuple(x.shape[2:]))
+        codes = input_codes(x, program.tensors[program.input].scale)
+        heads, cycles = run_on_rtl(image, codes)
+        return np.stack([labels_from_head(h) for h in heads]), None, int(cycles.sum())
+    make_driver, config = _pynq_engine(overlay)
     image = compile_program(program, config, policy="end", input_hw=tuple(x.shape[2:]))
     driver = make_driver(image.mem_size)
     scale = program.tensors[program.input].scale

@@ -27,7 +27,7 @@ __all__ = ["AcceleratorError", "AcceleratorTimeout", "AcceleratorFault", "Config
 ENGINE_MODULES = ("msdf_unet.hdl.conv.regs", "msdf_unet.host.compiler", "msdf_unet.spec.engine")
 #: What the ``rtl`` backend needs besides: the engine's RTL top and the cocotb runner that
 #: holds the image in cocotbext-axi's AxiRam (sim/, not host/).
-RTL_MODULES = ("msdf_unet.hdl.conv.top", "msdf_unet.sim.conv.runner")
+RTL_MODULES = ("msdf_unet.hdl.conv.engine", "msdf_unet.sim.runtime.runner")
 
 class AcceleratorError(RuntimeError):
     """A run on the accelerator failed."""

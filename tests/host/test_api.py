@@ -9,6 +9,7 @@ import pytest
 from msdf_unet.golden.data import mri_volume_path
 from msdf_unet.host import api
 from msdf_unet.host.api import InputError, load_model, read_input, segment, unstripped_reason
+from msdf_unet.host import runtime
 from msdf_unet.host.runtime import BackendUnavailable
 
 nibabel = pytest.importorskip("nibabel")
@@ -90,8 +91,9 @@ def test_a_compiled_program_path_is_a_model(runs, tmp_path):
         segment(img, str(path), "float", progress=False)
 
 
-def test_rtl_backend_says_it_is_not_in_this_build():
-    with pytest.raises(BackendUnavailable, match="not available in this build.*hdl.conv.top"):
+def test_rtl_backend_without_the_engine_rtl_says_so(monkeypatch):
+    monkeypatch.setattr(runtime, "RTL_MODULES", ("msdf_unet.hdl.conv.no_such_top",))
+    with pytest.raises(BackendUnavailable, match="not available in this build.*no_such_top"):
         segment(np.zeros((32, 32), np.float32), "mri_edge", "rtl")
 
 

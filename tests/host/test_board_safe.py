@@ -19,6 +19,7 @@ BOARD_MODULES = (
     "msdf_unet.host.mmio",
     "msdf_unet.host.driver",
     "msdf_unet.host.engine_driver",
+    "msdf_unet.host.engine_model",
     "msdf_unet.host.compiler",
     "msdf_unet.spec.engine",
     "msdf_unet.hdl.conv.regs",

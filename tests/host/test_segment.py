@@ -96,7 +96,12 @@ def test_bad_input_exits_2(tmp_path, capsys, array, match):
     assert not (tmp_path / "o" / "bad.labels.png").exists()
 
 
-def test_unavailable_backend_exits_3(slice_pngs, tmp_path, capsys):
+def test_unavailable_backend_exits_3(slice_pngs, tmp_path, capsys, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pynq", None)  # no board here
+    assert main(["segment", str(slice_pngs[0]), "--backend", "pynq", "--out", str(tmp_path)]) == 3
+    assert "PYNQ board" in capsys.readouterr().err
+    monkeypatch.setattr(runtime, "RTL_MODULES", ("msdf_unet.hdl.conv.no_such_top",))
     assert main(["segment", str(slice_pngs[0]), "--backend", "rtl", "--out", str(tmp_path)]) == 3
     assert "not available in this build" in capsys.readouterr().err
 
