@@ -447,13 +447,43 @@ def _run_engine(model: Model, x: np.ndarray, backend: str, progress: bool, overl
     driver = make_driver(image.mem_size)
     scale = program.tensors[program.input].scale
     labels, cycles = [], 0
-    from tqdm import tqdm
-    for i in tqdm(range(len(x)), desc=f"segment {backend}", unit="slice", disable=not progress, leave=False):
+    bar = _tqdm()(total=len(x), desc=f"segment {backend}", unit="slice", disable=not progress, leave=False)
+    for i in range(len(x)):
+        bar.update(1)
         write_input(image, input_codes(x[i], scale))
         run = driver.run(image, timeout_s=timeout_s)
         labels.append(labels_from_head(read_tensor(image, image.output)))
         cycles += run.cycles
+    bar.close()
     return np.stack(labels), None, cycles
+
+
+class _NoBar:
+    def __init__(self, *a, **k):
+        pass
+
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _tqdm():
+    """tqdm, or a silent stand-in where it is not installed (the board)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar
+    return tqdm
+
+
+def _have_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, progress: bool,
@@ -462,7 +492,7 @@ def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, pro
     if backend in ("rtl", "pynq"):
         require_engine(backend)
         return _run_engine(model, x, backend, progress, overlay)
-    from tqdm import tqdm
+    tqdm = _tqdm()
     bar = tqdm(total=len(x), desc=f"segment {backend}", unit="slice", disable=not progress, leave=False)
     labels, probs, cycles = [], [], 0
     try:
@@ -476,8 +506,16 @@ def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, pro
                     labels.append(p.argmax(1))
                     bar.update(len(p))
             return np.concatenate(labels).astype(np.int64), np.concatenate(probs), None
-        from ..golden import hwexact
         program = model.program
+        if backend == "int8" and not _have_torch():  # on the board: the numpy twin of hwexact
+            from .cpu_int8 import predict_codes
+            from .engine_driver import input_codes
+            scale = program.tensors[program.input].scale
+            for xi in x:
+                labels.append(predict_codes(program, input_codes(xi, scale))[None])
+                bar.update(1)
+            return np.concatenate(labels).astype(np.int64), None, None
+        from ..golden import hwexact
         for i in range(0, len(x), batch_size):
             pred, cyc = hwexact.predict(program, x[i:i + batch_size], _POLICY[backend],
                                         batch_size=batch_size)

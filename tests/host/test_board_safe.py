@@ -20,6 +20,7 @@ BOARD_MODULES = (
     "msdf_unet.host.driver",
     "msdf_unet.host.engine_driver",
     "msdf_unet.host.engine_model",
+    "msdf_unet.host.cpu_int8",
     "msdf_unet.host.compiler",
     "msdf_unet.spec.engine",
     "msdf_unet.hdl.conv.regs",
