@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 
 ROOTS = ("hdl", "golden", "host", "sim")
 
-packages = ["msdf_unet"]
+packages = ["msdf_unet"] + [f"msdf_unet.{p}" for p in find_packages(where="msdf_unet")]  # msdf_unet.spec
 package_dir = {"msdf_unet": "msdf_unet"}
 for root in ROOTS:
     package_dir[f"msdf_unet.{root}"] = root
