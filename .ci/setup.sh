@@ -25,7 +25,7 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch is pinned in pyproject.toml (CPU build); never let pip pick an unpinned one
-"$VENV/bin/python" -m pip install -q -e .
+"$VENV/bin/python" -m pip install -q -e ".[dev]"
 # data-only wheels: their dependency trees are not needed, only the files they ship
 "$VENV/bin/python" -m pip install -q --no-deps "nilearn==0.14.1" "stardist==0.9.2"
 # Compile the WebAssembly Yosys builds once, serially: their first run writes a cache that a

@@ -11,6 +11,11 @@ Public API
     Class names, index = label value.
 ``mri_split_indices()``, ``nuclei_split_tiles(...)``
     Which z slices / tile origins make each split.
+``preprocess_mri_volume(volume, affine, *, size=96)``, ``normalize_intensity(...)``
+    The MRI preprocessing used by training (the ``mri`` loader below) *and* by inference
+    (``msdf-unet segment``, :mod:`msdf_unet.host.segment`): one function, so both see the
+    same orientation, crop, resampling and intensity scaling. :class:`VolumeGeometry`
+    undoes it (:meth:`VolumeGeometry.labels_to_input`).
 
 Data sets
 ---------
@@ -59,6 +64,13 @@ __all__ = [
     "MRI_GAP",
     "MRI_CROP",
     "DatasetNotInstalledError",
+    "MNI_SHAPE",
+    "MRI_FOV",
+    "VolumeGeometry",
+    "area_down",
+    "mri_volume_path",
+    "normalize_intensity",
+    "preprocess_mri_volume",
     "SegmentationData",
     "load_dataset",
     "mri_split_indices",
@@ -80,6 +92,10 @@ MRI_GAP = 4
 MRI_PATTERN = ("train", "train", "val", "train", "train", "test")
 #: In-plane crop of the MNI volume: (x0, x1, y0, y1), 192 x 192 voxels.
 MRI_CROP = (2, 194, 22, 214)
+#: In-plane field of view of the network's MRI input, in 1 mm voxels (192 mm x 192 mm).
+MRI_FOV = 192
+#: In-plane grid of the MNI152 2009a template (x, y) at 1 mm: volumes on it use MRI_CROP.
+MNI_SHAPE = (197, 233)
 MRI_MIN_TISSUE = 0.02
 
 NUCLEI_REGIONS = {"train": (0, 256), "val": (256, 384), "test": (384, 512)}
@@ -146,7 +162,7 @@ def _check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}, choose from {SPLITS}")
 
 
-def _area_down(a: np.ndarray, factor: int) -> np.ndarray:
+def area_down(a: np.ndarray, factor: int) -> np.ndarray:
     """Mean over ``factor x factor`` blocks of the last two axes."""
     if factor == 1:
         return a
@@ -156,20 +172,161 @@ def _area_down(a: np.ndarray, factor: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- MRI
 
+def normalize_intensity(a: np.ndarray, method: str = "p99.5", ref: np.ndarray | None = None) -> np.ndarray:
+    """Scale intensities to ``[0, 1]`` (float32), statistics taken from ``ref`` (default ``a``).
+
+    ``"p99.5"`` (MRI): divide by the 99.5th percentile of the nonzero voxels, clip.
+    ``"p1-p99.8"`` (nuclei): map the 1st..99.8th percentiles to 0..1, clip.
+    """
+    a = np.asarray(a, dtype=np.float32)
+    ref = a if ref is None else np.asarray(ref, dtype=np.float32)
+    if method == "p99.5":
+        nz = ref[ref > 0]
+        scale = float(np.percentile(nz, 99.5)) if nz.size else 0.0
+        return np.clip(a / (scale if scale > 0 else 1.0), 0.0, 1.0).astype(np.float32)
+    if method == "p1-p99.8":
+        lo, hi = np.percentile(ref, [1.0, 99.8])
+        return np.clip((a - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0).astype(np.float32)
+    raise ValueError(f"unknown intensity normalisation {method!r}, use 'p99.5' or 'p1-p99.8'")
+
+
+def _resample_linear(a: np.ndarray, axis: int, n_out: int, step: float) -> np.ndarray:
+    """Linear interpolation of ``a`` along ``axis`` at positions ``0, step, 2 step, ...``."""
+    pos = np.arange(n_out, dtype=np.float64) * step
+    i0 = np.clip(np.floor(pos).astype(np.int64), 0, a.shape[axis] - 1)
+    i1 = np.clip(i0 + 1, 0, a.shape[axis] - 1)
+    f = (pos - i0).astype(np.float32)
+    shape = [1] * a.ndim
+    shape[axis] = n_out
+    f = f.reshape(shape)
+    return np.take(a, i0, axis=axis) * (1 - f) + np.take(a, i1, axis=axis) * f
+
+
+@dataclass(frozen=True)
+class VolumeGeometry:
+    """How :func:`preprocess_mri_volume` mapped the input grid to the network's slices.
+
+    ``ornt``: nibabel orientation that brought the input to RAS; ``input_shape``: the
+    input's (x, y, z) shape; ``ras_shape``: after reorientation; ``spacing``: in-plane voxel
+    size (x, y) in mm; ``grid_shape``: the in-plane 1 mm grid (x, y) the crop was taken from;
+    ``crop``: (x0, x1, y0, y1) on that grid (may extend past it: zero padding);
+    ``factor``: area-averaging factor from 1 mm to the network's pixels.
+    """
+
+    ornt: tuple
+    input_shape: tuple
+    ras_shape: tuple
+    spacing: tuple
+    grid_shape: tuple
+    crop: tuple
+    factor: int
+
+    def labels_to_input(self, labels: np.ndarray) -> np.ndarray:
+        """Per-slice labels ``[Z, size, size]`` -> labels on the input grid (x, y, z),
+        nearest neighbour, 0 outside the field of view."""
+        import nibabel.orientations as no
+
+        lab = np.repeat(np.repeat(labels, self.factor, axis=1), self.factor, axis=2)  # [z, y, x] 1 mm
+        gx, gy = self.grid_shape
+        x0, x1, y0, y1 = self.crop
+        grid = np.zeros((lab.shape[0], gy, gx), dtype=labels.dtype)
+        sx0, sy0 = max(x0, 0), max(y0, 0)
+        sx1, sy1 = min(x1, gx), min(y1, gy)
+        if sx1 > sx0 and sy1 > sy0:
+            grid[:, sy0:sy1, sx0:sx1] = lab[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
+        nx, ny = self.ras_shape[:2]
+        ix = np.minimum(np.floor((np.arange(nx) + 0.5) * self.spacing[0]).astype(np.int64), gx - 1)
+        iy = np.minimum(np.floor((np.arange(ny) + 0.5) * self.spacing[1]).astype(np.int64), gy - 1)
+        if (nx, ny) == (gx, gy):
+            ix, iy = np.arange(nx), np.arange(ny)
+        ras = grid[:, iy][:, :, ix].transpose(2, 1, 0)  # [x, y, z]
+        identity = np.array([[0, 1], [1, 1], [2, 1]], dtype=np.float64)
+        back = no.apply_orientation(ras, no.ornt_transform(np.asarray(self.ornt), identity))
+        return np.ascontiguousarray(back)
+
+
+def preprocess_mri_volume(volume, affine=None, *, size: int = 96, intensity: str | None = "p99.5"
+                          ) -> tuple[np.ndarray, VolumeGeometry]:
+    """The MRI preprocessing of training and inference: volume -> axial slices.
+
+    1. **Orientation**: the volume (x, y, z voxels, ``affine`` voxel -> world mm as in
+       NIfTI; None = already RAS, 1 mm) is reoriented to RAS (nibabel's closest canonical
+       orientation).
+    2. **Resampling**: in plane to 1 mm (linear) when the voxel size differs from 1 mm
+       by more than 1 %. Slices (z) are segmented one by one, so z is not resampled.
+    3. **Crop**: a ``MRI_FOV`` x ``MRI_FOV`` (192 mm) window: :data:`MRI_CROP` on the
+       MNI152 grid (:data:`MNI_SHAPE`, what training uses), otherwise centred on the
+       bounding box of the voxels above 1 % of the 99.5th percentile (zero-padded).
+    4. **Intensity** (``intensity="p99.5"``; None skips it, for probability maps): divided by
+       the 99.5th percentile of the nonzero voxels of the cropped volume, clipped to [0, 1].
+    5. Axial slices ``[z, y, x]`` (rows = y, posterior to anterior; columns = x, left to
+       right), area-averaged to ``size`` x ``size`` (``size`` divides 192; 96 = 2 mm).
+
+    Returns ``(slices float32 [Z, size, size], geometry)``.
+    """
+    import nibabel.orientations as no
+
+    if not isinstance(size, int) or size < 1 or MRI_FOV % size:
+        raise ValueError(f"MRI size must divide {MRI_FOV} (e.g. 48, 64, 96, 192), not {size!r}")
+    v = np.asarray(volume, dtype=np.float32)
+    if v.ndim != 3:
+        raise ValueError(f"an MRI volume must be 3-D (x, y, z), not shape {v.shape}")
+    aff = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
+    if aff.shape != (4, 4) or not np.all(np.isfinite(aff)):
+        raise ValueError(f"affine must be a finite 4x4 matrix, not {aff!r}")
+    ornt = no.io_orientation(aff)
+    ras = no.apply_orientation(v, ornt)
+    zooms = np.sqrt((aff[:3, :3] ** 2).sum(axis=0))
+    spacing = tuple(float(zooms[int(ornt[i, 0])]) for i in range(2))  # after reorientation: x, y
+    a = ras
+    for axis in (0, 1):
+        if abs(spacing[axis] - 1.0) > 0.01:
+            n_out = max(1, int(round(a.shape[axis] * spacing[axis])))
+            a = _resample_linear(a, axis, n_out, 1.0 / spacing[axis])
+    gx, gy = a.shape[:2]
+    if (gx, gy) == MNI_SHAPE:
+        crop = MRI_CROP
+    else:
+        ref = normalize_intensity(a) if intensity else a
+        xs, ys = np.nonzero((ref > 0.01).any(axis=2))
+        cx = (xs.min() + xs.max() + 1) // 2 if xs.size else gx // 2
+        cy = (ys.min() + ys.max() + 1) // 2 if ys.size else gy // 2
+        crop = (int(cx) - MRI_FOV // 2, int(cx) + MRI_FOV // 2, int(cy) - MRI_FOV // 2, int(cy) + MRI_FOV // 2)
+    x0, x1, y0, y1 = crop
+    pad = max(0, -x0, -y0, x1 - gx, y1 - gy)
+    if pad:
+        a = np.pad(a, ((pad, pad), (pad, pad), (0, 0)))
+    win = a[x0 + pad:x1 + pad, y0 + pad:y1 + pad, :]
+    zyx = np.ascontiguousarray(win.transpose(2, 1, 0))
+    if intensity:
+        zyx = normalize_intensity(zyx, intensity)
+    geometry = VolumeGeometry(ornt=tuple(map(tuple, ornt.tolist())), input_shape=tuple(v.shape),
+                              ras_shape=tuple(ras.shape), spacing=spacing, grid_shape=(gx, gy),
+                              crop=tuple(crop), factor=MRI_FOV // size)
+    return area_down(zyx, MRI_FOV // size).astype(np.float32), geometry
+
+
+def mri_volume_path(kind: str = "t1") -> Path:
+    """Path of a bundled MNI152 volume (``"t1"``, ``"gm"`` or ``"wm"``) in the nilearn wheel."""
+    if kind not in ("t1", "gm", "wm"):
+        raise ValueError(f"kind must be 't1', 'gm' or 'wm', not {kind!r}")
+    return _package_file("nilearn", "datasets", "data", _MNI_FILE.format(kind))
+
+
 @functools.lru_cache(maxsize=1)
 def _mni_volumes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """T1 (normalised to [0, 1]), p_gm, p_wm as float32 [z, y, x] of the 192x192 crop."""
+    """T1 (normalised to [0, 1]), p_gm, p_wm as float32 [z, y, x] of the 192x192 crop, at
+    1 mm (:func:`preprocess_mri_volume` with ``size=192``)."""
     import nibabel
 
     vols = []
     for kind in ("t1", "gm", "wm"):
-        path = _package_file("nilearn", "datasets", "data", _MNI_FILE.format(kind))
-        v = np.asarray(nibabel.load(str(path)).dataobj, dtype=np.float32) / 255.0
-        x0, x1, y0, y1 = MRI_CROP
-        vols.append(np.ascontiguousarray(v[x0:x1, y0:y1, :].transpose(2, 1, 0)))
+        img = nibabel.load(str(mri_volume_path(kind)))
+        v = np.asarray(img.dataobj, dtype=np.float32) / 255.0
+        slices, _ = preprocess_mri_volume(v, img.affine, size=MRI_FOV,
+                                          intensity="p99.5" if kind == "t1" else None)
+        vols.append(slices)
     t1, gm, wm = vols
-    scale = np.percentile(t1[t1 > 0], 99.5)
-    t1 = np.clip(t1 / scale, 0.0, 1.0).astype(np.float32)
     return t1, gm, wm
 
 
@@ -211,8 +368,8 @@ def _load_mri(split: str, size: int) -> SegmentationData:
     t1, gm, wm = _mni_volumes()
     z = mri_split_indices()[split]
     f = 192 // size
-    img = _area_down(t1[z], f)
-    pg, pw = _area_down(gm[z], f), _area_down(wm[z], f)
+    img = area_down(t1[z], f)
+    pg, pw = area_down(gm[z], f), area_down(wm[z], f)
     labels = np.where(pg >= pw, 1, 2)
     labels[(pg + pw) < 0.5] = 0
     return SegmentationData(
@@ -230,8 +387,7 @@ def _stardist_images() -> tuple[np.ndarray, np.ndarray]:
     mask = tifffile.imread(_package_file("stardist", "data", "images", "mask2d.tif"))
     img = img.astype(np.float32)
     x0, x1 = NUCLEI_REGIONS["train"]
-    lo, hi = np.percentile(img[:, x0:x1], [1.0, 99.8])
-    img = np.clip((img - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    img = normalize_intensity(img, "p1-p99.8", ref=img[:, x0:x1])
     return img, (mask > 0).astype(np.int64)
 
 

@@ -20,6 +20,7 @@ __all__ = ["main"]
 DELEGATED = {
     "train": ("msdf_unet.golden.train", "train the float U-Net (seeded, CPU)"),
     "eval": ("msdf_unet.golden.evaluate", "Dice/IoU of float, INT8 and MSDF policies; plots"),
+    "segment": ("msdf_unet.host.segment", "segment PNG images / NIfTI volumes (backends float..pynq)"),
 }
 BENCHES = {
     "arith": "msdf_unet.hdl.arith.bench",
@@ -108,8 +109,10 @@ def cmd_bitstream(args) -> int:
     from ..hdl.soc.vivado import VivadoNotFound, run_vivado, write_tree
     config = _config(args)
     _claim_out(args, ["src", "regmap.json", "config.json", "build.tcl", "README.txt", "out",
-                      "project", "vivado.log", "vivado.jou", ".Xil"])
-    tree = write_tree(config, args.out)
+                      "project", "vivado.log", "vivado.jou", ".Xil", "overlay_README.md", "programs"])
+    from .api import cache_dir  # compiled programs go into the overlay: given, else the cached ones
+    programs = args.program or sorted((cache_dir() / "programs").glob("*.msdfp"))
+    tree = write_tree(config, args.out, programs=programs)
     print(f"Vivado build tree written to {tree.root}/ ({len(tree.sources)} sources, {tree.tcl.name})")
     try:
         bit = run_vivado(tree)
@@ -148,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bitstream", help="write the Vivado tree; run Vivado when installed")
     _add_config_args(p)
     _add_out_dir_args(p, "build/vivado")
+    p.add_argument("--program", type=Path, action="append", default=[],
+                   help="compiled .msdfp to ship in the overlay (default: the cached ones)")
     p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser("bench", help="benchmarks: arith (variants, Yosys) or golden (model speed)")

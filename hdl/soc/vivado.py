@@ -6,18 +6,33 @@ holds a Tcl script that builds a block design around the Amaranth-generated acce
 
 - ``processing_system7`` configured for the PYNQ-Z2 (the board preset when the PYNQ-Z2 board
   files are installed, otherwise the explicit DDR3/MIO settings of that board written
-  here), with ``M_AXI_GP0`` enabled, ``FCLK_CLK0`` at ``clk_mhz`` and ``IRQ_F2P``;
+  here), with ``M_AXI_GP0`` for control, ``FCLK_CLK0`` at ``clk_mhz`` (which must be a
+  frequency the PS7 produces exactly from its 1000 MHz IO PLL: :func:`ps7_fclk_mhz`; the
+  script checks the PS7's *actual* frequency, so the ``FREQ_HZ`` the wrapper declares is
+  the clock the PL gets) and ``IRQ_F2P``;
+- ``S_AXI_HP0`` (64 bit) for an accelerator with an AXI4 master (``mem_master``, the name of
+  that interface on the top; the convolution engine will have one): connected through an
+  interconnect and given the whole DDR (``HP0_DDR_LOWOCM``). The present dot-product top has
+  no master, so by default HP0 stays disabled (an enabled HP0 without a master fails
+  ``validate_bd_design``);
 - the accelerator as a module reference (``msdf_accel``, the wrapper of
-  :mod:`.generate`), its AXI4-Lite slave on ``M_AXI_GP0`` through an AXI interconnect,
-  its interrupt on ``IRQ_F2P``, reset from a ``proc_sys_reset``;
-- synthesis, implementation, bitstream; the build fails unless the PL clock has the
-  period asked for and timing is met; ``out/`` receives ``msdf_accel.bit``,
-  ``msdf_accel.hwh``, ``regmap.json`` and ``config.json`` — copy them to the board.
+  :mod:`.generate`; PYNQ sees the VLNV :data:`ACCEL_VLNV`), its AXI4-Lite slave on
+  ``M_AXI_GP0`` through an AXI interconnect, its interrupt through ``xlconcat`` ->
+  ``axi_intc`` -> ``IRQ_F2P`` (the topology ``pynq.Interrupt`` discovers), reset from a
+  ``proc_sys_reset``;
+- synthesis, implementation, bitstream; the build fails unless timing is met (worst setup,
+  hold and pulse-width slack all >= 0); ``out/`` is the PYNQ overlay folder:
+  ``msdf_accel.bit``, ``msdf_accel.hwh``, ``msdf_accel.xsa``, ``regmap.json``,
+  ``config.json``, the compiled programs given to :func:`write_tree` and a ``README.md``.
+
+The script uses Tcl 8.5 commands only (Vivado up to 2020.x embeds Tcl 8.5):
+:data:`TCL86_ONLY` lists what it must not use; the tests scan for them.
 """
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +40,23 @@ from .config import AccelConfig
 from .generate import CORE_NAME, WRAPPER_NAME, generate
 from .platform import PYNQZ2Platform
 
-__all__ = ["VivadoTree", "VivadoNotFound", "write_tree", "run_vivado", "BD_NAME", "PROJECT", "PS7_PYNQ_Z2"]
+__all__ = ["VivadoTree", "VivadoNotFound", "write_tree", "run_vivado", "build_tcl", "ps7_fclk_mhz",
+           "BD_NAME", "PROJECT", "PS7_PYNQ_Z2", "PS7_IO_PLL_MHZ", "ACCEL_VLNV", "ACCEL_CELL",
+           "TCL86_ONLY"]
 
 BD_NAME = "msdf_bd"
 PROJECT = "msdf_unet"
-
+#: Name of the accelerator's cell in the block design: ``Overlay(...).msdf_accel_0``.
+ACCEL_CELL = f"{WRAPPER_NAME}_0"
+#: VLNV Vivado gives a module reference; the PYNQ driver binds to it (host/pynq_ip.py).
+ACCEL_VLNV = f"xilinx.com:module_ref:{WRAPPER_NAME}:1.0"
+#: The PS7's IO PLL on the PYNQ-Z2 (50 MHz crystal x 20); FCLK0 = IO PLL / (d0 * d1).
+PS7_IO_PLL_MHZ = 1000.0
+_FCLK_DIVISOR_MAX = 63
+#: Tcl commands (and subcommands) that Tcl 8.5 lacks.
+TCL86_ONLY = ("lmap", "try", "throw", "tailcall", "coroutine", "yield", "yieldto", "dict map",
+              "string cat", "file tempfile", "info coroutine", "oo::class", "zlib", "lsort -stride",
+              "chan pipe", "finally")
 #: PS7 settings of the PYNQ-Z2 (DDR3 MT41K256M16 RE-125 x16, 50 MHz PS clock, UART0 on
 #: MIO 14..15, Ethernet on MIO 16..27, USB0, SD0, QSPI), used when no board files exist.
 PS7_PYNQ_Z2 = {
@@ -67,6 +94,25 @@ PS7_PYNQ_Z2 = {
 }
 
 
+def ps7_fclk_mhz(requested_mhz: float) -> float:
+    """The FCLK frequency (MHz) the PS7 actually produces for ``requested_mhz``: the IO PLL
+    divided by the product of two dividers in 1..63 closest to the request."""
+    best = min((abs(PS7_IO_PLL_MHZ / (a * b) - requested_mhz), PS7_IO_PLL_MHZ / (a * b))
+               for a in range(1, _FCLK_DIVISOR_MAX + 1) for b in range(1, _FCLK_DIVISOR_MAX + 1))
+    return best[1]
+
+
+def _check_fclk(clk_mhz: float) -> None:
+    actual = ps7_fclk_mhz(clk_mhz)
+    if abs(actual - clk_mhz) > 1e-6:
+        near = sorted({PS7_IO_PLL_MHZ / n for n in range(1, 64 * 64)
+                       if abs(PS7_IO_PLL_MHZ / n - clk_mhz) < 0.2 * clk_mhz}, key=lambda f: abs(f - clk_mhz))[:2]
+        raise ValueError(
+            f"clk_mhz {clk_mhz:g} is not a frequency the PS7 makes from its {PS7_IO_PLL_MHZ:g} MHz IO PLL "
+            f"(it would give {actual:.4f} MHz and the wrapper's FREQ_HZ would be wrong); use e.g. "
+            + " or ".join(f"{f:.6g}" for f in sorted(near)))
+
+
 class VivadoNotFound(RuntimeError):
     """``vivado`` is not on PATH; the tree was written and can be built elsewhere."""
 
@@ -88,8 +134,30 @@ def _tcl_dict(settings: dict[str, str]) -> str:
     return " \\\n    ".join(f"CONFIG.{k} {{{v}}}" for k, v in settings.items())
 
 
-def build_tcl(config: AccelConfig, *, part: str, sources: list[str]) -> str:
-    """The Tcl script of the tree (paths relative to the tree's root)."""
+def _hp0_tcl(mem_master: str | None) -> str:
+    if mem_master is None:
+        return ("# S_AXI_HP0 stays disabled: this accelerator top has no AXI4 master "
+                "(write_tree(mem_master=...) enables it)\n")
+    cell = ACCEL_CELL
+    return f"""\
+# The accelerator's AXI4 master -> interconnect -> S_AXI_HP0 (64 bit), all of DDR addressable
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 \\
+    -config {{Master "/{cell}/{mem_master}" Slave "/processing_system7_0/S_AXI_HP0" Clk "Auto"}} \\
+    [get_bd_intf_pins processing_system7_0/S_AXI_HP0]
+assign_bd_address -target_address_space [get_bd_addr_spaces {cell}/{mem_master}] \\
+    [get_bd_addr_segs processing_system7_0/S_AXI_HP0/HP0_DDR_LOWOCM] -force
+"""
+
+
+def build_tcl(config: AccelConfig, *, part: str, sources: Sequence[str],
+              mem_master: str | None = None, programs: Sequence[str] = ()) -> str:
+    """The Tcl script of the tree (paths relative to the tree's root).
+
+    ``mem_master``: name of the top's AXI4 master interface for ``S_AXI_HP0`` (None: the top
+    has none, HP0 stays disabled). ``programs``: files (relative to the root) copied into
+    the overlay folder.
+    """
+    _check_fclk(config.clk_mhz)
     period_ns = 1000.0 / config.clk_mhz
     ps7_fabric = {
         "PCW_USE_M_AXI_GP0": "1",
@@ -99,23 +167,31 @@ def build_tcl(config: AccelConfig, *, part: str, sources: list[str]) -> str:
         "PCW_USE_FABRIC_INTERRUPT": "1",
         "PCW_IRQ_F2P_INTR": "1",
     }
+    if mem_master is not None:
+        ps7_fabric.update({"PCW_USE_S_AXI_HP0": "1", "PCW_S_AXI_HP0_DATA_WIDTH": "64"})
     src_list = " ".join(sources)
+    prog_list = " ".join(programs)
+    cell = ACCEL_CELL
     return f"""\
 # Generated by msdf-unet (hdl/soc/vivado.py); run: vivado -mode batch -source build.tcl
-# Builds the PYNQ-Z2 overlay: PS7 + the Amaranth accelerator on M_AXI_GP0.
+# Builds the PYNQ-Z2 overlay: PS7 + the Amaranth accelerator on M_AXI_GP0 (Tcl 8.5 only).
 set root [file normalize [file dirname [info script]]]
 set part {part}
+set clk_mhz {config.clk_mhz:g}
 set clk_period_ns {period_ns:.3f}
 set sources [list {src_list}]
+set programs [list {prog_list}]
 
-foreach src $sources {{
+foreach src [concat $sources $programs] {{
     if {{![file exists [file join $root $src]]}} {{ error "missing source $src in $root" }}
 }}
 
 create_project -force {PROJECT} [file join $root project] -part $part
 set board [lindex [get_board_parts -quiet -latest_file_version *pynq-z2*] 0]
 if {{$board ne ""}} {{ set_property board_part $board [current_project] }}
-add_files -norecurse [lmap s $sources {{file join $root $s}}]
+set src_paths [list]
+foreach s $sources {{ lappend src_paths [file join $root $s] }}
+add_files -norecurse $src_paths
 set_property top {WRAPPER_NAME} [get_filesets sources_1]
 update_compile_order -fileset sources_1
 
@@ -132,12 +208,28 @@ if {{$board ne ""}} {{
 }}
 set_property -dict [list \\
     {_tcl_dict(ps7_fabric)}] $ps7
+# The wrapper declares FREQ_HZ {config.clk_mhz * 1e6:.0f}: the PS7 must produce exactly that clock
+set act_mhz [get_property CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ $ps7]
+if {{$act_mhz eq "" || abs($act_mhz - $clk_mhz) > 0.001}} {{
+    error "FCLK_CLK0 is $act_mhz MHz, expected $clk_mhz MHz (the wrapper's FREQ_HZ)"
+}}
 
-set accel [create_bd_cell -type module -reference {WRAPPER_NAME} {WRAPPER_NAME}_0]
+set accel [create_bd_cell -type module -reference {WRAPPER_NAME} {cell}]
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 \\
     -config {{Master "/processing_system7_0/M_AXI_GP0" Clk "Auto"}} \\
-    [get_bd_intf_pins {WRAPPER_NAME}_0/s_axi_ctrl]
-connect_bd_net [get_bd_pins {WRAPPER_NAME}_0/irq] [get_bd_pins processing_system7_0/IRQ_F2P]
+    [get_bd_intf_pins {cell}/s_axi_ctrl]
+{_hp0_tcl(mem_master)}
+# Interrupt: accelerator -> xlconcat -> axi_intc -> IRQ_F2P (what pynq.Interrupt discovers)
+set concat [create_bd_cell -type ip -vlnv xilinx.com:ip:xlconcat xlconcat_0]
+set_property -dict [list CONFIG.NUM_PORTS {{1}}] $concat
+set intc [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_intc axi_intc_0]
+set_property -dict [list CONFIG.C_IRQ_CONNECTION {{1}} CONFIG.C_IRQ_IS_LEVEL {{1}}] $intc
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 \\
+    -config {{Master "/processing_system7_0/M_AXI_GP0" Clk "Auto"}} \\
+    [get_bd_intf_pins axi_intc_0/s_axi]
+connect_bd_net [get_bd_pins {cell}/irq] [get_bd_pins xlconcat_0/In0]
+connect_bd_net [get_bd_pins xlconcat_0/dout] [get_bd_pins axi_intc_0/intr]
+connect_bd_net [get_bd_pins axi_intc_0/irq] [get_bd_pins processing_system7_0/IRQ_F2P]
 assign_bd_address
 validate_bd_design
 save_bd_design
@@ -166,8 +258,15 @@ open_run impl_1
 file mkdir [file join $root reports]
 report_utilization -file [file join $root reports utilization.rpt]
 report_timing_summary -file [file join $root reports timing.rpt]
+# every constraint met: worst setup, hold and pulse-width slack
 set wns [get_property SLACK [get_timing_paths -max_paths 1 -nworst 1 -setup]]
-if {{$wns < 0}} {{ error "timing not met at {config.clk_mhz:g} MHz: WNS $wns ns" }}
+set whs [get_property SLACK [get_timing_paths -max_paths 1 -nworst 1 -hold]]
+set wpws [get_property STATS.TPWS [get_runs impl_1]]
+foreach {{what slack}} [list setup $wns hold $whs pulse-width $wpws] {{
+    if {{$slack eq "" || $slack < 0}} {{
+        error "timing not met at {config.clk_mhz:g} MHz: worst $what slack '$slack' ns"
+    }}
+}}
 
 set out [file join $root out]
 file mkdir $out
@@ -178,28 +277,83 @@ set hwh [lindex [glob -nocomplain \\
     [file join $root project {PROJECT}.srcs sources_1 bd {BD_NAME} hw_handoff {BD_NAME}.hwh]] 0]
 if {{$hwh eq ""}} {{ error "no hardware handoff (.hwh) was written" }}
 file copy -force $hwh [file join $out {WRAPPER_NAME}.hwh]
+write_hw_platform -fixed -include_bit -force -file [file join $out {WRAPPER_NAME}.xsa]
 file copy -force [file join $root regmap.json] [file join $out regmap.json]
 file copy -force [file join $root config.json] [file join $out config.json]
+file copy -force [file join $root overlay_README.md] [file join $out README.md]
+foreach prog $programs {{ file copy -force [file join $root $prog] [file join $out [file tail $prog]] }}
 puts "msdf-unet: overlay written to $out"
 """
 
 
-def write_tree(config: AccelConfig = AccelConfig(), root: Path | str = "build/vivado") -> VivadoTree:
-    """Write the complete Vivado build tree under ``root`` (sources, Tcl, README)."""
+def _overlay_readme(config: AccelConfig, programs: Sequence[str], mem_master: str | None) -> str:
+    progs = "".join(f"- `{Path(p).name}`: " + ("compiled program\n" if p.endswith(".msdfp") else
+                                                 "the convolution engine's EngineConfig\n")
+                    for p in programs) or \
+        "- (no compiled program was given to this build)\n"
+    return f"""# msdf-unet overlay for the PYNQ-Z2
+
+Copy this folder to the board (e.g. `/home/xilinx/msdf_accel/`) and load it with
+
+```python
+from pynq import Overlay
+import msdf_unet.host.pynq_ip          # registers the driver for {ACCEL_VLNV}
+ol = Overlay("/home/xilinx/msdf_accel/{WRAPPER_NAME}.bit")
+accel = ol.{ACCEL_CELL}                # msdf_unet.host.pynq_ip.MsdfAccelIP
+```
+
+- `{WRAPPER_NAME}.bit`, `{WRAPPER_NAME}.hwh`: bitstream and hardware handoff (pynq.Overlay)
+- `{WRAPPER_NAME}.xsa`: hardware platform (Vitis / PetaLinux)
+- `regmap.json`: the accelerator's register map (the driver checks its digest)
+- `config.json`: the accelerator configuration ({config.variant}, FCLK0 {config.clk_mhz:g} MHz)
+{progs}
+Control on M_AXI_GP0; interrupt through xlconcat -> axi_intc -> IRQ_F2P;
+S_AXI_HP0: {"64-bit, master " + mem_master if mem_master else "not used by this top"}.
+"""
+
+
+def write_tree(config: AccelConfig = AccelConfig(), root: Path | str = "build/vivado", *,
+               mem_master: str | None = None, programs: Sequence[Path | str] = (),
+               engine_config_json: str | None = None) -> VivadoTree:
+    """Write the complete Vivado build tree under ``root`` (sources, Tcl, README).
+
+    ``programs`` (compiled ``.msdfp`` files) are copied into the tree and from there into
+    the overlay folder; ``engine_config_json`` (the convolution engine's
+    ``EngineConfig.to_json()``, once the engine is the top) goes there as
+    ``engine_config.json``, where the board runtime reads it. ValueError for a ``clk_mhz``
+    the PS7 cannot produce exactly or a missing program file.
+    """
+    _check_fclk(config.clk_mhz)
     root = Path(root)
+    programs = [Path(p) for p in programs]
+    for p in programs:
+        if not p.is_file():
+            raise ValueError(f"program {p} does not exist")
     root.mkdir(parents=True, exist_ok=True)
     gen = generate(config, root / "src")
     # regmap/config sit at the root so the Tcl copies them next to the bitstream
     shutil.copyfile(gen.regmap, root / "regmap.json")
     shutil.copyfile(gen.config, root / "config.json")
+    prog_rel = []
+    if engine_config_json is not None:
+        (root / "programs").mkdir(exist_ok=True)
+        (root / "programs" / "engine_config.json").write_text(engine_config_json)
+        prog_rel.append("programs/engine_config.json")
+    for p in programs:
+        (root / "programs").mkdir(exist_ok=True)
+        shutil.copyfile(p, root / "programs" / p.name)
+        prog_rel.append(f"programs/{p.name}")
     sources = [str(p.relative_to(root)) for p in gen.sources]
     tcl = root / "build.tcl"
-    tcl.write_text(build_tcl(config, part=PYNQZ2Platform().part, sources=sources))
+    tcl.write_text(build_tcl(config, part=PYNQZ2Platform().part, sources=sources,
+                             mem_master=mem_master, programs=prog_rel))
+    (root / "overlay_README.md").write_text(_overlay_readme(config, prog_rel, mem_master))
     (root / "README.txt").write_text(
         f"msdf-unet Vivado build tree for the PYNQ-Z2 ({PYNQZ2Platform().part}).\n"
         f"Top of the PL: {WRAPPER_NAME} (wraps {CORE_NAME}); block design {BD_NAME}.\n"
         f"Build:  cd {root} && vivado -mode batch -source build.tcl\n"
-        f"Result: out/{WRAPPER_NAME}.bit, out/{WRAPPER_NAME}.hwh, out/regmap.json, out/config.json\n")
+        f"Result: the overlay folder out/ ({WRAPPER_NAME}.bit, .hwh, .xsa, regmap.json, "
+        f"config.json, README.md, programs)\n")
     return VivadoTree(root=root, tcl=tcl, sources=tuple(root / s for s in sources),
                       out_dir=root / "out")
 

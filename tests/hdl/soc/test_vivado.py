@@ -17,7 +17,8 @@ import pytest
 from msdf_unet.hdl.bus.regmap import RegisterMap
 from msdf_unet.hdl.soc.config import AccelConfig
 from msdf_unet.hdl.soc.generate import CORE_NAME, WRAPPER_NAME
-from msdf_unet.hdl.soc.vivado import BD_NAME, PROJECT, VivadoNotFound, run_vivado, write_tree
+from msdf_unet.hdl.soc.vivado import (ACCEL_CELL, BD_NAME, PROJECT, PS7_IO_PLL_MHZ, TCL86_ONLY,
+                                      VivadoNotFound, build_tcl, ps7_fclk_mhz, run_vivado, write_tree)
 
 CONFIG = AccelConfig(variant="bitserial", clk_mhz=100.0)
 
@@ -30,14 +31,23 @@ proc dump_calls {} {
 proc get_board_parts {args} { lappend ::calls [list get_board_parts {*}$args]; return $::board }
 proc get_clocks {args} { return clk_fpga_0 }
 proc get_runs {name} { return $name }
+proc get_bd_pins {args} { return [lindex $args end] }
+proc get_bd_intf_pins {args} { return [lindex $args end] }
+proc get_timing_paths {args} { if {[lsearch $args -hold] >= 0} { return hold } { return setup } }
 proc get_property {name obj} {
     switch -- $name {
         PROGRESS  { return "100%" }
         PERIOD    { return $::period }
-        SLACK     { return $::slack }
+        SLACK     { if {$obj eq "hold"} { return $::hold } { return $::slack } }
+        STATS.TPWS { return $::tpws }
+        CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ { return $::act_mhz }
         DIRECTORY { return $::impl_dir }
         default   { return "" }
     }
+}
+# Vivado <= 2020 embeds Tcl 8.5: what it lacks fails here too
+foreach cmd {lmap try throw tailcall coroutine yield} {
+    proc $cmd {args} [list error "$cmd is a Tcl 8.6-only command"]
 }
 """
 
@@ -47,7 +57,7 @@ def tree(tmp_path_factory):
     return write_tree(CONFIG, tmp_path_factory.mktemp("vivado") / "tree")
 
 
-def run_tcl(tree, tmp_path, *, board="", period=10.0, slack=0.25):
+def run_tcl(tree, tmp_path, *, board="", period=10.0, slack=0.25, hold=0.05, tpws=1.0, act_mhz=100.0):
     root = tmp_path / "tree"
     shutil.copytree(tree.root, root)
     impl = root / "project" / f"{PROJECT}.runs" / "impl_1"
@@ -57,6 +67,7 @@ def run_tcl(tree, tmp_path, *, board="", period=10.0, slack=0.25):
     hwh.mkdir(parents=True)
     (hwh / f"{BD_NAME}.hwh").write_text("<hwh/>")
     out = tclsh(f"set ::board {{{board}}}; set ::period {period}; set ::slack {slack}; "
+                f"set ::hold {hold}; set ::tpws {tpws}; set ::act_mhz {act_mhz}; "
                 f"set ::impl_dir {{{impl}}}\nsource {{{root / 'build.tcl'}}}\ndump_calls\n")
     return root, [tuple(line.split("\x1f")) for line in out.splitlines() if line]
 
@@ -113,7 +124,9 @@ def test_tcl_runs_end_to_end_and_copies_the_overlay(tree, tmp_path):
     assert runs[1][2:4] == ("-to_step", "write_bitstream")
     out = root / "out"
     assert {p.name for p in out.iterdir()} == {f"{WRAPPER_NAME}.bit", f"{WRAPPER_NAME}.hwh",
-                                              "regmap.json", "config.json"}
+                                              "regmap.json", "config.json", "README.md"}
+    assert any(c[0] == "write_hw_platform" and c[-1].endswith(f"{WRAPPER_NAME}.xsa") for c in calls)
+    assert ACCEL_CELL in (out / "README.md").read_text()
     assert json.loads((out / "config.json").read_text())["clk_mhz"] == 100.0
 
 
@@ -126,8 +139,14 @@ def test_board_preset_is_used_when_board_files_exist(tree, tmp_path):
 def test_wrong_clock_or_failed_timing_stops_the_build(tree, tmp_path):
     with pytest.raises(TclError, match="period 8.0 ns, expected 10.000 ns"):
         run_tcl(tree, tmp_path / "a", period=8.0)
-    with pytest.raises(TclError, match="timing not met at 100 MHz"):
+    with pytest.raises(TclError, match="timing not met at 100 MHz: worst setup"):
         run_tcl(tree, tmp_path / "b", slack=-0.3)
+    with pytest.raises(TclError, match="timing not met at 100 MHz: worst hold"):
+        run_tcl(tree, tmp_path / "c", hold=-0.01)
+    with pytest.raises(TclError, match="timing not met at 100 MHz: worst pulse-width"):
+        run_tcl(tree, tmp_path / "d", tpws=-0.2)
+    with pytest.raises(TclError, match="FCLK_CLK0 is 95.2381 MHz, expected 100 MHz"):
+        run_tcl(tree, tmp_path / "e", act_mhz=95.2381)
 
 
 def test_missing_source_is_named(tree, tmp_path):
@@ -142,6 +161,61 @@ def test_without_vivado_the_message_names_the_tree(tree, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(VivadoNotFound, match=re.escape(str(tree.root))):
         run_vivado(tree)
+
+
+def _bd_connections(calls):
+    return [c for c in calls if c[0] in ("connect_bd_net", "connect_bd_intf_net")]
+
+
+def test_interrupt_goes_through_concat_and_intc(tree, tmp_path):
+    """pynq.Interrupt finds an interrupt only through axi_intc (fed by xlconcat) on IRQ_F2P."""
+    _, calls = run_tcl(tree, tmp_path)
+    cells = {c[-1]: c for c in calls if c[0] == "create_bd_cell"}
+    assert "xilinx.com:ip:axi_intc" in cells["axi_intc_0"] and "xilinx.com:ip:xlconcat" in cells["xlconcat_0"]
+    nets = [" ".join(c) for c in _bd_connections(calls)]
+    assert any(f"{ACCEL_CELL}/irq" in n and "xlconcat_0/In0" in n for n in nets)
+    assert any("xlconcat_0/dout" in n and "axi_intc_0/intr" in n for n in nets)
+    assert any("axi_intc_0/irq" in n and "processing_system7_0/IRQ_F2P" in n for n in nets)
+    assert not any(f"{ACCEL_CELL}/irq" in n and "IRQ_F2P" in n for n in nets)
+    auto = [" ".join(c) for c in calls if c[0] == "apply_bd_automation"]
+    assert any("axi_intc_0/s_axi" in a and "M_AXI_GP0" in a for a in auto)
+
+
+def test_hp0_is_enabled_64bit_and_given_ddr_when_the_top_has_a_master(tmp_path):
+    tcl = build_tcl(CONFIG, part="xc7z020clg400-1", sources=["src/a.v"], mem_master="m_axi_mem")
+    assert "CONFIG.PCW_USE_S_AXI_HP0 {1}" in tcl and "CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {64}" in tcl
+    assert f'Master "/{ACCEL_CELL}/m_axi_mem" Slave "/processing_system7_0/S_AXI_HP0"' in tcl
+    assert "HP0_DDR_LOWOCM" in tcl
+    plain = build_tcl(CONFIG, part="xc7z020clg400-1", sources=["src/a.v"])
+    assert "PCW_USE_S_AXI_HP0" not in plain and "HP0_DDR_LOWOCM" not in plain
+
+
+def test_script_uses_no_tcl86_only_command(tree):
+    words = re.findall(r"(?:^|[\[;{])\s*([A-Za-z_:]+(?: -?[a-z]+)?)", tree.tcl.read_text(), re.M)
+    heads = {w for w in words} | {w.split()[0] for w in words}
+    assert not heads & set(TCL86_ONLY), heads & set(TCL86_ONLY)
+    for cmd in TCL86_ONLY:
+        assert not re.search(rf"(^|[\[;{{]\s*){re.escape(cmd)}\b", tree.tcl.read_text(), re.M), cmd
+
+
+def test_clock_must_be_one_the_ps7_makes(tmp_path):
+    assert ps7_fclk_mhz(100.0) == 100.0 and ps7_fclk_mhz(150.0) == pytest.approx(PS7_IO_PLL_MHZ / 7)
+    with pytest.raises(ValueError, match="clk_mhz 150 is not a frequency the PS7 makes"):
+        write_tree(AccelConfig(clk_mhz=150.0), tmp_path / "t")
+
+
+def test_programs_are_copied_into_the_overlay(tmp_path):
+    prog = tmp_path / "mri_edge.msdfp"
+    prog.write_bytes(b"program")
+    t = write_tree(CONFIG, tmp_path / "tree", programs=[prog])
+    root, _ = run_tcl(t, tmp_path / "run")
+    assert (root / "out" / "mri_edge.msdfp").read_bytes() == b"program"
+    from msdf_unet.spec.engine import EngineConfig
+    t3 = write_tree(CONFIG, tmp_path / "tree3", engine_config_json=EngineConfig().to_json())
+    root3, _ = run_tcl(t3, tmp_path / "run3")
+    assert EngineConfig.from_json((root3 / "out" / "engine_config.json").read_text()) == EngineConfig()
+    with pytest.raises(ValueError, match="does not exist"):
+        write_tree(CONFIG, tmp_path / "t2", programs=[tmp_path / "nope.msdfp"])
 
 
 @pytest.mark.vivado

@@ -1,0 +1,565 @@
+"""Control of one convolution core: parameter load, line buffer, window build, PE feed,
+result collection and output rows (see :class:`ConvControl`)."""
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...spec.engine import ACT_BITS, HEAD_ELEM_BYTES, MAX_WEIGHT, Policy
+from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
+from .layout import record_offsets
+from .pe import beat_layout, pe_config_layout, pe_result_layout
+from .requant import requant_in_layout, requant_out_layout
+from .sequencer import job_layout
+
+__all__ = ["ConvControl", "param_layout", "ConvGeometry"]
+
+
+def param_layout(bias_lanes: int) -> data.StructLayout:
+    """Per-output-channel parameters kept beside the weight rows."""
+    return data.StructLayout({
+        "bias_w": data.ArrayLayout(signed(8), bias_lanes),
+        "bias_x": data.ArrayLayout(unsigned(8), bias_lanes),
+        "mult": signed(32), "shift": unsigned(6), "wpos": signed(32), "wneg": signed(32),
+    })
+
+
+class ConvGeometry:
+    """Sizes of one core's buffers, derived from the EngineConfig and the PE width.
+
+    ``lanes`` data lanes per beat (the PE has ``lanes + bias_lanes`` lanes: the bias lanes
+    enter on each plane's first chunk); ``weight_rows`` rows of ``lanes`` weights
+    (``weight_buffer_bytes // lanes``); ``window_chunks`` chunks of the widest fan-in
+    (rounded up to a power of two: the window address is ``plane * window_chunks + chunk``);
+    ``line_words`` 64-bit words of line buffer; ``out_words`` 64-bit words of output rows;
+    ``param_depth`` output channels per weight load.
+    """
+
+    def __init__(self, config, *, lanes: int, out_buffer_bytes: int = 16384, param_depth: int = 64):
+        self.lanes = lanes
+        self.bias_lanes = config.max_bias_lanes
+        self.weight_rows = config.weight_buffer_bytes // lanes
+        chunks = -(-config.max_fan_in // lanes)
+        self.window_chunks = 1 << max(0, (chunks - 1).bit_length())
+        self.line_words = config.line_buffer_bytes // 8
+        self.out_words = out_buffer_bytes // 8
+        self.param_depth = param_depth
+        self.max_width = config.max_width
+        self.max_height = config.max_height
+
+
+class ConvControl(wiring.Component):
+    """The control of one conv core (a leaf: every FSM of the core lives here).
+
+    Work order of a CONV job (plane-major inside each output, see :mod:`.pe`):
+
+    * for each group of output channels that fits the weight/parameter/output buffers
+      (``n`` channels): one read transfer of their ``n`` channel records, parsed one
+      byte per cycle into weight rows (``lanes`` weights per row, ``ceil(fan/lanes)`` rows
+      per channel) and one parameter entry per channel;
+    * for each output row ``y``: read the input rows it needs that the line buffer
+      (``k+1`` row slots per input channel) does not hold, one transfer per (row, channel);
+    * for each pixel ``x``: the *builder* gathers the window ``x[c, y+ky-p, x+kx-p]`` in
+      ``(c, ky, kx)`` order (one byte per cycle from the line buffer, zero outside the
+      image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
+      overlapped with the next chunk) into one of two window banks; the *feeder* sends
+      the other bank's pixel to the PE: output by output, plane by plane, chunk by chunk,
+      skipping the rest of an output on the PE's ``stop``;
+    * the *collector* passes each PE result with its channel's ``mult``/``shift`` to the
+      requantizer and writes the code (or INT32) into the output row buffer;
+    * when the row's ``n * W`` results are in, one write transfer per channel row.
+
+    Members: ``job``/``start``/``done`` (from the sequencer), ``outputs``/``terminated``
+    (counts of the job), ``progress`` (for the watchdog), ``mem`` (memory client), the
+    buffer ports (``lb_*``, ``win_*``, ``wgt_*``, ``par_*``, ``ob_*``) and the PE and
+    requantizer streams.
+    """
+
+    def __init__(self, geometry: ConvGeometry):
+        g = self.g = geometry
+        L, NB = g.lanes, g.bias_lanes
+        self.par_shape = param_layout(NB)
+        aw = lambda depth: max(1, (depth - 1).bit_length())  # noqa: E731
+        self.win_depth = 2 * 8 * g.window_chunks
+        super().__init__({
+            "job": In(job_layout()), "start": In(1), "done": Out(1),
+            "outputs": Out(32), "terminated": Out(32), "progress": Out(1),
+            "mem": Out(transfer_port()),
+            "lb_w": In(memory.WritePort.Signature(addr_width=aw(g.line_words), shape=64)),
+            "lb_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_words), shape=64)),
+            "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=L)),
+            "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=L)),
+            "wgt_w": In(memory.WritePort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
+            "wgt_r": In(memory.ReadPort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
+            "par_w": In(memory.WritePort.Signature(addr_width=aw(g.param_depth), shape=self.par_shape)),
+            "par_feed_addr": Out(aw(g.param_depth)), "par_feed_data": In(self.par_shape),
+            "par_coll_addr": Out(aw(g.param_depth)), "par_coll_data": In(self.par_shape),
+            "ob_w": In(memory.WritePort.Signature(addr_width=aw(g.out_words), shape=64, granularity=8)),
+            "ob_r": In(memory.ReadPort.Signature(addr_width=aw(g.out_words), shape=64)),
+            "pe_i": Out(stream.Signature(beat_layout(L + NB))),
+            "pe_cfg": Out(pe_config_layout()),
+            "pe_o": In(stream.Signature(pe_result_layout())),
+            "pe_stop": In(1), "pe_stop_seq": In(2),
+            "rq_i": Out(stream.Signature(requant_in_layout())),
+            "rq_o": In(stream.Signature(requant_out_layout())),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g = self.g
+        L, NB = g.lanes, g.bias_lanes
+        MC = g.window_chunks
+        job = Signal(job_layout())
+        cmd = job.cmd
+        rd, rdd, wr, wrd = self.mem.rd_cmd, self.mem.rd_data, self.mem.wr_cmd, self.mem.wr_data
+
+        # ---------------- derived sizes (INIT states) ---------------------------------------
+        k3 = Signal()
+        pad = Signal(2)
+        fan = Signal(20)
+        nch = Signal(range(g.weight_rows + 2))        # chunks (= weight rows) per channel
+        rs_in, rw_in = Signal(17), Signal(14)
+        elem4 = Signal()
+        rs_out, rw_out = Signal(20), Signal(17)
+        last_bytes = Signal(3)     # valid bytes of an output row's last word (0: all 8)
+        plane_in, plane_out = Signal(32), Signal(32)
+        slot_stride = Signal(24)   # words of one row slot (all input channels)
+        rec = Signal(24)
+        F = Signal(5)
+        H, W, CIN, COUT = Signal(16), Signal(16), Signal(16), Signal(16)
+        nbl = Signal(range(NB + 1))
+        offs, rec_expr = record_offsets(fan, nbl)
+        m.d.comb += [
+            self.pe_cfg.policy.eq(cmd.policy), self.pe_cfg.digits.eq(cmd.digits),
+            self.pe_cfg.online_delay.eq(F),
+        ]
+
+        # ---------------- counters shared by the phases -------------------------------------
+        t0 = Signal(16)            # first output channel of the group
+        n = Signal(range(g.param_depth + 1))   # channels in the group
+        y = Signal(16)
+        next_row = Signal(17)      # first input row not in the line buffer
+        results = Signal(32)       # results of the row collected
+        row_go = Signal()          # pulse: builder and feeder start row y
+        build_done, feed_done = Signal(), Signal()
+        outputs, terminated = Signal(32), Signal(32)
+        m.d.comb += [self.outputs.eq(outputs), self.terminated.eq(terminated)]
+
+        def slot_base(r):
+            s = Signal(24)
+            sl = Mux(k3, r[:2], r[:1])
+            m.d.comb += s.eq(Mux(sl[1], slot_stride << 1, 0) + Mux(sl[0], slot_stride, 0))
+            return s
+
+        # ---------------- parameter load: byte parser ---------------------------------------
+        pj = Signal(range(g.param_depth + 1))      # channel being parsed
+        pos = Signal(24)                            # byte position in its record
+        sh = Signal(64)                             # bytes of the current beat
+        sh_n = Signal(4)                            # bytes left in sh
+        wword = Signal(8 * L)
+        wlane = Signal(range(L))
+        wrow = Signal(range(g.weight_rows + 1))     # weight row being filled
+        par = Signal(self.par_shape)
+        commit = Signal()
+        byte = sh[:8]
+        parse = Signal()
+        parse_done = Signal()
+        m.d.comb += parse.eq(sh_n != 0)
+        f_bw, f_bx = offs["bias_w"][0], offs["bias_x"][0]
+        f_mult, f_shift, f_wpos, f_wneg = (offs[n_][0] for n_ in ("mult", "shift", "wpos", "wneg"))
+        m.d.comb += [self.wgt_w.addr.eq(wrow), self.wgt_w.data.eq(wword),
+                     self.par_w.addr.eq(pj - 1), self.par_w.data.eq(par)]
+        with m.If(parse):
+            m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1), pos.eq(pos + 1)]
+            with m.If(pos < fan):
+                # the byte lands in its lane; the row is written on its last lane
+                wnext = Signal(8 * L)
+                m.d.comb += wnext.eq(wword | (byte << (wlane * 8)))
+                with m.If((wlane == L - 1) | (pos == fan - 1)):
+                    m.d.comb += [self.wgt_w.en.eq(1), self.wgt_w.data.eq(wnext)]
+                    m.d.sync += [wword.eq(0), wlane.eq(0), wrow.eq(wrow + 1)]
+                with m.Else():
+                    m.d.sync += [wword.eq(wnext), wlane.eq(wlane + 1)]
+            for j in range(NB):
+                with m.If((j < nbl) & (pos == f_bw + j)):
+                    m.d.sync += par.bias_w[j].eq(byte)
+                with m.If((j < nbl) & (pos == f_bx + j)):
+                    m.d.sync += par.bias_x[j].eq(byte)
+            for name, off in (("mult", f_mult), ("wpos", f_wpos), ("wneg", f_wneg)):
+                lo = self.par_shape[name].offset
+                for b in range(4):
+                    with m.If(pos == off + b):
+                        m.d.sync += par.as_value()[lo + 8 * b:lo + 8 * b + 8].eq(byte)
+            with m.If(pos == f_shift):
+                m.d.sync += par.shift.eq(byte[:6])
+            with m.If(pos == rec - 1):
+                # the record's last byte: its entry is written next cycle, complete
+                m.d.sync += [pos.eq(0), pj.eq(pj + 1), commit.eq(1)]
+                m.d.comb += parse_done.eq(pj + 1 == n)
+        with m.If(commit):
+            m.d.comb += self.par_w.en.eq(1)
+            m.d.sync += [commit.eq(0), par.eq(0)]
+
+        # ---------------- line loader ------------------------------------------------------
+        ll_r, ll_c = Signal(17), Signal(16)          # command issue counters
+        ll_addr = Signal(32)
+        ll_last_r = Signal(17)
+        ld_r, ld_c, ld_w = Signal(17), Signal(16), Signal(14)   # data counters
+        ld_base = Signal(24)
+        ld_left = Signal(32)                         # words still to receive
+        m.d.comb += [self.lb_w.addr.eq(slot_base(ld_r) + ld_base + ld_w), self.lb_w.data.eq(rdd.payload.data)]
+
+        # ---------------- output row writer ------------------------------------------------
+        wo = Signal(range(g.param_depth + 1))
+        wo_addr = Signal(32)
+        row_off = Signal(32)
+        wq_v = Signal()
+        wq_w = Signal(17)            # words read for the current channel row
+        ob_rbase = Signal(24)
+        wq_sent = Signal(17)
+        # row padding bytes are written as 0 (spec.engine)
+        keep = Signal(8)
+        with m.If((wq_sent == rw_out - 1) & (last_bytes != 0)):
+            m.d.comb += keep.eq((Const(1, 9) << last_bytes) - 1)
+        with m.Else():
+            m.d.comb += keep.eq(0xFF)
+        m.d.comb += [wrd.payload.strb.eq(0xFF),
+                     wrd.payload.data.eq(self.ob_r.data & Cat(*[b.replicate(8) for b in keep]))]
+
+        # ---------------- main FSM ---------------------------------------------------------
+        cnt = Signal(24)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.sync += self.done.eq(0)
+                with m.If(self.start):
+                    m.d.sync += [job.eq(self.job), outputs.eq(0), terminated.eq(0)]
+                    m.next = "INIT1"
+            with m.State("INIT1"):
+                m.d.sync += [
+                    k3.eq(cmd.kernel == 3), pad.eq(cmd.padding),
+                    fan.eq(Mux(cmd.kernel == 3, (cmd.cin << 3) + cmd.cin, cmd.cin)),
+                    H.eq(cmd.height), W.eq(cmd.width), CIN.eq(cmd.cin), COUT.eq(cmd.cout),
+                    nbl.eq(cmd.bias_lanes), elem4.eq(cmd.head),
+                    rs_in.eq(((cmd.width + 7) >> 3) << 3), rw_in.eq((cmd.width + 7) >> 3),
+                    t0.eq(0), nch.eq(0), cnt.eq(0),
+                ]
+                m.next = "INIT2"
+            with m.State("INIT2"):
+                wbytes = Mux(elem4, W << 2, W)
+                m.d.sync += [
+                    rs_out.eq(((wbytes + 7) >> 3) << 3), rw_out.eq((wbytes + 7) >> 3),
+                    last_bytes.eq(wbytes[:3]),
+                    plane_in.eq(H * rs_in), slot_stride.eq(CIN * rw_in), rec.eq(rec_expr),
+                ]
+                lanes_total = fan + nbl
+                prod = Signal(32)
+                m.d.comb += prod.eq(lanes_total * MAX_WEIGHT)
+                bl = Signal(6)
+                for b in range(32):
+                    with m.If(prod[b]):
+                        m.d.comb += bl.eq(b + 1)
+                m.d.sync += F.eq(bl + 1)
+                m.next = "INIT3"
+            with m.State("INIT3"):
+                m.d.sync += plane_out.eq(H * rs_out)
+                # nch = ceil(fan / lanes) by counting (at most max_fan_in / lanes cycles)
+                with m.If(cnt < fan):
+                    m.d.sync += [cnt.eq(cnt + L), nch.eq(nch + 1)]
+                with m.Else():
+                    m.next = "GROUP"
+            with m.State("GROUP"):
+                with m.If(t0 >= COUT):
+                    m.next = "FINISH"
+                with m.Else():
+                    m.d.sync += [n.eq(0), cnt.eq(nch)]
+                    m.next = "FIT"
+            with m.State("FIT"):
+                # one more channel fits the parameter, weight and output-row buffers?
+                fits = ((n < g.param_depth) & (t0 + n < COUT) & (cnt <= g.weight_rows) &
+                        ((n + 1) * rw_out <= g.out_words))
+                with m.If(fits):
+                    m.d.sync += [n.eq(n + 1), cnt.eq(cnt + nch)]
+                with m.Else():
+                    m.d.sync += [pj.eq(0), pos.eq(0), wrow.eq(0), wlane.eq(0), wword.eq(0), par.eq(0)]
+                    m.next = "LOADP"
+            with m.State("LOADP"):
+                m.d.comb += [rd.valid.eq(1),
+                             rd.payload.addr.eq(job.param_addr + t0 * rec),
+                             rd.payload.beats.eq((n * rec) >> 3)]
+                with m.If(rd.ready):
+                    m.next = "LOADP_DATA"
+            with m.State("LOADP_DATA"):
+                m.d.comb += rdd.ready.eq(~parse | ((sh_n == 1) & ~parse_done))
+                with m.If(rdd.valid & rdd.ready):
+                    m.d.sync += [sh.eq(rdd.payload.data), sh_n.eq(8)]
+                with m.If(parse_done):
+                    m.d.sync += sh_n.eq(0)
+                    m.next = "ROWS"
+                    m.d.sync += [y.eq(0), next_row.eq(0), row_off.eq(0)]
+            with m.State("ROWS"):
+                # input rows y-p .. y+p must be in the line buffer
+                hi = Signal(17)
+                m.d.comb += hi.eq(Mux(y + pad >= H, H - 1, y + pad))
+                with m.If(y >= H):
+                    m.d.sync += t0.eq(t0 + n)
+                    m.next = "GROUP"
+                with m.Elif(next_row <= hi):
+                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi),
+                                 ll_addr.eq(job.in_addr + next_row * rs_in),
+                                 ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0), ld_base.eq(0),
+                                 ld_left.eq((hi + 1 - next_row) * CIN * rw_in),
+                                 next_row.eq(hi + 1)]
+                    m.next = "LOADL"
+                with m.Else():
+                    m.d.comb += row_go.eq(1)
+                    m.d.sync += results.eq(0)
+                    m.next = "RUN"
+            with m.State("LOADL"):
+                # transfers: (row, channel) in order; data follows in the same order
+                issuing = ll_r <= ll_last_r
+                m.d.comb += [rd.valid.eq(issuing), rd.payload.addr.eq(ll_addr + ll_c * plane_in),
+                             rd.payload.beats.eq(rw_in)]
+                with m.If(rd.valid & rd.ready):
+                    with m.If(ll_c == CIN - 1):
+                        m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in)]
+                    with m.Else():
+                        m.d.sync += ll_c.eq(ll_c + 1)
+                m.d.comb += rdd.ready.eq(1)
+                with m.If(rdd.valid):
+                    m.d.comb += self.lb_w.en.eq(1)
+                    m.d.sync += ld_left.eq(ld_left - 1)
+                    with m.If(ld_w == rw_in - 1):
+                        m.d.sync += ld_w.eq(0)
+                        with m.If(ld_c == CIN - 1):
+                            m.d.sync += [ld_c.eq(0), ld_base.eq(0), ld_r.eq(ld_r + 1)]
+                        with m.Else():
+                            m.d.sync += [ld_c.eq(ld_c + 1), ld_base.eq(ld_base + rw_in)]
+                    with m.Else():
+                        m.d.sync += ld_w.eq(ld_w + 1)
+                    with m.If(ld_left == 1):
+                        m.next = "ROWS"
+            with m.State("RUN"):
+                with m.If(build_done & feed_done & (results == n * W)):
+                    m.d.sync += [wo.eq(0), wo_addr.eq(job.out_addr + t0 * plane_out + row_off),
+                                 ob_rbase.eq(0)]
+                    m.next = "WCMD"
+            with m.State("WCMD"):
+                with m.If(wo == n):
+                    m.d.sync += [y.eq(y + 1), row_off.eq(row_off + rs_out)]
+                    m.next = "ROWS"
+                with m.Else():
+                    m.d.comb += [wr.valid.eq(1), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
+                    with m.If(wr.ready):
+                        m.d.sync += [wq_v.eq(0), wq_w.eq(0), wq_sent.eq(0)]
+                        m.next = "WDATA"
+            with m.State("WDATA"):
+                # ob read (1 cycle) -> wr_data; the read port holds its data while en is 0
+                adv = Signal()
+                m.d.comb += [adv.eq(~wq_v | wrd.ready),
+                             self.ob_r.addr.eq(ob_rbase + wq_w), self.ob_r.en.eq(adv & (wq_w < rw_out)),
+                             wrd.valid.eq(wq_v)]
+                with m.If(adv):
+                    m.d.sync += wq_v.eq(wq_w < rw_out)
+                    with m.If(wq_w < rw_out):
+                        m.d.sync += wq_w.eq(wq_w + 1)
+                with m.If(wrd.valid & wrd.ready):
+                    m.d.sync += wq_sent.eq(wq_sent + 1)
+                    with m.If(wq_sent == rw_out - 1):
+                        m.d.sync += [wo.eq(wo + 1), wo_addr.eq(wo_addr + plane_out),
+                                     ob_rbase.eq(ob_rbase + rw_out), wq_v.eq(0)]
+                        m.next = "WCMD"
+            with m.State("FINISH"):
+                with m.If(self.mem.wr_idle & self.mem.rd_idle):
+                    m.d.sync += self.done.eq(1)
+                    m.next = "IDLE"
+
+        # ---------------- builder: window of pixel bx into bank bb --------------------------
+        full = Signal(2)            # window bank holds a built pixel
+        set_full, clr_full = Signal(2), Signal(2)
+        m.d.sync += full.eq((full | set_full) & ~clr_full)
+        b_act = Signal()
+        bx = Signal(16)
+        bb = Signal()
+        b_c, b_ky, b_kx = Signal(16), Signal(2), Signal(2)
+        b_cbase = Signal(24)
+        b_lane = Signal(range(L))
+        b_chunk = Signal(range(MC))
+        b_i = Signal(20)
+        b_issue_done = Signal()     # every element of the pixel issued
+        # stage 2 of the builder (element read from the line buffer)
+        e_v, e_in, e_sel, e_lane, e_end, e_last = Signal(), Signal(), Signal(3), Signal(range(L)), Signal(), Signal()
+        e_chunk = Signal(range(MC))
+        gather = Signal(8 * L)
+        # plane writer
+        pw_busy = Signal()
+        pw_t = Signal(3)
+        pw_word = Signal(8 * L)
+        pw_chunk = Signal(range(MC))
+        pw_bank = Signal()
+        pw_last = Signal()
+        r_in = Signal(signed(18))
+        c_in = Signal(signed(18))
+        m.d.comb += [r_in.eq(y + b_ky - pad), c_in.eq(bx + b_kx - pad)]
+        inside = (r_in >= 0) & (r_in < H) & (c_in >= 0) & (c_in < W)
+        elem_end = (b_lane == L - 1) | (b_i == fan - 1)
+        stall = elem_end & (pw_busy | (e_v & e_end))
+        issue = Signal()
+        m.d.comb += issue.eq(b_act & ~b_issue_done & ~full.bit_select(bb, 1) & ~stall)
+        m.d.comb += [self.lb_r.addr.eq(slot_base(r_in[:17]) + b_cbase + (c_in[:17] >> 3)),
+                     self.lb_r.en.eq(issue)]
+        m.d.sync += e_v.eq(issue)
+        with m.If(issue):
+            m.d.sync += [e_in.eq(inside), e_sel.eq(c_in[:3]), e_lane.eq(b_lane), e_end.eq(elem_end),
+                         e_chunk.eq(b_chunk), e_last.eq(b_i == fan - 1), b_i.eq(b_i + 1)]
+            with m.If(elem_end):
+                m.d.sync += [b_lane.eq(0), b_chunk.eq(b_chunk + 1)]
+            with m.Else():
+                m.d.sync += b_lane.eq(b_lane + 1)
+            # (c, ky, kx) order
+            with m.If(b_kx == Mux(k3, 2, 0)):
+                m.d.sync += b_kx.eq(0)
+                with m.If(b_ky == Mux(k3, 2, 0)):
+                    m.d.sync += [b_ky.eq(0), b_c.eq(b_c + 1), b_cbase.eq(b_cbase + rw_in)]
+                with m.Else():
+                    m.d.sync += b_ky.eq(b_ky + 1)
+            with m.Else():
+                m.d.sync += b_kx.eq(b_kx + 1)
+            with m.If(b_i == fan - 1):
+                m.d.sync += b_issue_done.eq(1)
+        e_byte = Signal(8)
+        m.d.comb += e_byte.eq(Mux(e_in, self.lb_r.data.word_select(e_sel, 8), 0))
+        g_next = Signal(8 * L)
+        m.d.comb += g_next.eq(gather | (e_byte << (e_lane * 8)))
+        with m.If(e_v):
+            with m.If(e_end):
+                m.d.sync += [gather.eq(0), pw_word.eq(g_next), pw_busy.eq(1), pw_t.eq(0),
+                             pw_chunk.eq(e_chunk), pw_bank.eq(bb), pw_last.eq(e_last)]
+            with m.Else():
+                m.d.sync += gather.eq(g_next)
+        # plane t word: bit (7 - t) of every lane's byte
+        plane_bits = Signal(L)
+        with m.Switch(pw_t):
+            for t in range(ACT_BITS):
+                with m.Case(t):
+                    m.d.comb += plane_bits.eq(Cat(*[pw_word[8 * j + ACT_BITS - 1 - t] for j in range(L)]))
+        m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_t, pw_bank)), self.win_w.data.eq(plane_bits),
+                     self.win_w.en.eq(pw_busy)]
+        with m.If(pw_busy):
+            m.d.sync += pw_t.eq(pw_t + 1)
+            with m.If(pw_t == ACT_BITS - 1):
+                m.d.sync += pw_busy.eq(0)
+                with m.If(pw_last):
+                    m.d.comb += set_full.eq(Mux(pw_bank, 0b10, 0b01))
+        pixel_built = Signal()
+        m.d.comb += pixel_built.eq(pw_busy & (pw_t == ACT_BITS - 1) & pw_last)
+        with m.If(row_go):
+            m.d.sync += [b_act.eq(1), bx.eq(0), build_done.eq(0), b_c.eq(0), b_ky.eq(0), b_kx.eq(0),
+                         b_cbase.eq(0), b_lane.eq(0), b_chunk.eq(0), b_i.eq(0), b_issue_done.eq(0)]
+        with m.Elif(pixel_built):
+            m.d.sync += [bb.eq(~bb), b_c.eq(0), b_ky.eq(0), b_kx.eq(0), b_cbase.eq(0), b_lane.eq(0),
+                         b_chunk.eq(0), b_i.eq(0), b_issue_done.eq(0), bx.eq(bx + 1)]
+            with m.If(bx == W - 1):
+                m.d.sync += [b_act.eq(0), build_done.eq(1)]
+
+        # ---------------- feeder: bank fb -> PE beats ---------------------------------------
+        f_act = Signal()
+        fx = Signal(16)
+        fb = Signal()
+        fo = Signal(range(g.param_depth + 1))
+        ft = Signal(3)
+        fc = Signal(range(MC))
+        fseq = Signal(2)
+        frow = Signal(range(g.weight_rows + 1))     # weight row of (fo, fc)
+        fobase = Signal(range(g.weight_rows + 1))   # first weight row of fo
+        planes = Signal(4)
+        m.d.comb += planes.eq(Mux((cmd.policy == Policy.TRUNCATE) & (cmd.digits < ACT_BITS),
+                                  cmd.digits, ACT_BITS))
+        # stage 2: the beat (memory data + registered tags)
+        q_v = Signal()
+        q_t, q_c_first, q_c_last, q_seq = Signal(3), Signal(), Signal(), Signal(2)
+        q_o = Signal(range(g.param_depth + 1))
+        pe_hs = Signal()
+        m.d.comb += pe_hs.eq(self.pe_i.valid & self.pe_i.ready)
+        adv = Signal()
+        m.d.comb += adv.eq(~q_v | pe_hs)
+        f_issue = Signal()
+        m.d.comb += f_issue.eq(f_act & full.bit_select(fb, 1) & adv)
+        stopped = Signal()          # the PE stopped the output being issued
+        m.d.comb += stopped.eq(self.pe_stop & (self.pe_stop_seq == fseq))
+        m.d.comb += [self.win_r.addr.eq(Cat(fc, ft, fb)), self.win_r.en.eq(f_issue),
+                     self.wgt_r.addr.eq(frow), self.wgt_r.en.eq(f_issue)]
+        out_last = Signal()         # the beat being issued is its output's last
+        m.d.comb += out_last.eq((ft == planes - 1) & (fc == nch - 1))
+        next_output = Signal()
+        m.d.comb += next_output.eq((f_issue & out_last) | (f_act & full.bit_select(fb, 1) & stopped))
+        with m.If(adv):
+            m.d.sync += q_v.eq(f_issue & ~stopped)
+        with m.If(f_issue & ~stopped):
+            m.d.sync += [q_t.eq(ft), q_c_first.eq(fc == 0), q_c_last.eq(fc == nch - 1), q_seq.eq(fseq),
+                         q_o.eq(fo)]
+            with m.If(fc == nch - 1):
+                m.d.sync += [fc.eq(0), ft.eq(ft + 1), frow.eq(fobase)]
+            with m.Else():
+                m.d.sync += [fc.eq(fc + 1), frow.eq(frow + 1)]
+        with m.If(next_output):
+            m.d.sync += [ft.eq(0), fc.eq(0), fseq.eq(fseq + 1), fo.eq(fo + 1),
+                         fobase.eq(fobase + nch), frow.eq(fobase + nch)]
+            with m.If(fo == n - 1):
+                m.d.comb += clr_full.eq(Mux(fb, 0b10, 0b01))
+                m.d.sync += [fb.eq(~fb), fo.eq(0), fobase.eq(0), frow.eq(0), fx.eq(fx + 1)]
+                with m.If(fx == W - 1):
+                    m.d.sync += [f_act.eq(0), feed_done.eq(1)]
+        with m.If(row_go):
+            m.d.sync += [f_act.eq(1), fx.eq(0), feed_done.eq(0), fo.eq(0), ft.eq(0), fc.eq(0),
+                         fobase.eq(0), frow.eq(0)]
+        # the beat: data lanes from the window/weights, bias lanes on each plane's first chunk
+        m.d.comb += self.par_feed_addr.eq(q_o)
+        pf = self.par_feed_data
+        bias_bits = Cat(*[pf.bias_x[j].bit_select((ACT_BITS - 1 - q_t)[:3], 1) & (j < nbl) for j in range(NB)])
+        beat = self.pe_i.payload
+        m.d.comb += [
+            self.pe_i.valid.eq(q_v),
+            beat.bits.eq(Cat(self.win_r.data, Mux(q_c_first, bias_bits, 0))),
+            beat.plane.eq(q_t), beat.chunk_first.eq(q_c_first), beat.chunk_last.eq(q_c_last),
+            beat.seq.eq(q_seq), beat.wpos.eq(pf.wpos), beat.wneg.eq(pf.wneg),
+        ]
+        for j in range(L):
+            m.d.comb += beat.w[j].eq(self.wgt_r.data[8 * j:8 * j + 8])
+        for j in range(NB):
+            m.d.comb += beat.w[L + j].eq(Mux(q_c_first & (j < nbl), pf.bias_w[j], 0))
+
+        # ---------------- collector: PE -> requantizer -> output rows ------------------------
+        co = Signal(range(g.param_depth + 1))
+        m.d.comb += [self.par_coll_addr.eq(co),
+                     self.rq_i.valid.eq(self.pe_o.valid), self.pe_o.ready.eq(self.rq_i.ready),
+                     self.rq_i.payload.acc.eq(self.pe_o.payload.value),
+                     self.rq_i.payload.mult.eq(self.par_coll_data.mult),
+                     self.rq_i.payload.shift.eq(self.par_coll_data.shift),
+                     self.rq_i.payload.relu.eq(cmd.relu), self.rq_i.payload.head.eq(cmd.head)]
+        with m.If(self.pe_o.valid & self.pe_o.ready):
+            m.d.sync += [co.eq(Mux(co == n - 1, 0, co + 1)),
+                         terminated.eq(terminated + self.pe_o.payload.terminated)]
+        wo2 = Signal(range(g.param_depth + 1))
+        wx2 = Signal(16)
+        wbase2 = Signal(24)
+        m.d.comb += self.rq_o.ready.eq(1)
+        v = self.rq_o.payload.value
+        byte_addr = Signal(24)
+        m.d.comb += byte_addr.eq(Mux(elem4, wx2 << 2, wx2))
+        m.d.comb += [self.ob_w.addr.eq(wbase2 + (byte_addr >> 3)),
+                     self.ob_w.data.eq(Mux(elem4, Cat(v[:32], v[:32]), Cat(*[v[:8]] * 8)))]
+        with m.If(self.rq_o.valid):
+            m.d.comb += self.ob_w.en.eq(Mux(elem4, Mux(byte_addr[2], 0xF0, 0x0F),
+                                            Const(1, 8) << byte_addr[:3]))
+            m.d.sync += [results.eq(results + 1), outputs.eq(outputs + 1)]
+            with m.If(wo2 == n - 1):
+                m.d.sync += [wo2.eq(0), wbase2.eq(0), wx2.eq(wx2 + 1)]
+            with m.Else():
+                m.d.sync += [wo2.eq(wo2 + 1), wbase2.eq(wbase2 + rw_out)]
+        with m.If(row_go):
+            m.d.sync += [co.eq(0), wo2.eq(0), wbase2.eq(0), wx2.eq(0)]
+
+        m.d.comb += self.progress.eq((rdd.valid & rdd.ready) | (wrd.valid & wrd.ready) | pe_hs |
+                                     self.rq_o.valid | parse)
+        return m

@@ -1,0 +1,416 @@
+"""Command sequencer of the convolution engine: fetch, decode, check, dispatch, status, errors.
+
+Runs the command list from ``CMD_OFFSET`` after a ``START`` write: fetches each 64-byte
+descriptor through its memory client, decodes it with the declared field layout
+(:mod:`.layout`), checks it in the normative order of
+:func:`msdf_unet.spec.engine.check_descriptor` (op, fields, zero sizes, limits, alignment,
+image bounds), hands a valid CONV/MAXPOOL/UPSAMPLE to its unit (``job``), and writes the
+command's status record. ``END`` or an error stops the list and raises ``done``.
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...spec.engine import (CMD_ALIGN, DESCRIPTOR_BYTES, FMAP_ALIGN, FORMAT_VERSION,
+                            HEAD_ELEM_BYTES, PARAM_ALIGN, STATUS_ALIGN, STATUS_BYTES, ErrorCode,
+                            EngineConfig, Op, Policy, ACT_BITS, MAX_WEIGHT)
+from ..bus.axi4 import RESP_DECERR
+from ..bus.axi_lite import registers_signature
+from ..bus.axi_master import transfer_port
+from .layout import decode_fields, descriptor_layout, record_offsets, reserved_mask_bits, status_words
+from .regs import ID_MAGIC, config_word, engine_map
+
+__all__ = ["Sequencer", "job_layout", "UNIT_CONV", "UNIT_POOL", "N_CLIENTS"]
+
+#: memory clients of the transfer mux (the sequencer itself is client 0)
+UNIT_SEQ, UNIT_CONV, UNIT_POOL = 0, 1, 2
+N_CLIENTS = 3
+
+
+def job_layout(addr_bits: int = 32) -> data.StructLayout:
+    """A checked command for a unit: the decoded fields plus absolute byte addresses
+    (``MEM_BASE`` + offsets)."""
+    return data.StructLayout({
+        "cmd": descriptor_layout(),
+        "in_addr": unsigned(addr_bits), "out_addr": unsigned(addr_bits),
+        "param_addr": unsigned(addr_bits),
+    })
+
+
+def _ceil8(v):
+    return ((v + 7) >> 3) << 3
+
+
+class Sequencer(wiring.Component):
+    """The command FSM (see the module docstring).
+
+    Members
+    -------
+    regs : ``In(registers_signature(engine_map()))``
+    mem : ``Out(transfer_port)`` -- descriptor reads and status-record writes
+    sel : ``Out(range(N_CLIENTS))`` -- which client owns the AXI master
+    job : ``Out(job_layout)``, ``conv_start``/``pool_start`` : ``Out(1)`` pulses
+    conv_done, pool_done : ``In(1)`` -- pulses when a unit finished its job
+    outputs, terminated : ``In(32)`` -- counts of the job just finished (status record)
+    rd_resp, wr_resp : ``In(2)`` -- the master's sticky error responses
+    resp_clear : ``Out(1)``
+    progress : ``In(1)`` -- any data beat or result this cycle (feeds the watchdog)
+    abort : ``Out(1)`` -- resets the units (watchdog)
+    irq : ``Out(1)``
+
+    Errors: the first error stops the list at once; ``ERROR.code``/``index`` name it and
+    the failing command writes no status record (``spec.engine``). AXI error responses are checked after each
+    transfer phase; a unit always completes its transfers (data with an error response
+    still arrives), so only the watchdog aborts a unit. After a watchdog error, outstanding
+    AXI transfers may remain: reset the engine before the next START.
+    """
+
+    def __init__(self, config: EngineConfig, *, out_buffer_words: int, weight_rows: int,
+                 lanes: int):
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, not {config!r}")
+        self.config = config
+        self.regmap = engine_map()
+        self.out_buffer_words = out_buffer_words
+        self.weight_rows = weight_rows
+        self.lanes = lanes
+        super().__init__({
+            "regs": In(registers_signature(self.regmap)),
+            "mem": Out(transfer_port()),
+            "sel": Out(range(N_CLIENTS)),
+            "job": Out(job_layout()),
+            "conv_start": Out(1), "pool_start": Out(1),
+            "conv_done": In(1), "pool_done": In(1),
+            "outputs": In(32), "terminated": In(32),
+            "rd_resp": In(2), "wr_resp": In(2), "resp_clear": Out(1),
+            "progress": In(1),
+            "abort": Out(1),
+            "irq": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        regs, cfg = self.regs, self.config
+        busy, done, error = Signal(), Signal(), Signal()
+        code = Signal(range(max(ErrorCode) + 1))
+        index = Signal(16)
+        index_hi = Signal()         # MAX_COMMANDS commands without END
+        cycles = Signal(32)
+        cw = config_word(cfg)
+        m.d.comb += [
+            regs.ID.magic.eq(ID_MAGIC),
+            regs.VERSION.format.eq(FORMAT_VERSION),
+            regs.MAP_DIGEST.digest.eq(self.regmap.digest32),
+            regs.CONFIG_DIGEST.digest.eq(cfg.digest32),
+            regs.CONFIG.arrays.eq(cw["arrays"]), regs.CONFIG.kpbs.eq(cw["kpbs"]),
+            regs.CONFIG.max_bias_lanes.eq(cw["max_bias_lanes"]),
+            regs.CONFIG.addr_bits.eq(cw["addr_bits"]),
+            regs.STATUS.busy.eq(busy), regs.STATUS.done.eq(done), regs.STATUS.error.eq(error),
+            regs.ERROR.code.eq(code), regs.ERROR.index.eq(index),
+            regs.CYCLES.count.eq(cycles),
+            regs.LAYER.index.eq(index),
+            self.irq.eq(done & regs.CTRL.irq_en),
+        ]
+        with m.If(busy):
+            m.d.sync += cycles.eq(cycles + 1)
+
+        base = Signal(32)
+        mem_size = Signal(32)
+        cmd_addr = Signal(32)       # offset of the current descriptor
+        raw = Signal(DESCRIPTOR_BYTES * 8)
+        d = Signal(descriptor_layout())
+        fields = decode_fields(raw)
+        m.d.comb += [getattr(d, name).eq(v) for name, v in fields.items()]
+        reserved = Signal()
+        m.d.comb += reserved.eq(reserved_mask_bits(raw))
+        m.d.comb += regs.LAYER.op.eq(d.op)
+
+        # ---------------- derived sizes (registered in the CHECK states) --------------------
+        k = d.kernel
+        fan = Signal(20)
+        m.d.comb += fan.eq(Mux(k == 3, (d.cin << 3) + d.cin, d.cin))
+        lanes_total = Signal(21)
+        m.d.comb += lanes_total.eq(fan + d.bias_lanes)
+        rs_in = Signal(17)
+        m.d.comb += rs_in.eq(_ceil8(d.width))
+        elem_out = Signal(3)
+        m.d.comb += elem_out.eq(Mux(d.head, HEAD_ELEM_BYTES, 1))
+        rs_out = Signal(20)
+        with m.Switch(d.op):
+            with m.Case(Op.CONV):
+                m.d.comb += rs_out.eq(_ceil8(d.width * elem_out))
+            with m.Case(Op.MAXPOOL):
+                m.d.comb += rs_out.eq(_ceil8(d.width >> 1))
+            with m.Default():
+                m.d.comb += rs_out.eq(_ceil8(d.width << 1))
+        h_out = Signal(17)
+        with m.Switch(d.op):
+            with m.Case(Op.MAXPOOL):
+                m.d.comb += h_out.eq(d.height >> 1)
+            with m.Case(Op.UPSAMPLE):
+                m.d.comb += h_out.eq(d.height << 1)
+            with m.Default():
+                m.d.comb += h_out.eq(d.height)
+        c_out = Signal(16)
+        m.d.comb += c_out.eq(Mux(d.op == Op.CONV, d.cout, d.cin))
+        offs, rec = record_offsets(fan, d.bias_lanes)
+        rec_bytes = Signal(24)
+        m.d.comb += rec_bytes.eq(rec)
+        # online delay of the layer's lanes, for the TRUNCATE budget: T = 8 + bitlen(L*127) + 1
+        T = Signal(7)
+        prod = Signal(32)
+        m.d.comb += prod.eq(Mux(lanes_total == 0, 1, lanes_total) * MAX_WEIGHT)
+        bl = Signal(6)
+        for b in range(32):
+            with m.If(prod[b]):
+                m.d.comb += bl.eq(b + 1)
+        m.d.comb += T.eq(ACT_BITS + bl + 1)
+
+        # products, one register stage
+        in_bytes = Signal(48)
+        out_bytes = Signal(48)
+        par_bytes = Signal(48)
+        lb_need = Signal(40)
+        wb_need = Signal(40)
+        m.d.sync += [
+            in_bytes.eq(d.cin * d.height * rs_in),
+            out_bytes.eq(c_out * h_out * rs_out),
+            par_bytes.eq(d.cout * rec_bytes),
+            lb_need.eq((k + 1) * d.cin * rs_in),
+            wb_need.eq(d.cout_tile * rec_bytes),
+        ]
+
+        # ---------------- the check, in the order of spec.engine.check_descriptor ----------
+        chk = Signal(range(max(ErrorCode) + 1))
+        is_conv = d.op == Op.CONV
+        is_end = d.op == Op.END
+        is_pu = (d.op == Op.MAXPOOL) | (d.op == Op.UPSAMPLE)
+        known = is_conv | is_end | is_pu
+        end_extra = Signal()
+        m.d.comb += end_extra.eq(Cat(*[getattr(d, f) for f in
+                                      ("policy", "relu", "head", "kernel", "padding", "digits", "cin",
+                                       "cout", "height", "width", "bias_lanes", "cout_tile",
+                                       "in_offset", "out_offset", "param_offset")]).any())
+        conv_only = Signal()
+        m.d.comb += conv_only.eq(Cat(*[getattr(d, f) for f in
+                                       ("policy", "relu", "head", "kernel", "padding", "digits",
+                                        "bias_lanes", "cout_tile", "param_offset", "cout")]).any())
+        kp_ok = ((d.kernel == 1) & (d.padding == 0)) | ((d.kernel == 3) & (d.padding == 1))
+        pol = d.policy
+        bad_conv = Signal()
+        with m.If(~kp_ok):
+            m.d.comb += bad_conv.eq(1)
+        with m.Elif(d.head & d.relu):
+            m.d.comb += bad_conv.eq(1)
+        with m.Elif(pol == Policy.TRUNCATE):
+            m.d.comb += bad_conv.eq((d.digits < 1) | (d.digits > T))
+        with m.Elif(d.digits != 0):
+            m.d.comb += bad_conv.eq(1)
+        with m.Elif((pol == Policy.SIGN_ONLY) & ~(d.head & (d.cout == 1))):
+            m.d.comb += bad_conv.eq(1)
+        with m.Elif((pol == Policy.RELU_END) & ~d.relu):
+            m.d.comb += bad_conv.eq(1)
+        zero = Signal()
+        with m.If(is_conv):
+            m.d.comb += zero.eq((d.cin == 0) | (d.cout == 0) | (d.height == 0) | (d.width == 0) |
+                                (d.cout_tile == 0))
+        with m.Elif(is_pu):
+            m.d.comb += zero.eq((d.cin == 0) | (d.height == 0) | (d.width == 0))
+        limit = Signal()
+        lim_pu = (d.cin > cfg.max_channels) | (d.height > cfg.max_height) | (d.width > cfg.max_width)
+        lim_up = (d.op == Op.UPSAMPLE) & (((d.height << 1) > cfg.max_height) |
+                                           ((d.width << 1) > cfg.max_width))
+        # the engine's own buffers: one channel's weight rows must fit, and one output row
+        # per channel of the output buffer
+        lim_conv = ((d.cout > cfg.max_channels) | (d.bias_lanes > cfg.max_bias_lanes) |
+                    (lanes_total > cfg.max_fan_in) | (lb_need > cfg.line_buffer_bytes) |
+                    (wb_need > cfg.weight_buffer_bytes) | (fan > self.weight_rows * self.lanes) |
+                    ((rs_out >> 3) > self.out_buffer_words))
+        m.d.comb += limit.eq(~is_end & (lim_pu | lim_up | (is_conv & lim_conv)))
+        misal = Signal()
+        m.d.comb += misal.eq(
+            (d.status_offset & (STATUS_ALIGN - 1)).any() |
+            (~is_end & ((d.in_offset & (FMAP_ALIGN - 1)).any() | (d.out_offset & (FMAP_ALIGN - 1)).any())) |
+            (is_conv & (d.param_offset & (PARAM_ALIGN - 1)).any()))
+        oob = Signal()
+        m.d.comb += oob.eq(
+            ((d.status_offset + STATUS_BYTES) > mem_size) |
+            (~is_end & (((d.in_offset + in_bytes) > mem_size) | ((d.out_offset + out_bytes) > mem_size))) |
+            (is_conv & ((d.param_offset + par_bytes) > mem_size)))
+        with m.If(~known):
+            m.d.comb += chk.eq(ErrorCode.UNKNOWN_OP)
+        with m.Elif(reserved | (is_end & end_extra) | (is_pu & conv_only) | (is_conv & bad_conv) |
+                    ((d.op == Op.MAXPOOL) & (d.height[0] | d.width[0]))):
+            m.d.comb += chk.eq(ErrorCode.BAD_FIELD)
+        with m.Elif(zero):
+            m.d.comb += chk.eq(ErrorCode.ZERO_SIZE)
+        with m.Elif(limit):
+            m.d.comb += chk.eq(ErrorCode.SIZE_LIMIT)
+        with m.Elif(misal):
+            m.d.comb += chk.eq(ErrorCode.MISALIGNED)
+        with m.Elif(oob):
+            m.d.comb += chk.eq(ErrorCode.OUT_OF_IMAGE)
+        m.d.comb += [self.job.cmd.eq(d),
+                     self.job.in_addr.eq(base + d.in_offset),
+                     self.job.out_addr.eq(base + d.out_offset),
+                     self.job.param_addr.eq(base + d.param_offset)]
+
+        # ---------------- watchdog ---------------------------------------------------------
+        idle_count = Signal(32)
+        wd_fire = Signal()
+        running_unit = Signal()
+        m.d.comb += running_unit.eq(busy)
+        with m.If(self.progress | ~running_unit):
+            m.d.sync += idle_count.eq(0)
+        with m.Else():
+            m.d.sync += idle_count.eq(idle_count + 1)
+        m.d.comb += wd_fire.eq(running_unit & (regs.WATCHDOG.cycles != 0) &
+                               (idle_count >= regs.WATCHDOG.cycles))
+
+        # ---------------- the FSM ----------------------------------------------------------
+        beat = Signal(range(DESCRIPTOR_BYTES // 8 + 1))
+        cmd_cycles = Signal(32)
+        st_code = Signal.like(code)
+        st_outputs = Signal(32)
+        st_term = Signal(32)
+        st_words = status_words({"done": Const(1, 1), "error": st_code != 0, "code": st_code,
+                                 "op": d.op, "cycles": cmd_cycles, "outputs": st_outputs,
+                                 "terminated": st_term})
+        st_beat = Signal(range(STATUS_BYTES // 8 + 1))
+        write_status = Signal()
+        with m.If(busy):
+            m.d.sync += cmd_cycles.eq(cmd_cycles + 1)
+
+        rd, wr = self.mem.rd_cmd, self.mem.wr_cmd
+        m.d.comb += self.resp_clear.eq(regs.START_stb & regs.START.go & ~busy)
+
+        def fail(c):
+            m.d.sync += [st_code.eq(c), code.eq(c), error.eq(1)]
+
+        def watchdog():
+            # last in a state: overrides its transition
+            with m.If(wd_fire):
+                fail(ErrorCode.WATCHDOG)
+                m.d.comb += self.abort.eq(1)
+                m.next = "STOP"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(regs.START_stb & regs.START.go):
+                    m.d.sync += [busy.eq(1), done.eq(0), error.eq(0), code.eq(0), index.eq(0), index_hi.eq(0),
+                                 cycles.eq(0), base.eq(regs.MEM_BASE_LO.addr),
+                                 mem_size.eq(regs.MEM_SIZE.bytes),
+                                 cmd_addr.eq(regs.CMD_OFFSET.offset)]
+                    m.next = "FIRST"
+            with m.State("FIRST"):
+                # CMD_OFFSET itself: aligned and inside the image, else the first command fails
+                with m.If((cmd_addr & (CMD_ALIGN - 1)).any()):
+                    m.d.sync += [code.eq(ErrorCode.MISALIGNED), error.eq(1)]
+                    m.next = "STOP"
+                with m.Elif(index_hi):
+                    m.d.sync += [code.eq(ErrorCode.SIZE_LIMIT), error.eq(1)]
+                    m.next = "STOP"
+                with m.Elif(cmd_addr + DESCRIPTOR_BYTES > mem_size):
+                    m.d.sync += [code.eq(ErrorCode.OUT_OF_IMAGE), error.eq(1)]
+                    m.next = "STOP"
+                with m.Else():
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.sync += [cmd_cycles.eq(0), st_outputs.eq(0), st_term.eq(0), st_code.eq(0), beat.eq(0)]
+                m.d.comb += [self.sel.eq(UNIT_SEQ), rd.valid.eq(1),
+                             rd.payload.addr.eq(base + cmd_addr),
+                             rd.payload.beats.eq(DESCRIPTOR_BYTES // 8)]
+                with m.If(rd.ready):
+                    m.next = "FETCH_DATA"
+                watchdog()
+            with m.State("FETCH_DATA"):
+                m.d.comb += [self.sel.eq(UNIT_SEQ), self.mem.rd_data.ready.eq(1)]
+                with m.If(self.mem.rd_data.valid):
+                    m.d.sync += [raw.eq(Cat(raw[64:], self.mem.rd_data.payload.data)),
+                                 beat.eq(beat + 1)]
+                    with m.If(self.mem.rd_data.payload.last):
+                        m.next = "FETCH_WAIT"
+                watchdog()
+            with m.State("FETCH_WAIT"):
+                m.d.comb += self.sel.eq(UNIT_SEQ)
+                with m.If(self.rd_resp != 0):
+                    m.d.sync += [code.eq(Mux(self.rd_resp == RESP_DECERR, ErrorCode.AXI_READ_DECERR,
+                                             ErrorCode.AXI_READ_SLVERR)), error.eq(1)]
+                    m.next = "STOP"
+                with m.Else():
+                    m.next = "CHECK"        # products register this cycle
+            with m.State("CHECK"):
+                m.next = "DECIDE"
+            with m.State("DECIDE"):
+                with m.If(chk != ErrorCode.NONE):
+                    # no status record for a failing command (spec.engine)
+                    fail(chk)
+                    m.next = "STOP"
+                with m.Elif(is_end):
+                    m.next = "STATUS"
+                with m.Elif(is_conv):
+                    m.d.comb += self.conv_start.eq(1)
+                    m.next = "RUN_CONV"
+                with m.Else():
+                    m.d.comb += self.pool_start.eq(1)
+                    m.next = "RUN_POOL"
+            with m.State("RUN_CONV"):
+                m.d.comb += self.sel.eq(UNIT_CONV)
+                with m.If(self.conv_done):
+                    m.d.sync += [st_outputs.eq(self.outputs), st_term.eq(self.terminated)]
+                    m.next = "UNIT_RESP"
+                watchdog()
+            with m.State("RUN_POOL"):
+                m.d.comb += self.sel.eq(UNIT_POOL)
+                with m.If(self.pool_done):
+                    m.d.sync += [st_outputs.eq(self.outputs), st_term.eq(0)]
+                    m.next = "UNIT_RESP"
+                watchdog()
+            with m.State("UNIT_RESP"):
+                m.next = "STATUS"
+                with m.If(self.rd_resp != 0):
+                    fail(Mux(self.rd_resp == RESP_DECERR, ErrorCode.AXI_READ_DECERR, ErrorCode.AXI_READ_SLVERR))
+                    m.next = "STOP"
+                with m.Elif(self.wr_resp != 0):
+                    fail(Mux(self.wr_resp == RESP_DECERR, ErrorCode.AXI_WRITE_DECERR, ErrorCode.AXI_WRITE_SLVERR))
+                    m.next = "STOP"
+            with m.State("STATUS"):
+                m.d.comb += [self.sel.eq(UNIT_SEQ), wr.valid.eq(1),
+                             wr.payload.addr.eq(base + d.status_offset),
+                             wr.payload.beats.eq(STATUS_BYTES // 8)]
+                m.d.sync += st_beat.eq(0)
+                with m.If(wr.ready):
+                    m.next = "STATUS_DATA"
+                watchdog()
+            with m.State("STATUS_DATA"):
+                m.d.comb += [self.sel.eq(UNIT_SEQ), self.mem.wr_data.valid.eq(1),
+                             self.mem.wr_data.payload.strb.eq(0xFF)]
+                with m.Switch(st_beat):
+                    for j in range(STATUS_BYTES // 8):
+                        with m.Case(j):
+                            m.d.comb += self.mem.wr_data.payload.data.eq(Cat(st_words[2 * j], st_words[2 * j + 1]))
+                with m.If(self.mem.wr_data.ready):
+                    m.d.sync += st_beat.eq(st_beat + 1)
+                    with m.If(st_beat == STATUS_BYTES // 8 - 1):
+                        m.next = "STATUS_WAIT"
+                watchdog()
+            with m.State("STATUS_WAIT"):
+                m.d.comb += self.sel.eq(UNIT_SEQ)
+                with m.If(self.mem.wr_idle):
+                    with m.If((self.wr_resp != 0) & ~error):
+                        m.d.sync += [code.eq(Mux(self.wr_resp == RESP_DECERR, ErrorCode.AXI_WRITE_DECERR,
+                                                 ErrorCode.AXI_WRITE_SLVERR)), error.eq(1)]
+                        m.next = "STOP"
+                    with m.Elif(error | is_end):
+                        m.next = "STOP"
+                    with m.Else():
+                        m.d.sync += [cmd_addr.eq(cmd_addr + DESCRIPTOR_BYTES), index.eq(index + 1),
+                                     index_hi.eq(index == (1 << 16) - 1)]
+                        m.next = "FIRST"
+                watchdog()
+            with m.State("STOP"):
+                m.d.sync += [busy.eq(0), done.eq(1)]
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,44 @@
+"""pytest entry: the convolution engine top on Verilator (and Icarus) against the golden
+models (cocotb testbench :mod:`msdf_unet.sim.conv.tb_engine`)."""
+import pytest
+
+from msdf_unet.hdl.conv.engine import ConvEngine
+from msdf_unet.hdl.verilog import write_verilog
+from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, require_simulator, run_cocotb
+from msdf_unet.spec.engine import ArrayConfig, EngineConfig
+
+#: small buffers keep the Verilog model quick to build; lanes 16 < the fan-in of a 3x3 conv
+#: over 3 channels (27 + bias lanes), so outputs take several chunks
+SMALL = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=1, lanes=16),),
+                     line_buffer_bytes=8192, weight_buffer_bytes=4096, max_channels=64,
+                     max_width=64, max_height=64, max_bias_lanes=5, max_fan_in=600)
+
+#: the shipped programs: one core of 72 data lanes (+ 5 bias lanes), default buffers
+EDGE = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=1, lanes=72),), max_bias_lanes=5,
+                    max_fan_in=1024, max_width=256, max_height=256, max_channels=256)
+
+CASES = [
+    pytest.param("verilator", SMALL, {}, id="verilator-small"),
+    pytest.param("icarus", SMALL, {}, id="icarus-small", marks=pytest.mark.slow),
+    # the whole mri_edge program on the middle test slice: a 16x16 crop by default, the
+    # full 96x96 slice in `slow`
+    pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
+                                     "MSDF_TB_POLICY": "end"}, id="verilator-mri-16x16-end"),
+    pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_POLICY": "end"},
+                 id="verilator-mri-96x96-end", marks=pytest.mark.slow),
+    pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
+                                     "MSDF_TB_POLICY": "truncate:12"},
+                 id="verilator-mri-16x16-trunc12", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("simulator,config,program", CASES)
+def test_engine_cocotb(simulator, config, program):
+    require_simulator(simulator)
+    name = f"conv_engine_{config.digest[:8]}"
+    src = write_verilog(ConvEngine(config), name=name,
+                        path=SIM_BUILD_ROOT / "src" / f"{name}-{simulator}.v")
+    env = {"MSDF_ENGINE_CONFIG": config.to_json(), "MSDF_TB_SEED": "1", **program}
+    run_cocotb(simulator=simulator, verilog_sources=[src], toplevel=name,
+               test_module="msdf_unet.sim.conv.tb_engine", build_name=name.replace("_", "-"),
+               parameters_env=env, testcase="test_program" if program else None)
