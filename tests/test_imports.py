@@ -1,9 +1,10 @@
 """Import rules of the source tree, checked on the syntax tree of every module:
 
 * ``golden/`` never imports ``hdl/`` (nor Amaranth): the models stay independent of the RTL;
-* ``host/`` never imports ``sim/`` (board-side code must not need cocotb); the one exception
-  is the demo's RTL part, which calls the RTL batch runner ``sim/soc/batch.py`` through an
-  import inside a function (:data:`HOST_LAZY_SIM`), so ``host/`` holds no simulation code;
+* ``host/`` never imports ``sim/`` (board-side code must not need cocotb); the exceptions
+  are the simulation entry points of :data:`HOST_LAZY_SIM` (the demo's RTL part and the
+  API's ``rtl`` backend), which call one runner in ``sim/`` through an import inside a
+  function, so ``host/`` holds no simulation code;
 * ``msdf_unet/spec/`` imports only the standard library modules of :data:`SPEC_ALLOWED`
   and itself (no numpy, Amaranth, torch or project folder).
 """
@@ -18,10 +19,9 @@ PACKAGES = {"hdl": "msdf_unet.hdl", "golden": "msdf_unet.golden", "host": "msdf_
             "sim": "msdf_unet.sim", "msdf_unet": "msdf_unet"}
 SPEC_ALLOWED = {"__future__", "enum", "operator", "dataclasses", "typing", "hashlib", "json", "inspect",
                 "msdf_unet.spec"}
-#: host modules that may import sim/ lazily (inside a function), and the one module they may
-#: import: the demo's RTL part and the RTL batch runner
-HOST_LAZY_SIM = {"msdf_unet.host.demo"}
-SIM_BATCH = "msdf_unet.sim.soc.batch"
+#: host module that may import sim/ lazily (inside a function) -> the one runner it may import
+HOST_LAZY_SIM = {"msdf_unet.host.demo": "msdf_unet.sim.soc.batch",
+                 "msdf_unet.host.api": "msdf_unet.sim.runtime.runner"}
 
 
 def module_name(path: Path) -> str:
@@ -66,15 +66,15 @@ def under(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
-def violations(folder: str, forbidden, allow_lazy=frozenset(), lazy_target=""):
+def violations(folder: str, forbidden, allow_lazy=None):
     """Imports of modules under ``folder`` for which ``forbidden(target)`` holds, except
-    ``lazy_target`` (and names in it) imported inside a function of a module of
-    ``allow_lazy``."""
+    ``allow_lazy[module]`` (and names in it) imported inside a function of ``module``."""
+    allow_lazy = allow_lazy or {}
     out = []
     for path in sources(folder):
         name = module_name(path)
         for target, line, lazy in imports(path):
-            excused = lazy and name in allow_lazy and lazy_target and under(target, lazy_target)
+            excused = lazy and name in allow_lazy and under(target, allow_lazy[name])
             if forbidden(target) and not excused:
                 out.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
     return out
@@ -94,7 +94,7 @@ def test_golden_does_not_import_hdl():
 
 def test_host_does_not_import_sim():
     bad = violations("host", lambda t: under(t, "msdf_unet.sim") or under(t, "cocotb_tools"),
-                     allow_lazy=HOST_LAZY_SIM, lazy_target=SIM_BATCH)
+                     allow_lazy=HOST_LAZY_SIM)
     assert not bad, bad
 
 
