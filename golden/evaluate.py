@@ -327,20 +327,35 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
     """Segment one image file with the hardware-exact model of ``task``.
 
     A 3-D volume contributes the axial slice ``slice_index`` of its last axis (default:
-    the middle one). The slice is scaled to [0, 1] by the 99.5th percentile of its nonzero
+    the middle one); for the MRI task the volume first goes through training's
+    preprocessing (:func:`msdf_unet.golden.data.preprocess_mri_volume`: RAS orientation,
+    crop, resampling, per-volume intensity), so the slice is the one the model would see in
+    training (``msdf-unet segment`` is the full path: every slice, input geometry kept).
+    A 2-D image is scaled to [0, 1] by the 99.5th percentile of its nonzero
     pixels (as the MRI loader does), zero-padded so H and W divide ``2**depth``, segmented,
     and cropped back. Writes ``<stem>_seg.png`` and ``<stem>_seg.npy`` into ``out``.
     """
     a = load_image(path)
+    if program is None:
+        program = build_program(task, model, None, quant_config)
+    preprocessed = False
     if a.ndim == 3:
+        if task == "mri":
+            # a volume goes through training's preprocessing (orientation, crop, resampling,
+            # intensity): slices as the model saw them in training, not transposed
+            import nibabel
+
+            from .data import preprocess_mri_volume
+            size = program.tensors[program.input].shape[1]
+            a, _ = preprocess_mri_volume(a, nibabel.load(str(path)).affine, size=size)
+            a = np.moveaxis(a, 0, 2)  # [Z, y, x] -> [y, x, Z]
+            preprocessed = True
         z = a.shape[2] // 2 if slice_index is None else slice_index
         if not 0 <= z < a.shape[2]:
             raise ValueError(f"{path}: slice {z} outside the volume's {a.shape[2]} slices")
         a = a[:, :, z]
     elif slice_index is not None:
         raise ValueError(f"{path}: a 2-D image has no slices; drop --slice {slice_index}")
-    if program is None:
-        program = build_program(task, model, None, quant_config)
     run_policy = hwexact.RunPolicy.parse(policy) if isinstance(policy, str) else policy
     if run_policy.mode == "truncate":
         check_digit_budgets(program, [run_policy.digits], task=task)
@@ -351,9 +366,12 @@ def segment_file(path, task: str, out: Path, *, slice_index: int | None = None,
     cin = program.tensors[program.input].shape[0]
     if cin != 1:
         raise ValueError(f"the {task} model needs {cin} input channels; image files give 1")
-    nz = a[a > 0]
-    scale = float(np.percentile(nz, 99.5)) if nz.size else 1.0
-    img = np.clip(a / (scale if scale > 0 else 1.0), 0.0, 1.0).astype(np.float32)
+    if preprocessed:
+        img = a.astype(np.float32)
+    else:
+        nz = a[a > 0]
+        scale = float(np.percentile(nz, 99.5)) if nz.size else 1.0
+        img = np.clip(a / (scale if scale > 0 else 1.0), 0.0, 1.0).astype(np.float32)
     H, W = -(-h // step) * step, -(-w // step) * step
     x = np.zeros((1, 1, H, W), np.float32)
     x[0, 0, :h, :w] = img

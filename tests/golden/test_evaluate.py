@@ -194,3 +194,20 @@ def test_cli_digits_99_exit_2(tmp_path, capsys):
                          "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "digit budget 99 out of range" in err and "budgets must lie in 1.." in err
+
+
+def test_mri_volume_input_sees_training_slices(tmp_path):
+    """``eval --input`` on the bundled MNI T1 volume segments the slice as training sees
+    it (orientation, crop, intensity), not transposed: its labels equal the hardware-exact
+    prediction on the test set's slice with the same z."""
+    from msdf_unet.golden import hwexact
+    from msdf_unet.golden.data import load_dataset, mri_volume_path
+
+    prog = evaluate.build_program("mri")
+    ds = load_dataset("mri", "test")
+    z = int(ds.index[0])
+    evaluate.segment_file(mri_volume_path("t1"), "mri", tmp_path / "o", program=prog, slice_index=z)
+    got = np.load(tmp_path / "o" / "mni_icbm152_t1_tal_nlin_sym_09a_converted_seg.npy")
+    expected, _ = hwexact.predict(prog, ds.images[:1])
+    assert got.shape == expected[0].shape
+    assert np.array_equal(got, expected[0])
