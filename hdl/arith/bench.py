@@ -52,6 +52,8 @@ VARIANTS = {
     "bitserial": ("bitserial", "BitSerialDotProduct", {}),
     "bitparallel-lut": ("bitparallel", "BitParallelDotProduct", {"multiplier": "lut"}),
     "bitparallel-dsp": ("bitparallel", "BitParallelDotProduct", {"multiplier": "dsp"}),
+    "msdf-v2": ("msdf2", "MSDF2DotProduct", {}),                      # pipelined group sums
+    "msdf-v2-flat": ("msdf2", "MSDF2DotProduct", {"pipelined": False}),
 }
 
 DEFAULT_N = (9, 144, 1152)
@@ -114,6 +116,12 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
     if variant == "cascaded":
         k = g.cascaded_cycles(n_lanes, act_bits=act_bits)
         return {"cycles_per_dot": k, "latency_cycles": k + 1}
+    if variant.startswith("msdf-v2"):
+        from msdf_unet.golden.arith import msdf2
+        pipelined = VARIANTS[variant][2].get("pipelined", True)
+        # FULL: B plane cycles per transaction back to back (the finish overlaps the next)
+        return {"cycles_per_dot": act_bits,
+                "latency_cycles": msdf2.latency_cycles(act_bits, pipelined)}
     if variant.startswith("mma"):
         from msdf_unet.golden.arith import mma
         t = mma.stream_digits(n_lanes, act_bits)

@@ -16,6 +16,7 @@ _VARIANTS = {
     "bitserial": ("bitserial", "BitSerialDotProduct", {}),
     "bitparallel-lut": ("bitparallel", "BitParallelDotProduct", {"multiplier": "lut"}),
     "bitparallel-dsp": ("bitparallel", "BitParallelDotProduct", {"multiplier": "dsp"}),
+    "msdf-v2": ("msdf2", "MSDF2DotProduct", {}),
 }
 
 

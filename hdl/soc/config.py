@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 __all__ = ["AccelConfig", "VARIANTS"]
 
 #: Arithmetic variants selectable at generation time (same interface, see hdl/arith/iface.py).
-VARIANTS = ("mma", "cascaded", "bitserial", "bitparallel-lut", "bitparallel-dsp")
+VARIANTS = ("mma", "cascaded", "bitserial", "bitparallel-lut", "bitparallel-dsp", "msdf-v2")
 
 
 @dataclass(frozen=True)
