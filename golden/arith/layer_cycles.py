@@ -28,7 +28,7 @@ from . import baselines, mma, msdf2
 __all__ = ["VARIANT_KINDS", "layer_records", "effective_cycles"]
 
 #: the variants this module knows (bench variant name -> cycle rule)
-VARIANT_KINDS = ("bitserial", "bitparallel-lut", "bitparallel-dsp", "cascaded", "mma", "mma-g4",
+VARIANT_KINDS = ("bitserial", "bitserial-mux", "bitparallel-lut", "bitparallel-dsp", "cascaded", "mma", "mma-g4",
                  "msdf-v2", "msdf-v2-flat")
 
 
@@ -65,7 +65,7 @@ def layer_records(tasks=("mri", "nuclei"), n_images: int = 4, progress: bool = F
                 S = 2 * S + P[t]
             want = np.maximum(S, 0) if layer.relu else S
             n = S.size
-            cyc = {"bitserial": B * n, "bitparallel-lut": n, "bitparallel-dsp": n,
+            cyc = {"bitserial": B * n, "bitserial-mux": B * n, "bitparallel-lut": n, "bitparallel-dsp": n,
                    "cascaded": baselines.cascaded_cycles(L, act_bits=B) * n}
             r = mma.evaluate_planes(P, L, pol)
             assert np.array_equal(r.values, want)

@@ -58,6 +58,7 @@ VARIANTS = {
     "mma-g4": ("mma", "MMADotProduct", {"group_size": 4}),     # AccelConfig's default grouping
     "cascaded": ("cascaded", "CascadedMSDFDotProduct", {}),
     "bitserial": ("bitserial", "BitSerialDotProduct", {}),
+    "bitserial-mux": ("bitserial", "BitSerialDotProduct", {"plane_select": "mux"}),
     "bitparallel-lut": ("bitparallel", "BitParallelDotProduct", {"multiplier": "lut"}),
     "bitparallel-dsp": ("bitparallel", "BitParallelDotProduct", {"multiplier": "dsp"}),
     "msdf-v2": ("msdf2", "MSDF2DotProduct", {}),                      # pipelined group sums
@@ -117,7 +118,7 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
     """``cycles_per_dot`` (interval, FULL, no stalls) and ``latency_cycles`` (accept -> o.valid)
     from the golden cycle models."""
     from msdf_unet.golden.arith import baselines as g
-    if variant == "bitserial":
+    if variant.startswith("bitserial"):
         k = g.bitserial_cycles(act_bits=act_bits)
         return {"cycles_per_dot": k, "latency_cycles": k + 1}
     if variant.startswith("bitparallel"):
