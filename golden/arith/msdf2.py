@@ -19,12 +19,12 @@ dot product of the first ``min(p, B)`` planes (later planes masked to zero).
 Exact early END decision
 ------------------------
 With ``Wp >= sum_i max(w_i, 0)`` (the transaction's ``wpos``), the planes after ``t``
-add at most ``Wp * (2**m - 1)``, ``m = B-1-t`` (they are 0/1 planes). The unit tracks
-``C_t = A_t + Wp`` (the bound is folded into the accumulator as one extra term per plane:
-``+Wp`` at plane 0, ``-Wp`` in between, ``-2Wp`` at the last plane, so ``C_{B-1} = S``)
-and stops a RELU_END or SIGN_ONLY transaction after plane ``t < B-1`` when
-``C_t < K_t = floor(Wp * 2**t / 2**(B-1))``: then ``S <= -2**m < 0`` (proof:
-``C_t <= K_t - 1`` gives ``(A_t + Wp) 2**m <= Wp - 2**m``). The values are those of the
+add at most ``Wp * (2**m - 1)``, ``m = B-1-t`` (they are 0/1 planes). The unit stops a
+RELU_END or SIGN_ONLY transaction after plane ``t < B-1`` when
+``A_t < J_t = K_t - Wp`` with ``K_t = floor(Wp * 2**t / 2**(B-1))``: then
+``S <= -2**m < 0`` (proof: ``A_t + Wp <= K_t - 1`` gives ``(A_t + Wp) 2**m <= Wp -
+2**m``). ``K_t`` is a shift of ``Wp`` (``Wp << t``, top bits), so ``J_t`` costs one small
+subtraction per plane beside the lanes; the accumulator is one adder. The values are those of the
 MMA's policies: FULL ``S``; RELU_END ``max(S, 0)``; SIGN_ONLY ``sign(S)``; TRUNCATE
 ``Z_p``. ``terminated``: RELU_END ``S < 0``, SIGN_ONLY ``S != 0``, TRUNCATE ``p < T``,
 FULL 0 (as the MMA). ``digits_used`` is the number of plane cycles the transaction
@@ -57,7 +57,7 @@ from .mma import (MAX_WEIGHT, Policy, _check_act_bits, _check_budget, _check_lan
                   check_acts, check_weights, plane_sums, stream_digits)
 
 __all__ = ["wpos_bits", "positive_weight_sum", "truncate_value", "Txn", "Result",
-           "evaluate_planes", "evaluate", "MSDF2CycleModel", "latency_cycles"]
+           "evaluate_planes", "evaluate", "MSDF2CycleModel", "latency_cycles", "random_txns"]
 
 
 def wpos_bits(n_lanes: int) -> int:
@@ -213,19 +213,17 @@ class MSDF2CycleModel:
         u = x & ((1 << B) - 1)
         # unsigned-digit plane sums, MSB first (the sign plane is negated by the core)
         pg = [int(np.sum(((u >> (B - 1 - t)) & 1) * w)) for t in range(B)]
-        if pol in (Policy.RELU_END, Policy.SIGN_ONLY):
-            terms = [wp] + [-wp] * (B - 2) + [-2 * wp]
-        elif pol is Policy.TRUNCATE and p < T:
-            terms = [0] * (B - 1) + [1 << (T - p - 1)]
-        else:
-            terms = [0] * B
-        return {"pg": pg, "terms": terms, "pol": pol, "p": p, "wp": wp}
+        return {"pg": pg, "pol": pol, "p": p, "wp": wp}
 
     def _plane(self, f: dict, t: int) -> dict:
-        B = self.act_bits
-        return {"pg": f["pg"][t], "term": f["terms"][t], "first": t == 0, "last": t == B - 1,
-                "live": t < f["p"], "pol": f["pol"], "p": f["p"], "t": t,
-                "K": (f["wp"] << t) >> (B - 1)}
+        B, T = self.act_bits, self.T
+        F, p = T - B, f["p"]
+        return {"pg": f["pg"][t], "first": t == 0, "last": t == B - 1,
+                "live": t < p, "pol": f["pol"], "p": p, "t": t,
+                # TRUNCATE's rounding half 2**(T-p-1), entered at plane 0 or p - F
+                "init": (1 << (F - p)) if p <= F else 0,
+                "cin": int(F < p < T and t == p - F),
+                "J": ((f["wp"] << t) >> (B - 1)) - f["wp"]}
 
     def _finish(self, fin) -> Result:
         pol, early, t, p = fin
@@ -253,9 +251,9 @@ class MSDF2CycleModel:
         Cn = self.C
         if X is not None and not stall:
             pe = -X["pg"] if (X["first"] and self.signed_acts) else (X["pg"] if X["live"] else 0)
-            Cn = (0 if X["first"] else 2 * self.C) + pe + X["term"]
+            Cn = (X["init"] if X["first"] else 2 * self.C) + pe + X["cin"]
             early = (not X["last"]) and X["pol"] in (Policy.RELU_END, Policy.SIGN_ONLY) \
-                and Cn < X["K"]
+                and Cn < X["J"]
             done = X["last"] or early
         f_last = f is not None and f["t"] == B - 1
         swap = self.nx is not None and not stall and (f is None or f_last or early)
@@ -281,3 +279,28 @@ class MSDF2CycleModel:
         if in_valid and i_ready:
             self.nx = self._prepare(txn)
         return i_ready, o_valid, o_payload
+
+
+def random_txns(rng: np.random.Generator, n_lanes: int, count: int, *, act_bits: int = 8,
+                signed_acts: bool = True, policies: Sequence = tuple(Policy),
+                loose: float = 0.3) -> list[Txn]:
+    """Random legal transactions for the testbenches: the corners of
+    :func:`.mma.random_transactions` (bias lanes that flip the sign included), 30 % with
+    ReLU-like (nonnegative, small) activations, ``wpos`` the exact positive-weight sum or,
+    with probability ``loose``, any larger legal bound."""
+    from .mma import act_range, random_transactions
+    L = _check_lanes(n_lanes)
+    out = []
+    for mt in random_transactions(rng, L, count, act_bits=act_bits, signed_acts=signed_acts,
+                                  n_bias_lanes=min(2, L - 1) if L > 2 else 0, gaps=False,
+                                  policies=policies):
+        x = [int(v) for v in mt.x]
+        w = [int(v) for v in mt.w]
+        if rng.random() < 0.3:
+            _, hi = act_range(act_bits, signed_acts)
+            x = [min(abs(v), hi) >> int(rng.integers(0, act_bits)) for v in x]
+        wp = int(np.clip(w, 0, None).sum())
+        if rng.random() < loose:
+            wp = int(rng.integers(wp, (1 << wpos_bits(L))))
+        out.append(Txn(tuple(x), tuple(w), _policy(mt.policy), int(mt.digits), wp))
+    return out

@@ -41,10 +41,9 @@ class MSDF2Core(wiring.Component):
     """Plane accumulator, exact END decision and finish of the MSDF v2 unit.
 
     Consumes one input per cycle (``valid``; everything holds while ``stall``): the sum
-    ``psum`` of one plane (or of one chunk of a plane) of one transaction, with its tags.
-    Keeps ``C``: ``C <- (first ? 0 : plane_start ? 2C : C) + (sign_plane ? -psum :
-    live ? psum : 0) + (plane_start ? term : 0)``. Feed it like this (golden
-    :mod:`msdf_unet.golden.arith.msdf2`):
+    ``psum`` of one plane (or of one chunk of a plane) of one transaction, with its tags,
+    into one adder: ``C <- (first ? init : plane_start ? 2C : C) + (sign_plane ? -psum :
+    live ? psum : 0) + cin``. Feed it like this (golden :mod:`msdf_unet.golden.arith.msdf2`):
 
     * planes MSB first; with a chunked fan-in, every chunk of plane ``t`` before plane
       ``t + 1`` (the END decision needs the whole prefix); ``plane_start``/``plane_end``
@@ -52,21 +51,20 @@ class MSDF2Core(wiring.Component):
       input of a transaction, ``last`` on its final input (last chunk of plane ``B - 1``);
     * ``psum = sum_i bit_{B-1-t}(x_i) * w_i`` over the chunk's lanes (unsigned bits;
       ``sign_plane`` on plane 0 of signed activations negates it);
-    * ``term`` (added once per plane, on ``plane_start``): RELU_END/SIGN_ONLY ``+Wp`` on
-      plane 0, ``-Wp`` on planes ``1..B-2``, ``-2*Wp`` on plane ``B-1``; TRUNCATE
-      ``2**(T-p-1)`` on plane ``B-1`` when ``p < T``; else 0. ``Wp >= sum max(w, 0)``
-      over *all* lanes of the transaction;
     * ``live`` 0 on planes ``t >= p`` of a TRUNCATE ``p`` (1 otherwise); ``p`` the
-      budget (``T`` for the other policies); ``k = floor(Wp * 2**t / 2**(B-1))``;
-      ``t`` the plane index; ``policy``.
+      budget (``T`` for the other policies); TRUNCATE's rounding half ``2**(T-p-1)``
+      enters as ``init = 2**(F-p)`` when ``p <= F`` or as ``cin = 1`` on (one chunk of)
+      plane ``p - F`` when ``F < p < T`` (``init = cin = 0`` otherwise);
+    * ``j = floor(Wp * 2**t / 2**(B-1)) - Wp`` with ``Wp >= sum max(w, 0)`` over *all*
+      lanes of the transaction; ``t`` the plane index; ``policy``.
 
-    Then ``C = A_t + Wp`` after plane ``t < B-1`` (``A_t`` the MSB-first Horner prefix),
-    and after the last input ``C = S`` (or the TRUNCATE prefix plus its rounding half).
+    Then ``C = A_t`` after plane ``t`` (the MSB-first Horner prefix), and after the last
+    input ``C = S`` (or the TRUNCATE prefix plus its rounding half).
 
     Outputs
     -------
     early : comb -- RELU_END/SIGN_ONLY, on ``plane_end`` of a plane ``t < B-1``:
-        ``C_new < k``, i.e. ``S < 0`` is certain. The transaction is over: feed no more
+        ``C_new < j``, i.e. ``S < 0`` is certain. The transaction is over: feed no more
         of its inputs (an input of it already formed may be dropped, or fed: it is
         ignored only if dropped -- the wrapper drops it).
     done : comb -- ``valid & (last | early)``: the transaction's result follows.
@@ -84,14 +82,14 @@ class MSDF2Core(wiring.Component):
         self.wb = wpos_bits(n_lanes)
         vw = value_width(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
         self.acc_bits = vw + 2
-        self.term_bits = max(self.wb + 2, self.T) + 1
+        self.F = self.T - act_bits
         pw = psum_width if psum_width is not None else self.wb + 1
         _, o = dot_product_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
         super().__init__({
             "valid": In(1), "stall": In(1),
-            "psum": In(signed(pw)), "term": In(signed(self.term_bits)),
+            "psum": In(signed(pw)), "init": In(unsigned(self.F)), "cin": In(1),
             "first": In(1), "plane_start": In(1), "plane_end": In(1), "last": In(1),
-            "live": In(1), "sign_plane": In(1), "k": In(unsigned(self.wb)),
+            "live": In(1), "sign_plane": In(1), "j": In(signed(self.wb + 1)),
             "t": In(range(act_bits)), "policy": In(Policy), "p": In(unsigned(8)),
             "early": Out(1), "done": Out(1),
             "res_valid": Out(1), "res": Out(o.members["payload"].shape),
@@ -101,16 +99,18 @@ class MSDF2Core(wiring.Component):
         m = Module()
         B, T, W = self.act_bits, self.T, self.acc_bits
         C = Signal(signed(W))
-        pe = Signal(signed(len(self.psum) + 1))
-        m.d.comb += pe.eq(Mux(self.sign_plane, -self.psum, Mux(self.live, self.psum, 0)))
+        # +-psum as (psum ^ s) + s: the +s is the carry-in of the accumulator's adder
+        pw = len(self.psum)
+        px = Signal(signed(pw))
+        m.d.comb += px.eq(Mux(self.live | self.sign_plane, self.psum, 0) ^ self.sign_plane.replicate(pw))
         base = Signal(signed(W))
-        m.d.comb += base.eq(Mux(self.first, 0, Mux(self.plane_start, C * 2, C)))
+        m.d.comb += base.eq(Mux(self.first, self.init, Mux(self.plane_start, C * 2, C)))
         c_new = Signal(signed(W))
-        m.d.comb += c_new.eq(base + pe + Mux(self.plane_start, self.term, 0))
+        m.d.comb += c_new.eq(base + px + (self.sign_plane | self.cin))
         relu_like = Signal()
         m.d.comb += relu_like.eq((self.policy == Policy.RELU_END) | (self.policy == Policy.SIGN_ONLY))
         m.d.comb += [
-            self.early.eq(self.valid & self.plane_end & ~self.last & relu_like & (c_new < self.k)),
+            self.early.eq(self.valid & self.plane_end & ~self.last & relu_like & (c_new < self.j)),
             self.done.eq(self.valid & (self.last | self.early)),
         ]
         # finish stage: registered tags, C holds the finished value
@@ -266,17 +266,16 @@ class MSDF2DotProduct(wiring.Component):
         groups = [tree_sum(contrib[g * M:(g + 1) * M]) for g in range(G)]
         first, last = Signal(), Signal()
         m.d.comb += [first.eq(t == 0), last.eq(t == B - 1)]
-        relu_like = (pol == Policy.RELU_END) | (pol == Policy.SIGN_ONLY)
-        h = Cat(*[(p_r == T - 1 - j) for j in range(T)])      # 2**(T-p-1), 0 when p == T
-        term = Signal(signed(core.term_bits))
-        with m.If(relu_like):
-            m.d.comb += term.eq(Mux(first, wp, Mux(last, -wp * 2, -wp)))
-        with m.Elif((pol == Policy.TRUNCATE) & last):
-            m.d.comb += term.eq(h)
-        live, sign_plane, k = Signal(), Signal(), Signal(unsigned(wb))
-        m.d.comb += [live.eq(t < p_r), sign_plane.eq(first & int(self.signed_acts)), k.eq(ks[B - 1:])]
-        tags = dict(first=first, last=last, live=live, sign_plane=sign_plane, k=k, t=t,
-                    policy=pol, p=p_r, term=term)
+        F = T - B
+        init = Signal(unsigned(F))       # TRUNCATE p <= F: 2**(F-p) at plane 0
+        cin = Signal()                   # TRUNCATE F < p < T: +1 at plane p - F
+        m.d.comb += [init.eq(Cat(*[p_r == F - j for j in range(F)])),
+                     cin.eq((p_r > F) & (p_r < T) & (t + F == p_r))]
+        live, sign_plane, j = Signal(), Signal(), Signal(signed(wb + 1))
+        m.d.comb += [live.eq(t < p_r), sign_plane.eq(first & int(self.signed_acts)),
+                     j.eq(ks[B - 1:] - wp)]
+        tags = dict(first=first, last=last, live=live, sign_plane=sign_plane, j=j, t=t,
+                    policy=pol, p=p_r, init=init, cin=cin)
 
         if self.pipelined:
             gbits = (M * 128).bit_length() + 1

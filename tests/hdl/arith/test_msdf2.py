@@ -6,59 +6,11 @@ cycles and backpressure."""
 import numpy as np
 import pytest
 
-from msdf_unet.golden.arith import baselines as g
 from msdf_unet.golden.arith import mma, msdf2
 from msdf_unet.golden.arith.mma import Policy
 from msdf_unet.hdl.arith.iface import Policy as HPolicy
 from msdf_unet.hdl.arith.msdf2 import MSDF2DotProduct
-from msdf_unet.sim.arith.stream_driver import run_stream
-
-
-def make_txns(rng, L, n, *, B=8, signed=True, policies=tuple(Policy), loose=0.3):
-    """Random legal transactions with corners; wpos exact or (``loose``) a looser bound."""
-    T = mma.stream_digits(L, B)
-    out = []
-    for mt in mma.random_transactions(rng, L, n, act_bits=B, signed_acts=signed,
-                                      n_bias_lanes=min(2, L - 1) if L > 2 else 0, gaps=False,
-                                      policies=policies):
-        x = [int(v) for v in mt.x]
-        w = [int(v) for v in mt.w]
-        if rng.random() < 0.3:      # ReLU-like activations: nonnegative and small
-            lo, hi = mma.act_range(B, signed)
-            x = [min(abs(v), hi) >> int(rng.integers(0, B)) for v in x]
-        wp = int(np.clip(w, 0, None).sum())
-        if rng.random() < loose:
-            wp = int(rng.integers(wp, L * 127 + 1))
-        pol = HPolicy(int(mma._policy(mt.policy)))
-        out.append(msdf2.Txn(tuple(x), tuple(w), pol, int(mt.digits), wp))
-    return out
-
-
-def check(dut, txns, vp, rp):
-    acc, outs = run_stream(dut, txns, vp, rp)
-    model = msdf2.MSDF2CycleModel(n_lanes=dut.n_lanes, act_bits=dut.act_bits,
-                                  signed_acts=dut.signed_acts, pipelined=dut.pipelined)
-    g_acc, g_outs = g.simulate(model, txns, vp, rp)
-    assert len(outs) == len(txns), f"{len(outs)} of {len(txns)} results"
-    assert acc == g_acc
-    assert [(c, r.value, r.digits_used, r.terminated) for c, r in outs] == \
-        [(c, r.value, r.digits_used, r.terminated) for c, r in g_outs]
-    # independent oracle: exact integers and the MMA's TRUNCATE prefix
-    B = dut.act_bits
-    for (_, r), t in zip(outs, txns):
-        S = sum(a * b for a, b in zip(t.x, t.w))
-        pol = mma._policy(t.policy)
-        if pol is Policy.FULL:
-            assert (r.value, r.digits_used, r.terminated) == (S, B, 0)
-        elif pol is Policy.RELU_END:
-            assert (r.value, r.terminated) == (max(S, 0), int(S < 0))
-        elif pol is Policy.SIGN_ONLY:
-            assert (r.value, r.terminated) == ((S > 0) - (S < 0), int(S != 0))
-        else:
-            ref = mma.evaluate(np.array(t.x), np.array(t.w), "TRUNCATE", t.digits, act_bits=B,
-                               signed_acts=dut.signed_acts)
-            assert r.value == int(ref.values)
-    return acc, outs
+from msdf_unet.sim.arith.msdf2_check import check, make_txns, truncate_boundary_txns
 
 
 PARAMS = [
@@ -111,8 +63,14 @@ def test_corners():
             for p in ([1, 2, 7, 8, 9, T - 1, T] if pol is Policy.TRUNCATE else [0]):
                 wp = int(np.clip(w, 0, None).sum())
                 txns.append(msdf2.Txn(tuple(x), tuple(w), HPolicy(int(pol)), p, wp))
+    txns += truncate_boundary_txns(L)
     rp = ([False] * 5 + [True] * 3) * 200
-    check(dut, txns, [1] * len(rp), rp)
+    acc, outs = check(dut, txns, [1] * len(rp), rp)
+    # the boundary cases: the MMA prefix is not the rounded full sum
+    for (_, r), t in zip(outs[-2:], txns[-2:]):
+        S = sum(a * b for a, b in zip(t.x, t.w))
+        q = 1 << (T - 3)
+        assert r.value != ((S + q // 2) // q) * q or t.w[3] > 0
 
 
 @pytest.mark.slow
@@ -138,3 +96,97 @@ def test_parameter_validation():
         MSDF2DotProduct(n_lanes=2, pipelined=1)
     with pytest.raises(ValueError, match="group_size"):
         MSDF2DotProduct(n_lanes=2, group_size=3)
+
+
+# --- formal: SymbiYosys BMC of the results against the exact sum -------------------------------
+
+from amaranth import Module, Mux, ResetSignal, Signal, signed  # noqa: E402
+from amaranth.hdl import Assert, Assume  # noqa: E402
+from amaranth.lib import wiring  # noqa: E402
+from amaranth.lib.wiring import In  # noqa: E402
+
+from msdf_unet.hdl.arith.msdf2 import msdf2_io  # noqa: E402
+
+#: results that can be accepted and not yet popped: buffer, feeder, s1, finish, o
+_IN_FLIGHT = 5
+
+
+class MSDF2ResultProof(wiring.Component):
+    """Free inputs every cycle (the solver's choice of ``i.valid``, payload, ``o.ready``);
+    legal weights and activations and a legal bound ``wpos >= sum max(w, 0)`` assumed,
+    TRUNCATE excluded (simulated above against the MMA recurrence). A queue of the exact
+    policy values (``S``, ``max(S, 0)``, ``sign(S)``) of the accepted transactions is
+    compared with every result popped from ``o``, in order; ``digits_used`` and
+    ``terminated`` are checked for FULL."""
+
+    def __init__(self, *, n_lanes, act_bits, signed_acts, pipelined=True,
+                 policies=(HPolicy.FULL, HPolicy.RELU_END, HPolicy.SIGN_ONLY)):
+        self.policies = policies
+        self.dut = MSDF2DotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts,
+                                   pipelined=pipelined)
+        i_sig, _ = msdf2_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
+        super().__init__({"i_valid": In(1), "i_payload": In(i_sig.members["payload"].shape),
+                          "o_ready": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        L, B = dut.n_lanes, dut.act_bits
+        pay = self.i_payload
+        m.d.comb += [dut.i.valid.eq(self.i_valid), dut.i.payload.eq(pay), dut.o.ready.eq(self.o_ready)]
+        m.d.comb += Assume(~ResetSignal())
+        for lane in range(L):
+            m.d.comb += Assume(pay.w[lane] != -128)
+        m.d.comb += Assume(sum((pay.policy == p).as_unsigned() for p in self.policies) != 0)
+        m.d.comb += Assume(pay.wpos >= sum(Mux(pay.w[k] > 0, pay.w[k], 0) for k in range(L)))
+        W = len(dut.o.payload.value)
+        S = Signal(signed(W))
+        m.d.comb += S.eq(sum(pay.x[k] * pay.w[k] for k in range(L)))
+        exp = Signal(signed(W))
+        with m.Switch(pay.policy):
+            with m.Case(HPolicy.RELU_END):
+                m.d.comb += exp.eq(Mux(S < 0, 0, S))
+            with m.Case(HPolicy.SIGN_ONLY):
+                m.d.comb += exp.eq(Mux(S < 0, -1, Mux(S == 0, 0, 1)))
+            with m.Default():
+                m.d.comb += exp.eq(S)
+        depth = _IN_FLIGHT
+        qv = [Signal(signed(W), name=f"qv{j}") for j in range(depth)]
+        qf = [Signal(name=f"qfull{j}") for j in range(depth)]
+        qn = Signal(range(depth + 2))
+        push = dut.i.valid & dut.i.ready
+        pop = dut.o.valid & dut.o.ready
+        with m.If(pop):
+            m.d.comb += [Assert(qn > 0), Assert(dut.o.payload.value == qv[0])]
+            with m.If(qf[0]):
+                m.d.comb += [Assert(dut.o.payload.digits_used == B), Assert(dut.o.payload.terminated == 0)]
+        m.d.comb += Assert(qn <= depth)
+        shifted_v = [Mux(pop, qv[j + 1] if j + 1 < depth else 0, qv[j]) for j in range(depth)]
+        shifted_f = [Mux(pop, qf[j + 1] if j + 1 < depth else 0, qf[j]) for j in range(depth)]
+        n_after = Signal(range(depth + 2))
+        m.d.comb += n_after.eq(qn - pop)
+        for j in range(depth):
+            with m.If(push & (n_after == j)):
+                m.d.sync += [qv[j].eq(exp), qf[j].eq(pay.policy == HPolicy.FULL)]
+            with m.Else():
+                m.d.sync += [qv[j].eq(shifted_v[j]), qf[j].eq(shifted_f[j])]
+        m.d.sync += qn.eq(n_after + push)
+        return m
+
+
+@pytest.mark.parametrize("L,signed_acts,pipelined,depth", [
+    pytest.param(1, True, True, 14, id="n1-b3s-pipelined-d14"),
+    pytest.param(1, False, False, 14, id="n1-b3u-flat-d14"),
+    pytest.param(2, True, True, 14, id="n2-b3s-pipelined-d14", marks=pytest.mark.slow),
+])
+def test_formal_bmc_result_equals_exact_sum(L, signed_acts, pipelined, depth):
+    """BMC with B = 3 from reset: whatever the solver drives on ``i`` (any legal x, w,
+    bound, policy but TRUNCATE, any timing) and ``o.ready``, every result popped from ``o``
+    equals the exact policy value of its transaction, in order, including every early END
+    decision. Depth 14 covers two back-to-back transactions (latency B + 4 = 7)."""
+    from msdf_unet.sim import formal
+    proof = MSDF2ResultProof(n_lanes=L, act_bits=3, signed_acts=signed_acts, pipelined=pipelined)
+    res = formal.prove(proof, name=f"msdf2_result_n{L}_b3{'s' if signed_acts else 'u'}"
+                                   f"_{'p' if pipelined else 'f'}_d{depth}",
+                       depth=depth, timeout_s=1800)
+    assert res.depth == depth
