@@ -14,8 +14,8 @@ sized to the layer (``L`` = fan-in + bias lanes), back to back, ``o.ready`` high
 * ``mma``: its ``digits_used`` (``T``, or the index of the first, negative, nonzero digit
   + 1) plus the one bubble after an early stop before the last digit
   (:class:`~msdf_unet.golden.arith.mma.MMACycleModel`);
-* ``msdf-v2`` / ``msdf-v2-flat``: :func:`msdf_unet.golden.arith.msdf2.evaluate_planes`
-  with the channel's exact ``wpos`` (sum of its positive weights, bias lanes included).
+* ``msdf-v2`` / ``msdf-v2-flat``: ``cycles`` of
+  :func:`msdf_unet.golden.arith.msdf2.evaluate_planes` with the channel's exact ``wpos`` (sum of its positive weights, bias lanes included).
 
 Every variant's values are checked to be identical (FULL/RELU_END of the exact sum).
 """
@@ -75,7 +75,7 @@ def layer_records(tasks=("mri", "nuclei"), n_images: int = 4, progress: bool = F
             for name, pipelined in (("msdf-v2", True), ("msdf-v2-flat", False)):
                 v = msdf2.evaluate_planes(P, wpos, L, pol, pipelined=pipelined)
                 assert np.array_equal(v.values, want), (task, layer.name, name)
-                cyc[name] = int(v.digits_used.sum())
+                cyc[name] = int(v.cycles.sum())
             rec = {"task": task, "layer": layer.name, "lanes": L, "relu": bool(layer.relu),
                    "outputs": int(n), "negative_pct": round(100.0 * float((S < 0).mean()), 1),
                    "cycles": {k: int(v) for k, v in cyc.items()}}

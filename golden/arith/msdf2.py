@@ -43,8 +43,10 @@ not o.ready`` freezes every register but ``nx`` and ``o``; the feeder loads ``nx
 transaction early this cycle (the plane it formed in that cycle is dropped). A
 transaction accepted at ``h`` on an idle unit forms plane 0 at ``h + 2``; its result is on
 ``o`` at ``h + B + 3 + pipelined``. Back to back with ``o.ready`` high, a transaction
-occupies exactly ``digits_used`` cycles (no bubble), so :func:`evaluate_planes` gives the
-cycles per dot product without a cycle-by-cycle run.
+occupies ``max(digits_used, 2)`` cycles (the buffer refills one cycle after the feeder
+took its transaction; only the flat unit's stop after plane 0, ``digits_used = 1``, waits
+one cycle), so :func:`evaluate_planes` (``cycles``) gives the cycles per dot product
+without a cycle-by-cycle run.
 """
 from __future__ import annotations
 
@@ -56,8 +58,13 @@ import numpy as np
 from .mma import (MAX_WEIGHT, Policy, _check_act_bits, _check_budget, _check_lanes, _policy,
                   check_acts, check_weights, plane_sums, stream_digits)
 
-__all__ = ["wpos_bits", "positive_weight_sum", "truncate_value", "Txn", "Result",
+__all__ = ["MIN_INTERVAL", "wpos_bits", "positive_weight_sum", "truncate_value", "Txn", "Result",
            "evaluate_planes", "evaluate", "MSDF2CycleModel", "latency_cycles", "random_txns"]
+
+
+#: the transaction buffer refills one cycle after the feeder took its transaction, so the
+#: feeder starts a transaction at most every 2 cycles
+MIN_INTERVAL = 2
 
 
 def wpos_bits(n_lanes: int) -> int:
@@ -112,6 +119,7 @@ class Outcome:
     digits_used: np.ndarray
     terminated: np.ndarray
     stop_plane: np.ndarray      # plane after which the early stop fired, -1 if none
+    cycles: np.ndarray          # cycles back to back: max(digits_used, 2)
 
 
 def evaluate_planes(P, wpos, n_lanes: int, policy, digits: int | None = None, *,
@@ -119,7 +127,7 @@ def evaluate_planes(P, wpos, n_lanes: int, policy, digits: int | None = None, *,
     """Vectorized values and plane cycles of the unit for plane sums ``P`` (``(B, *batch)``,
     MSB plane first, as :func:`.mma.plane_sums`) and bounds ``wpos`` (broadcast to the
     batch). ``digits_used`` is what the unit reports and, back to back with ``o.ready``
-    high, the cycles the transaction occupies (see the module docstring)."""
+    high, ``cycles`` the cycles the transaction occupies (see the module docstring)."""
     pol = _policy(policy)
     P = np.asarray(P).astype(np.int64)
     B = P.shape[0]
@@ -157,7 +165,7 @@ def evaluate_planes(P, wpos, n_lanes: int, policy, digits: int | None = None, *,
         values = (S + h) & -(2 * h) if p < T else S
         term = np.full(batch, int(p < T), np.int64)
     return Outcome(np.asarray(values, np.int64), np.asarray(used, np.int64),
-                   np.asarray(term, np.int64), stop)
+                   np.asarray(term, np.int64), stop, np.maximum(used, MIN_INTERVAL))
 
 
 def evaluate(x, w, policy="FULL", digits: int | None = None, *, wpos=None, act_bits: int = 8,
