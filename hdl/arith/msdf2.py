@@ -225,6 +225,7 @@ class MSDF2DotProduct(wiring.Component):
         # ---------------- feeder: current transaction, plane t ------------------------------
         act = Signal()
         t = Signal(range(B))
+        sel = Signal(range(B))
         x_r = Signal(data.ArrayLayout(pay.x.shape().elem_shape, L))
         w_r = Signal(data.ArrayLayout(signed(8), L))
         pol = Signal(Policy)
@@ -247,17 +248,16 @@ class MSDF2DotProduct(wiring.Component):
         with m.Elif(swap):
             m.d.sync += nx_valid.eq(0)
         with m.If(swap):
-            m.d.sync += [act.eq(1), t.eq(0), x_r.eq(nx.x), w_r.eq(nx.w), pol.eq(nx.policy),
+            m.d.sync += [act.eq(1), t.eq(0), sel.eq(B - 1), x_r.eq(nx.x), w_r.eq(nx.w), pol.eq(nx.policy),
                          p_r.eq(nx_p), wp.eq(nx.wpos), ks.eq(nx.wpos)]
         with m.Elif(act & ~stall):
             with m.If(f_last | core.early):
                 m.d.sync += act.eq(0)
             with m.Else():
-                m.d.sync += [t.eq(t + 1), ks.eq(ks << 1)]
+                m.d.sync += [t.eq(t + 1), sel.eq(sel - 1), ks.eq(ks << 1)]
 
-        # plane t of every lane: bit B-1-t of x selects w
-        sel = Signal(range(B))
-        m.d.comb += sel.eq(B - 1 - t)
+        # plane t of every lane: bit sel = B-1-t of x selects w (sel is its own down-counting
+        # register, so the B:1 bit muxes hang directly off flip-flops)
         contrib = []
         for lane in range(L):
             c = Signal(signed(8), name=f"c{lane}")
