@@ -64,9 +64,9 @@ class MSDF2Core(wiring.Component):
     Outputs
     -------
     early : comb -- RELU_END/SIGN_ONLY, on ``plane_end`` of a plane ``t < B-1``:
-        ``C_new < j``, i.e. ``S < 0`` is certain. The transaction is over: feed no more
-        of its inputs (an input of it already formed may be dropped, or fed: it is
-        ignored only if dropped -- the wrapper drops it).
+        ``C_new < j``, i.e. ``S < 0`` is certain. The transaction is over: feed none of
+        its remaining inputs (:class:`MSDF2DotProduct` drops the plane its lanes formed
+        in the same cycle and starts the next transaction).
     done : comb -- ``valid & (last | early)``: the transaction's result follows.
     res_valid, res : the finished result (``value``, ``digits_used``, ``terminated`` of
         the ``o`` payload), valid the cycle after ``done`` (registered tags and ``C``;
@@ -176,7 +176,8 @@ class MSDF2DotProduct(wiring.Component):
       :mod:`~msdf_unet.golden.arith.mma`), bit-exact.
     * ``i.ready = not nx.valid`` (a one-transaction buffer; registers only). A transaction
       occupies the lanes ``B`` cycles, or ``t + 1 + pipelined`` when RELU_END/SIGN_ONLY
-      decide ``S < 0`` after plane ``t``; back to back there is no idle cycle.
+      decide ``S < 0`` after plane ``t``; back to back it occupies
+      ``max(digits_used, 2)`` cycles (the buffer refills one cycle after a start).
       Latency accept -> ``o.valid`` ``B + 3 + pipelined`` on an idle unit.
     * ``o`` is one output register; while it is full and not read, the finished result
       waits and everything but the buffer stalls.
