@@ -21,6 +21,14 @@ activations unless told otherwise) it
    ``dots_per_cycle_per_klut = 1000 / (cycles_per_dot * (LUT + SRL + LUTRAM))`` (LUTRAM in
    LUTs occupied; DSP48E1 cells are not converted into LUTs).
 
+5. takes the **effective** cycles per dot product on real layer data
+   (:mod:`msdf_unet.golden.arith.layer_cycles`: every conv output of the shipped MRI and
+   nuclei programs on test images, ``RELU_END`` on ReLU layers and ``FULL`` otherwise,
+   each variant's golden cycle model, vectorized) and reports
+   ``cycles_per_dot_effective`` and ``dots_per_cycle_per_klut_effective`` beside the
+   worst case (``--no-real`` skips it; the result is cached in
+   ``build/reports/arith_real_cycles.json``).
+
 Only variants whose unit exists are synthesised (MMA appears with
 ``msdf_unet.hdl.arith.mma.MMADotProduct``); missing ones are listed as skipped.
 """
@@ -50,12 +58,17 @@ __all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth",
 def _bench_variants() -> dict[str, tuple[str, str, dict]]:
     """Every arithmetic variant of :data:`msdf_unet.spec.arith.ARITH_VARIANTS` (``mma`` as one
     group: the seed's flat tree), plus ``mma-g4``: the MMA with AccelConfig's default
-    grouping."""
+    grouping; ``bitserial-mux``: bit-serial selecting planes with a mux (a fair baseline for
+    ``msdf-v2``); ``msdf-v2-flat``: msdf-v2 without the pipelined group sums."""
+    bench_only = {"mma": ("mma-g4", {"group_size": AccelConfig().group_size}),
+                  "bitserial": ("bitserial-mux", {"plane_select": "mux"}),
+                  "msdf-v2": ("msdf-v2-flat", {"pipelined": False})}
     out = {}
     for v in ARITH_VARIANTS:
         out[v.name] = (v.module, v.cls, dict(v.options))
-        if v.name == "mma":
-            out["mma-g4"] = (v.module, v.cls, {"group_size": AccelConfig().group_size})
+        if v.name in bench_only:
+            name, options = bench_only[v.name]
+            out[name] = (v.module, v.cls, options)
     return out
 
 
@@ -65,6 +78,7 @@ VARIANTS = _bench_variants()
 DEFAULT_N = (9, 144, 1152)
 BENCH_DIR = Path("build") / "bench"
 DEFAULT_JSON = Path("build") / "reports" / "arith_bench.json"
+REAL_JSON = Path("build") / "reports" / "arith_real_cycles.json"
 
 _SEQUENTIAL_PREFIXES = ("FD", "SRL", "RAM", "RAMB", "LDCE", "LDPE")
 _DSP_REG_PARAMS = ("AREG", "BREG", "MREG", "PREG")
@@ -80,6 +94,7 @@ class BenchConfig:
     jobs: int = 1
     timeout_s: float = 3600.0
     build_dir: str = str(BENCH_DIR)
+    real_images: int = 4          # test images per task for the effective cycles; 0: skip
 
     def __post_init__(self):
         for v in self.variants:
@@ -113,7 +128,7 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
     """``cycles_per_dot`` (interval, FULL, no stalls) and ``latency_cycles`` (accept -> o.valid)
     from the golden cycle models."""
     from msdf_unet.golden.arith import baselines as g
-    if variant == "bitserial":
+    if variant.startswith("bitserial"):
         k = g.bitserial_cycles(act_bits=act_bits)
         return {"cycles_per_dot": k, "latency_cycles": k + 1}
     if variant.startswith("bitparallel"):
@@ -122,6 +137,12 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
     if variant == "cascaded":
         k = g.cascaded_cycles(n_lanes, act_bits=act_bits)
         return {"cycles_per_dot": k, "latency_cycles": k + 1}
+    if variant.startswith("msdf-v2"):
+        from msdf_unet.golden.arith import msdf2
+        pipelined = VARIANTS[variant][2].get("pipelined", True)
+        # FULL: B plane cycles per transaction back to back (the finish overlaps the next)
+        return {"cycles_per_dot": act_bits,
+                "latency_cycles": msdf2.latency_cycles(act_bits, pipelined)}
     if variant.startswith("mma"):
         from msdf_unet.golden.arith import mma
         t = mma.stream_digits(n_lanes, act_bits)
@@ -243,6 +264,7 @@ def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:
     rec = {"variant": variant, "n_lanes": n_lanes, "act_bits": cfg.act_bits,
            "signed_acts": cfg.signed_acts, "verilog": str(path)}
     rec.update(variant_timing(variant, n_lanes, act_bits=cfg.act_bits))
+    rec["n"] = n_lanes
     try:
         rec.update(synth(path, top, timeout_s=cfg.timeout_s))
     except subprocess.TimeoutExpired:
@@ -255,10 +277,39 @@ def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:
     return rec
 
 
-def _efficiency(rec: dict) -> None:
-    """``dots_per_cycle_per_klut`` over all LUTs the unit occupies (logic, SRL, LUTRAM)."""
-    luts = rec["lut"] + rec["srl"] + rec.get("lutram", 0)
-    rec["dots_per_cycle_per_klut"] = 1000.0 / (rec["cycles_per_dot"] * luts) if luts else None
+def _efficiency(rec: dict, real: dict | None = None) -> None:
+    """``dots_per_cycle_per_klut`` over all LUTs the unit occupies (logic, SRL, LUTRAM), worst
+    case and (with ``real``, :func:`real_cycles`) effective on real layer data."""
+    rec["n"] = rec["n_lanes"]
+    luts = rec.get("lut", 0) + rec.get("srl", 0) + rec.get("lutram", 0)
+    if "lut" in rec:
+        rec["dots_per_cycle_per_klut"] = 1000.0 / (rec["cycles_per_dot"] * luts) if luts else None
+    if real and rec["variant"] in real["effective"]["all"]:
+        eff = real["effective"]
+        rec["cycles_per_dot_effective"] = eff["all"][rec["variant"]]
+        for task in eff:
+            if task != "all":
+                rec[f"cycles_per_dot_effective_{task}"] = eff[task][rec["variant"]]
+        if luts:
+            rec["dots_per_cycle_per_klut_effective"] = 1000.0 / (rec["cycles_per_dot_effective"] * luts)
+
+
+def real_cycles(n_images: int = 4, cache: Path | None = REAL_JSON) -> dict | None:
+    """Effective cycles per dot product of every variant on the shipped programs' layer
+    data (:mod:`msdf_unet.golden.arith.layer_cycles`), cached in ``cache``."""
+    if not n_images:
+        return None
+    if cache is not None and Path(cache).exists():
+        data = json.loads(Path(cache).read_text())
+        if data.get("n_images") == n_images:
+            return data
+    from msdf_unet.golden.arith import layer_cycles
+    recs = layer_cycles.layer_records(n_images=n_images)
+    data = {"n_images": n_images, "effective": layer_cycles.effective_cycles(recs), "layers": recs}
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        Path(cache).write_text(json.dumps(data, indent=1))
+    return data
 
 
 def run_bench(cfg: BenchConfig, *, progress: bool = True, json_path: Path | None = None) -> dict:
@@ -287,6 +338,12 @@ def run_bench(cfg: BenchConfig, *, progress: bool = True, json_path: Path | None
                 json_path.write_text(json.dumps(report, indent=2))
     order = {(v, n): k for k, (v, n) in enumerate(jobs)}
     report["results"].sort(key=lambda r: order[(r["variant"], r["n_lanes"])])
+    if cfg.act_bits == 8 and cfg.signed_acts:     # the programs' arithmetic
+        real = real_cycles(cfg.real_images)
+        if real:
+            report["real_data"] = {"n_images": real["n_images"], "effective": real["effective"]}
+            for rec in report["results"]:
+                _efficiency(rec, real)
     return report
 
 
@@ -303,6 +360,8 @@ COLUMNS = [("variant", "variant", "{}"), ("N", "n_lanes", "{}"), ("LUT", "lut", 
            ("DSP48E1", "dsp48e1", "{}"), ("LUT lvls", "lut_levels", "{}"),
            ("CARRY4 lvls", "carry4_levels", "{}"), ("cyc/dot", "cycles_per_dot", "{}"),
            ("latency", "latency_cycles", "{}"), ("dots/cyc/kLUT", "dots_per_cycle_per_klut", "{:.3g}"),
+           ("eff cyc/dot", "cycles_per_dot_effective", "{:.3f}"),
+           ("eff dots/cyc/kLUT", "dots_per_cycle_per_klut_effective", "{:.3g}"),
            ("synth s", "synth_seconds", "{}")]
 
 
@@ -329,6 +388,8 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per Yosys run")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="report path")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--real-images", type=int, default=4,
+                   help="test images per task for the effective cycles on real layer data (0: skip)")
     p.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
                    help="no synthesis: print the table of these JSON reports (and write the "
                         "merged report to --json)")
@@ -337,20 +398,25 @@ def main(argv=None) -> int:
         records = []
         for path in args.merge:
             records += json.loads(path.read_text())["results"]
+        real = real_cycles(args.real_images)
         for rec in records:      # re-read the saved Yosys statistics with this parser
             stat_path = Path(rec["verilog"]).with_suffix(".stat.json")
             if "error" not in rec and stat_path.exists():
                 stat = json.loads(stat_path.read_text())
                 rec.update(parse_cell_counts(stat["design"]["num_cells_by_type"]))
-                _efficiency(rec)
+            if "error" not in rec:
+                _efficiency(rec, real)
         records.sort(key=lambda r: (r["n_lanes"], list(VARIANTS).index(r["variant"])))
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"merged_from": [str(x) for x in args.merge],
-                                         "results": records}, indent=2))
+        merged = {"merged_from": [str(x) for x in args.merge], "results": records}
+        if real:
+            merged["real_data"] = {"n_images": real["n_images"], "effective": real["effective"]}
+        args.json.write_text(json.dumps(merged, indent=2))
         print(format_table(records, markdown=args.markdown))
         return 0
     cfg = BenchConfig(n_lanes=tuple(args.n), variants=tuple(args.variants), act_bits=args.act_bits,
-                      signed_acts=not args.unsigned, jobs=args.jobs, timeout_s=args.timeout)
+                      signed_acts=not args.unsigned, jobs=args.jobs, timeout_s=args.timeout,
+                      real_images=args.real_images)
     report = run_bench(cfg, json_path=args.json)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))

@@ -84,9 +84,15 @@ class BitSerialDotProduct(wiring.Component):
     cycles: ``SerialShellModel(B, ...)``.
     """
 
-    def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True):
+    def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True,
+                 plane_select: str = "shift"):
         check_unit_params(n_lanes, act_bits, signed_acts)
+        if plane_select not in ("shift", "mux"):
+            raise ValueError(f"plane_select must be 'shift' or 'mux', not {plane_select!r}")
         self.n_lanes, self.act_bits, self.signed_acts = n_lanes, act_bits, signed_acts
+        # "shift": shifting activation registers; "mux": held activations, a B:1 bit mux
+        # per lane picks plane ``count`` (fewer LUTs, same cycles and results)
+        self.plane_select = plane_select
         i, o = dot_product_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
         super().__init__({"i": In(i), "o": Out(o)})
 
@@ -117,7 +123,10 @@ class BitSerialDotProduct(wiring.Component):
             self.i.ready.eq(~busy | (last & space)),
         ]
 
-        psum = tree_sum(Mux(x_sr[k][0], w_r[k], 0) for k in range(n))
+        if self.plane_select == "mux":
+            psum = tree_sum(Mux(x_sr[k].bit_select(count, 1), w_r[k], 0) for k in range(n))
+        else:
+            psum = tree_sum(Mux(x_sr[k][0], w_r[k], 0) for k in range(n))
         plane = Signal(signed(acc_bits))
         m.d.comb += plane.eq(Mux(last, -psum, psum) if self.signed_acts else psum)
         u = Signal(signed(acc_bits + 1))
@@ -133,7 +142,8 @@ class BitSerialDotProduct(wiring.Component):
             m.d.sync += self.o.valid.eq(0)
         with m.If(advance):
             m.d.sync += [acc.eq(acc_next), low.eq(low_next), count.eq(count + 1)]
-            m.d.sync += [x_sr[k].eq(x_sr[k] >> 1) for k in range(n)]
+            if self.plane_select == "shift":
+                m.d.sync += [x_sr[k].eq(x_sr[k] >> 1) for k in range(n)]
             with m.If(last):
                 m.d.sync += [
                     busy.eq(0),

@@ -213,6 +213,8 @@ ARITH_VARIANTS = (
             doc="bit-parallel, shift-add multipliers in LUTs"),
     Variant("bitparallel-dsp", "bitparallel", "BitParallelDotProduct", (("multiplier", "dsp"),),
             doc="bit-parallel, DSP48E1 multipliers"),
+    Variant("msdf-v2", "msdf2", "MSDF2DotProduct",
+            doc="MSDF planes into a binary accumulator, bound-based exact ReLU stop (issue 9)"),
 )
 
 #: names of the arithmetic variants (``AccelConfig.variant``, ``--variant``)

@@ -20,8 +20,9 @@ def run_stream(dut, txns: Sequence, valid_pattern: Sequence[bool], ready_pattern
                vcd: str | None = None) -> tuple[list[int], list[tuple[int, Result]]]:
     """Simulate ``dut`` for ``len(valid_pattern)`` cycles; return accepts and outputs."""
     layout = dut.i.payload.shape()
-    consts = [layout.const({"x": list(t.x), "w": list(t.w), "policy": t.policy,
-                            "digits": t.digits}) for t in txns]
+    consts = [layout.const({"x": list(t.x), "w": list(t.w), "policy": t.policy, "digits": t.digits,
+                            **({"wpos": t.wpos} if getattr(t, "wpos", None) is not None else {})})
+              for t in txns]
     accepts, outputs = [], []
 
     async def testbench(ctx):

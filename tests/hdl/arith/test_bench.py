@@ -96,3 +96,24 @@ def test_bench_n9_bitparallel(tmp_path, capsys):
         assert r["ff"] > 0 and r["lut_levels"] >= 1 and r["cycles_per_dot"] == 1
         assert r["dots_per_cycle_per_klut"] == pytest.approx(1000 / (r["lut"] + r["srl"] + r["lutram"]), rel=1e-3)
     assert "bitparallel-dsp" in capsys.readouterr().out
+
+
+def test_msdf2_timing_and_effective_fields():
+    assert bench.variant_timing("msdf-v2", 144) == {"cycles_per_dot": 8, "latency_cycles": 12}
+    assert bench.variant_timing("msdf-v2-flat", 9)["latency_cycles"] == 11
+    real = {"effective": {"all": {"msdf-v2": 7.5}, "mri": {"msdf-v2": 7.0}}}
+    rec = {"variant": "msdf-v2", "n_lanes": 9, "lut": 100, "srl": 0, "lutram": 0, "cycles_per_dot": 8}
+    bench._efficiency(rec, real)
+    assert rec["n"] == 9 and rec["cycles_per_dot_effective"] == 7.5
+    assert rec["cycles_per_dot_effective_mri"] == 7.0
+    assert rec["dots_per_cycle_per_klut"] == pytest.approx(1000 / 800)
+    assert rec["dots_per_cycle_per_klut_effective"] == pytest.approx(1000 / 750)
+
+
+@pytest.mark.slow
+def test_real_cycles_one_image(tmp_path):
+    real = bench.real_cycles(1, cache=tmp_path / "real.json")
+    eff = real["effective"]["all"]
+    assert eff["bitserial"] == 8 and eff["bitparallel-lut"] == 1
+    assert eff["msdf-v2-flat"] <= eff["msdf-v2"] < 8 < eff["mma"]
+    assert bench.real_cycles(1, cache=tmp_path / "real.json") == json.loads((tmp_path / "real.json").read_text())

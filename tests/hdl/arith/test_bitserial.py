@@ -17,8 +17,9 @@ def _golden(n, act_bits, signed_acts):
 
 
 
-def _check(n, act_bits, signed_acts, txns, vp, rp):
-    dut = BitSerialDotProduct(n_lanes=n, act_bits=act_bits, signed_acts=signed_acts)
+def _check(n, act_bits, signed_acts, txns, vp, rp, plane_select="shift"):
+    dut = BitSerialDotProduct(n_lanes=n, act_bits=act_bits, signed_acts=signed_acts,
+                              plane_select=plane_select)
     acc, outs = run_stream(dut, txns, vp, rp)
     g_acc, g_outs = g.simulate(_golden(n, act_bits, signed_acts), txns, vp, rp)
     assert len(outs) == len(txns)
@@ -28,17 +29,18 @@ def _check(n, act_bits, signed_acts, txns, vp, rp):
     assert all(r.digits_used == act_bits and r.terminated == 0 for _, r in outs)
 
 
+@pytest.mark.parametrize("plane_select", ["shift", "mux"])
 @pytest.mark.parametrize("n,act_bits,signed_acts", [
     (1, 8, True), (3, 8, False), (9, 8, True), (9, 8, False), (5, 4, True), (16, 8, True),
 ])
-def test_random_and_corners_with_stalls(n, act_bits, signed_acts):
+def test_random_and_corners_with_stalls(n, act_bits, signed_acts, plane_select):
     rng = random.Random(n * 100 + act_bits + signed_acts)
     txns = g.corner_txns(n, act_bits=act_bits, signed_acts=signed_acts)
     txns += g.random_txns(rng, 25, n, act_bits=act_bits, signed_acts=signed_acts)
     horizon = len(txns) * (act_bits + 1) * 3 + 50
     vp = [rng.random() < 0.6 for _ in range(horizon)]
     rp = [rng.random() < 0.5 for _ in range(horizon)]
-    _check(n, act_bits, signed_acts, txns, vp, rp)
+    _check(n, act_bits, signed_acts, txns, vp, rp, plane_select)
 
 
 def test_back_to_back_throughput():
