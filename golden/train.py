@@ -169,7 +169,7 @@ def _augment(x: torch.Tensor, y: torch.Tensor, dataset: str, gen: torch.Generato
     flips = torch.rand(3, generator=gen)
     if flips[0] < 0.5:
         x, y = x.flip(-1), y.flip(-1)
-    if dataset != "mri":
+    if dataset not in ("mri", "mri4"):
         if flips[1] < 0.5:
             x, y = x.flip(-2), y.flip(-2)
         if flips[2] < 0.5:
