@@ -72,7 +72,7 @@ MAX_SEED = 2 ** 63 - 1
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; nothing is saved."""
 #: Shipped models: task name -> folder under ``golden/weights``.
-PRETRAINED_TASKS = {"mri": "mri_edge", "nuclei": "nuclei_edge"}
+PRETRAINED_TASKS = {"mri": "mri_edge", "nuclei": "nuclei_edge", "mri4": "mri_paper"}
 #: How ``weights.npz`` may store the conv kernels (4-D tensors); the rest stays float32.
 WEIGHTS_DTYPES = ("float32", "float16")
 
