@@ -79,9 +79,10 @@ __all__ = [
 ]
 
 SPLITS = ("train", "val", "test")
-DATASETS = ("mri", "nuclei", "synthetic")
+DATASETS = ("mri", "nuclei", "synthetic", "mri4")
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "mri": ("background", "gray_matter", "white_matter"),
+    "mri4": ("background", "gray_matter", "white_matter", "csf"),
     "nuclei": ("background", "nucleus"),
     "synthetic": ("background", "disc", "square"),
 }
@@ -377,6 +378,38 @@ def _load_mri(split: str, size: int) -> SegmentationData:
         class_names=CLASS_NAMES["mri"], name="mri", split=split, index=z)
 
 
+#: ``mri4`` input channels: T1 slice offsets averaged into each channel (2.5-D input).
+MRI4_CHANNELS: tuple[tuple[int, ...], ...] = ((-1,), (0,), (1,), (-2, 2))
+
+
+def _load_mri4(split: str, size: int) -> SegmentationData:
+    """The ``paper``-preset MRI task: 4 T1 channels around slice z, 4 classes.
+
+    Channels (``MRI4_CHANNELS``): T1 at z-1, z, z+1 and the mean of T1 at z-2 and z+2,
+    each normalised and area-averaged exactly like ``mri``. Labels at slice z:
+    ``0`` background outside the brain mask (T1 == 0: the template is skull-stripped),
+    ``1`` gray / ``2`` white matter as in ``mri``, ``3`` csf: inside the brain mask
+    with ``p_gm + p_wm < 0.5`` (ventricles, sulcal CSF and the partial-volume rim).
+    Same slices and splits as ``mri``; the +-2 slice context stays inside the
+    ``MRI_GAP`` = 4 slices dropped between splits, so no split reads another's slices.
+    """
+    if 192 % size:
+        raise ValueError(f"MRI size must divide 192 (e.g. 48, 64, 96, 192), not {size!r}")
+    t1, gm, wm = _mni_volumes()
+    z = mri_split_indices()[split]
+    f = 192 // size
+    chans = [np.mean([t1[z + dz] for dz in offs], axis=0) for offs in MRI4_CHANNELS]
+    img = _area_down(np.stack(chans, axis=1), f)
+    pg, pw = _area_down(gm[z], f), _area_down(wm[z], f)
+    brain = _area_down((t1[z] > 0).astype(np.float32), f) >= 0.5
+    labels = np.where(pg >= pw, 1, 2)
+    labels[(pg + pw) < 0.5] = 3
+    labels[((pg + pw) < 0.5) & ~brain] = 0
+    return SegmentationData(
+        images=np.ascontiguousarray(img, dtype=np.float32), labels=labels.astype(np.int64),
+        class_names=CLASS_NAMES["mri4"], name="mri4", split=split, index=z)
+
+
 # -------------------------------------------------------------------------- nuclei
 
 @functools.lru_cache(maxsize=1)
@@ -451,7 +484,7 @@ def synthetic(n: int, size: int = 32, seed: int = 0, split: str = "train"
 
 # -------------------------------------------------------------------------- common
 
-_DEFAULT_SIZE = {"mri": 96, "nuclei": 64, "synthetic": 32}
+_DEFAULT_SIZE = {"mri": 96, "nuclei": 64, "synthetic": 32, "mri4": 192}
 _SYNTH_N = {"train": 64, "val": 16, "test": 16}
 
 
@@ -487,6 +520,8 @@ def load_dataset(name: str, split: str, *, size: int | None = None, seed: int = 
         raise ValueError(f"size must be a positive int, not {size!r}")
     if name == "mri":
         return _load_mri(split, size)
+    if name == "mri4":
+        return _load_mri4(split, size)
     if name == "nuclei":
         return _load_nuclei(split, size)
     return synthetic(_SYNTH_N[split] if n is None else n, size=size, seed=seed, split=split)

@@ -1,7 +1,8 @@
 """Segmentation accuracy of the float, INT8 and MSDF-policy networks (``msdf-unet eval``).
 
 For each task (``mri``: gray/white matter on MNI152 slices; ``nuclei``: StarDist nuclei
-tiles) the shipped pretrained float model (:func:`msdf_unet.golden.train.load_pretrained`)
+tiles; ``mri4``: the paper-preset model, 4 T1 channels, bg/GM/WM/CSF at 192 x 192, only
+when named) the shipped pretrained float model (:func:`msdf_unet.golden.train.load_pretrained`)
 is quantized with calibration on the training split (:func:`msdf_unet.golden.quant.quantize_model`),
 and the test split is segmented by:
 
@@ -40,10 +41,13 @@ from ..fileio import OutputError, prepare_out_dir, write_text, write_with
 from . import hwexact, quant
 from .program import Program, save_program
 
-__all__ = ["dice_iou", "evaluate_task", "digit_budget_range", "check_digit_budgets", "format_table", "format_markdown", "plot_dice_vs_digits",
+__all__ = ["dice_iou", "evaluate_task", "EXTRA_TASKS", "digit_budget_range", "check_digit_budgets", "format_table", "format_markdown", "plot_dice_vs_digits",
            "load_image", "segment_file", "cli", "TASKS"]
 
 TASKS = ("mri", "nuclei")
+#: Tasks evaluated only when named: ``mri4`` is the paper-preset model (4 x 192 x 192,
+#: 2 GMAC per image, minutes per policy on a CPU), not part of ``--task all``.
+EXTRA_TASKS = ("mri4",)
 DEFAULT_DIGITS = tuple(range(4, 17))
 
 
@@ -420,7 +424,8 @@ def _digits(text: str) -> tuple[int, ...]:
 def cli(argv: list[str] | None = None) -> int:
     """``msdf-unet eval``: accuracy table, JSON and plots; or ``--input`` to segment a file."""
     ap = argparse.ArgumentParser(prog="msdf-unet eval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--task", choices=(*TASKS, "all"), default="all", help="data set / shipped model")
+    ap.add_argument("--task", choices=(*TASKS, *EXTRA_TASKS, "all"), default="all",
+                    help="data set / shipped model (all = mri, nuclei; mri4 = paper preset)")
     ap.add_argument("--digits", type=_digits, default=DEFAULT_DIGITS, help="truncation budgets p, 1..T of the program's layers (default 4-16)")
     ap.add_argument("--n", type=int, default=None, help="use only the first N test images")
     ap.add_argument("--batch-size", type=int, default=16)

@@ -3,7 +3,8 @@
 ``msdf-unet train`` calls :func:`cli`. A run writes three files into ``--out``:
 
 * ``weights.npz`` — the ``state_dict`` (float32 conv/BN tensors, BN running statistics)
-  of the epoch with the best mean validation Dice;
+  of the epoch with the best mean validation Dice (``--weights-dtype float16``: the conv
+  kernels rounded to and stored as float16, and the summary computed with them);
 * ``config.json`` — the :class:`~msdf_unet.golden.unet.UNetConfig`;
 * ``train_log.json`` — the arguments, per-epoch loss and validation Dice per class,
   and a summary (wall time, best epoch, val and test Dice per class).
@@ -47,6 +48,7 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "WEIGHTS_DIR",
+    "WEIGHTS_DTYPES",
     "PRETRAINED_TASKS",
     "cli",
     "dice_per_class",
@@ -54,6 +56,7 @@ __all__ = [
     "load_model",
     "load_pretrained",
     "predict",
+    "round_conv_weights",
     "save_model",
     "train",
 ]
@@ -69,7 +72,9 @@ MAX_SEED = 2 ** 63 - 1
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; nothing is saved."""
 #: Shipped models: task name -> folder under ``golden/weights``.
-PRETRAINED_TASKS = {"mri": "mri_edge", "nuclei": "nuclei_edge"}
+PRETRAINED_TASKS = {"mri": "mri_edge", "nuclei": "nuclei_edge", "mri4": "mri_paper"}
+#: How ``weights.npz`` may store the conv kernels (4-D tensors); the rest stays float32.
+WEIGHTS_DTYPES = ("float32", "float16")
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,11 @@ class TrainArgs:
     weight_decay: float = 1e-4
     size: int | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (tests)
+    weights_dtype: str = "float32"  # "float16": conv kernels rounded to and stored as fp16
 
     def __post_init__(self) -> None:
+        if self.weights_dtype not in WEIGHTS_DTYPES:
+            raise ValueError(f"weights_dtype must be one of {WEIGHTS_DTYPES}, not {self.weights_dtype!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}, choose from {DATASETS}")
         if self.preset not in PRESETS:
@@ -169,7 +177,7 @@ def _augment(x: torch.Tensor, y: torch.Tensor, dataset: str, gen: torch.Generato
     flips = torch.rand(3, generator=gen)
     if flips[0] < 0.5:
         x, y = x.flip(-1), y.flip(-1)
-    if dataset != "mri":
+    if dataset not in ("mri", "mri4"):
         if flips[1] < 0.5:
             x, y = x.flip(-2), y.flip(-2)
         if flips[2] < 0.5:
@@ -278,6 +286,8 @@ def _train(args: TrainArgs, *, progress: bool, out: str | Path | None) -> TrainR
     seconds = time.perf_counter() - t0
     if best[1] is not None:
         model.load_state_dict(best[1])
+    if args.weights_dtype == "float16":  # the summary below describes the stored weights
+        round_conv_weights(model)
     model.eval()
     val, test = evaluate(model, va), evaluate(model, te)
     names = tr.class_names
@@ -300,14 +310,35 @@ def _train(args: TrainArgs, *, progress: bool, out: str | Path | None) -> TrainR
         },
     }
     if out is not None:
-        save_model(model, out, log=result.log)
+        save_model(model, out, log=result.log, weights_dtype=args.weights_dtype)
     return result
 
 
-def save_model(model: UNet, out: str | Path, log: dict | None = None) -> Path:
-    """Write ``weights.npz``, ``config.json`` (and ``train_log.json``) into ``out``."""
+def round_conv_weights(model: UNet) -> UNet:
+    """Round the conv kernels (4-D tensors) of ``model`` to float16 precision, in place
+    (they stay float32 tensors), so the model equals what a float16 ``weights.npz`` holds."""
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.dim() == 4 and t.is_floating_point():
+                t.copy_(t.half().float())
+    return model
+
+
+def save_model(model: UNet, out: str | Path, log: dict | None = None,
+               weights_dtype: str = "float32") -> Path:
+    """Write ``weights.npz``, ``config.json`` (and ``train_log.json``) into ``out``.
+
+    ``weights_dtype="float16"`` stores the conv kernels as float16 (half the file; call
+    :func:`round_conv_weights` first to evaluate exactly what is stored);
+    :func:`load_model` reads either.
+    """
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ValueError(f"weights_dtype must be one of {WEIGHTS_DTYPES}, not {weights_dtype!r}")
     out = prepare_out_dir(out)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    if weights_dtype == "float16":
+        state = {k: v.astype(np.float16) if v.ndim == 4 and v.dtype == np.float32 else v
+                 for k, v in state.items()}
     write_with(out / "weights.npz", lambda p: np.savez(p, **state))
     write_text(out / "config.json", model.config.to_json() + "\n")
     if log is not None:
@@ -323,13 +354,15 @@ def load_model(folder: str | Path) -> tuple[UNet, UNetConfig]:
     config = UNetConfig.from_json((folder / "config.json").read_text())
     model = UNet(config)
     with np.load(folder / "weights.npz") as z:
-        state = {k: torch.from_numpy(z[k].copy()) for k in z.files}
+        state = {k: torch.from_numpy(z[k].astype(np.float32) if z[k].dtype == np.float16
+                                     else z[k].copy()) for k in z.files}
     model.load_state_dict(state, strict=True)
     return model.eval(), config
 
 
 def load_pretrained(task: str = "mri") -> tuple[UNet, UNetConfig]:
-    """The shipped ``edge`` model for ``task`` (``"mri"`` or ``"nuclei"``), in eval mode."""
+    """The shipped model for ``task``, in eval mode: the ``edge`` preset for ``"mri"`` and
+    ``"nuclei"``, the ``paper`` preset for ``"mri4"`` (:data:`PRETRAINED_TASKS`)."""
     if task not in PRETRAINED_TASKS:
         raise ValueError(f"unknown task {task!r}, choose from {sorted(PRETRAINED_TASKS)}")
     return load_model(WEIGHTS_DIR / PRETRAINED_TASKS[task])
@@ -351,13 +384,15 @@ def cli(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=TrainArgs.lr)
     p.add_argument("--size", type=int, default=None, help="image side (see load_dataset)")
     p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--weights-dtype", choices=WEIGHTS_DTYPES, default="float32",
+                   help="float16: conv kernels rounded to and stored as fp16 (half the file)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     ns = p.parse_args(argv)
     try:
         args = TrainArgs(dataset=ns.dataset, preset=ns.preset, epochs=ns.epochs, seed=ns.seed,
                          threads=ns.threads, batch_size=ns.batch_size, lr=ns.lr, size=ns.size,
-                         max_steps=ns.max_steps)
+                         max_steps=ns.max_steps, weights_dtype=ns.weights_dtype)
     except (TypeError, ValueError) as e:
         print(f"msdf-unet train: error: {e}", file=sys.stderr)
         return 2

@@ -5,15 +5,17 @@
 The network is compiled for the engine (``host/compiler.py``) and every command is
 listed with its shapes, MACs, fan-in, digits ``T``, weight tiles and the compulsory
 memory traffic (input read once, output written once, parameters read once). ``edge`` is
-the shipped, trained MRI program; ``paper`` (4 x 192 x 192, widths 16..256) uses random
-weights (:func:`msdf_unet.golden.conv.programs.random_program`) until a trained paper
-program is shipped.
+the shipped, trained MRI program; ``paper`` (4 x 192 x 192, widths 16..256) is the shipped
+paper-preset MRI program (``golden/weights/mri_paper``, task ``mri4``) when present, else
+random weights (:func:`msdf_unet.golden.conv.programs.random_program`); the report's
+``weights`` key says which.
 
 Cycles come from the engine's cycle model ``msdf_unet.golden.conv.cycles`` (owned by
 the RTL side) and LUT/FF/BRAM/DSP from a Yosys run of the engine: while those are not
 available the keys are written as ``null`` (never estimated here). For ``edge`` the
 END saving in *digit* cycles of the MMA semantics (hwexact on real test slices, not
-engine cycles) is reported as ``end_digits_saved_pct``.
+engine cycles) is reported as ``end_digits_saved_pct`` (also for the trained ``paper``
+program, on its own ``mri4`` test slices).
 """
 from __future__ import annotations
 
@@ -32,10 +34,27 @@ PRESETS = ("edge", "paper")
 DEFAULT_JSON = Path("build/bench/frame.json")
 
 
-def _program(preset: str, seed: int = 0):
-    if preset == "edge":
+#: Task of the shipped model behind each preset (``paper``: only when its weights exist).
+TASK = {"edge": "mri", "paper": "mri4"}
+
+
+def _trained(preset: str) -> bool:
+    from ..golden.train import PRETRAINED_TASKS, WEIGHTS_DIR
+    return preset == "edge" or (WEIGHTS_DIR / PRETRAINED_TASKS[TASK[preset]] / "weights.npz").is_file()
+
+
+def _program(preset: str, seed: int = 0, max_bias_lanes: int | None = None):
+    if _trained(preset):
         from ..golden.evaluate import build_program
-        return build_program("mri")
+        program = build_program(TASK[preset])
+        if max_bias_lanes is not None and any(l.bias_lanes > max_bias_lanes
+                                              for l in program.conv_layers()):
+            # The engine holds at most max_bias_lanes per conv (the trained paper model's
+            # down.4.conv1 needs 9): requantize with that many on every conv, biases beyond
+            # them saturate (counted in meta["bias_saturated"], reported).
+            from ..golden.quant import QuantConfig
+            program = build_program(TASK[preset], config=QuantConfig(bias_lanes=max_bias_lanes))
+        return program
     from ..golden.conv.programs import random_program
     from ..golden.unet import PRESETS as UNET
     c = UNET["paper"]
@@ -80,12 +99,12 @@ def _cycle_model():
     return importlib.import_module("msdf_unet.golden.conv.cycles")
 
 
-def _end_digits(program, n_slices: int = 4) -> dict:
-    """END digit savings (MMA digit semantics) per conv layer on real MRI test slices."""
+def _end_digits(program, n_slices: int = 4, task: str = "mri") -> dict:
+    """END digit savings (MMA digit semantics) per conv layer on real test slices of ``task``."""
     from ..golden import hwexact
     from ..golden.data import load_dataset
     from ..golden.quant import quantize_input
-    imgs = load_dataset("mri", "test").images
+    imgs = load_dataset(task, "test").images
     mid = len(imgs) // 2
     x = quantize_input(program, imgs[mid - n_slices // 2: mid - n_slices // 2 + n_slices])
     r = hwexact.run(program, x, "end")
@@ -100,11 +119,12 @@ def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | Non
     """The benchmark report: ``{"preset", "layers", "results": [one object per variant]}``."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, not {preset!r}")
-    program = _program(preset)
-    model = _cycle_model()
     base = config or E.EngineConfig()
+    program = _program(preset, max_bias_lanes=base.max_bias_lanes)
+    model = _cycle_model()
     results, layers = [], None
-    ed = _end_digits(program) if (end_digits and preset == "edge") else {}
+    trained = _trained(preset)
+    ed = _end_digits(program, task=TASK[preset]) if (end_digits and trained) else {}
     for v in variants:
         arrays = tuple(E.ArrayConfig(v, a.kpbs, a.lanes) for a in base.arrays)
         cfg = E.EngineConfig(**{**base.__dict__, "arrays": arrays})
@@ -118,6 +138,9 @@ def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | Non
         macs = sum(r["macs"] for r in rows)
         results.append({
             "variant": v, "preset": preset, "engine_config": cfg.to_dict(),
+            "weights": f"trained ({TASK[preset]})" if trained else "random",
+            "quant_bias_lanes": program.meta.get("quant", {}).get("bias_lanes"),
+            "bias_saturated": program.meta.get("bias_saturated", {}),
             "engine_config_digest": cfg.digest, "image_bytes": img.mem_size,
             "macs": macs, "conv_layers": sum(r["op"] == "CONV" for r in rows),
             "bytes_compulsory": sum(r["bytes_in"] + r["bytes_out"] + r["bytes_params"] for r in rows),

@@ -155,6 +155,23 @@ def test_shipped_mri_model_few_slices(tmp_path):
     assert res["dequantized_check"]["layer_max_code_diff"] <= 1
 
 
+def test_shipped_paper_model_one_slice():
+    """The shipped paper-preset model (task mri4, 4 x 192 x 192) on one test slice: END
+    labels identical to INT8 (checked inside evaluate_task), INT8 close to float, END
+    saves digit cycles."""
+    from msdf_unet.golden.train import load_pretrained
+    model, cfg = load_pretrained("mri4")
+    assert (cfg.in_channels, cfg.out_channels, cfg.input_size) == (4, 4, (192, 192))
+    data = load_dataset("mri4", "test")
+    calib = load_dataset("mri4", "train").images[::8]
+    res = evaluate.evaluate_task("mri4", digits=(12,), n=1, model=model, data=data,
+                                 calib_images=calib, progress=False)
+    rows = {r["policy"]: r for r in res["rows"]}
+    assert res["end_identical_to_int8"] and res["image_shape"] == [4, 192, 192]
+    assert abs(rows["int8"]["mean_fg_dice"] - rows["float"]["mean_fg_dice"]) < 0.03
+    assert rows["end"]["cycles"]["saved_pct"] > 5
+
+
 @pytest.mark.slow
 def test_cli_full_evaluation(tmp_path):
     """`msdf-unet eval` on both shipped models: files written, MSDF full and END exact."""

@@ -1,6 +1,7 @@
 """host/bench_frame.py: MACs and shapes per layer agree with the U-Net graph; JSON keys."""
 import json
 
+from msdf_unet.golden.train import PRETRAINED_TASKS, WEIGHTS_DIR
 from msdf_unet.golden.unet import PRESETS, layer_walk, mac_count
 from msdf_unet.host import bench_frame, cli
 
@@ -15,8 +16,12 @@ def test_paper_frame(tmp_path):
     rep = json.loads(out.read_text())
     assert [r["variant"] for r in rep["results"]] == ["mma", "bitserial"]
     cfg = PRESETS["paper"]
+    shipped = (WEIGHTS_DIR / PRETRAINED_TASKS["mri4"] / "weights.npz").is_file()
     for r in rep["results"]:
         assert all(k in r for k in KEYS)
+        # the shipped paper-preset MRI program when present (issue 7), else random weights
+        assert r["weights"] == ("trained (mri4)" if shipped else "random")
+        assert (r["end_digits_saved_pct"] is not None) == shipped
         assert r["macs"] == mac_count(cfg)
         walk = [s for s in layer_walk(cfg) if s.op != "concat"]
         assert [row["layer"] for row in r["layers"]] == [s.name for s in walk]
