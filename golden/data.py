@@ -399,9 +399,9 @@ def _load_mri4(split: str, size: int) -> SegmentationData:
     z = mri_split_indices()[split]
     f = 192 // size
     chans = [np.mean([t1[z + dz] for dz in offs], axis=0) for offs in MRI4_CHANNELS]
-    img = _area_down(np.stack(chans, axis=1), f)
-    pg, pw = _area_down(gm[z], f), _area_down(wm[z], f)
-    brain = _area_down((t1[z] > 0).astype(np.float32), f) >= 0.5
+    img = area_down(np.stack(chans, axis=1), f)
+    pg, pw = area_down(gm[z], f), area_down(wm[z], f)
+    brain = area_down((t1[z] > 0).astype(np.float32), f) >= 0.5
     labels = np.where(pg >= pw, 1, 2)
     labels[(pg + pw) < 0.5] = 3
     labels[((pg + pw) < 0.5) & ~brain] = 0
