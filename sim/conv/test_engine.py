@@ -20,10 +20,15 @@ EDGE = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=1, lanes=72),), max_
 CASES = [
     pytest.param("verilator", SMALL, {}, id="verilator-small"),
     pytest.param("icarus", SMALL, {}, id="icarus-small", marks=pytest.mark.slow),
-    # the whole mri_edge program on the middle test slice: a 16x16 crop by default, the
-    # full 96x96 slice in `slow`
+    # the whole mri_edge program on the middle test slice: a 16x16 crop by default (with a
+    # deterministic memory, so the cycle model golden/conv/cycles.py is checked to 2% per
+    # layer), the full 96x96 slice and random memory latency in `slow`
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
-                                     "MSDF_TB_POLICY": "end"}, id="verilator-mri-16x16-end"),
+                                     "MSDF_TB_POLICY": "end", "MSDF_TB_CYCLES": "1"},
+                 id="verilator-mri-16x16-end-cycles"),
+    pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "32x16",
+                                     "MSDF_TB_POLICY": "full", "MSDF_TB_CYCLES": "1"},
+                 id="verilator-mri-32x16-full-cycles", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_POLICY": "end"},
                  id="verilator-mri-96x96-end", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
