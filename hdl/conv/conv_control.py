@@ -82,7 +82,10 @@ class ConvControl(wiring.Component):
     requantizer streams.
     """
 
-    def __init__(self, geometry: ConvGeometry):
+    def __init__(self, geometry: ConvGeometry, *, core: int = 0, cores: int = 1):
+        if not (isinstance(cores, int) and cores >= 1 and isinstance(core, int) and 0 <= core < cores):
+            raise ValueError(f"core must be in [0, cores) and cores >= 1, not {core!r}, {cores!r}")
+        self.core, self.cores = core, cores
         g = self.g = geometry
         L, NB = g.lanes, g.bias_lanes
         self.par_shape = param_layout(NB)
@@ -145,6 +148,8 @@ class ConvControl(wiring.Component):
 
         # ---------------- counters shared by the phases -------------------------------------
         t0 = Signal(16)            # first output channel of the group
+        q = Signal(16)             # output channels per core
+        ch_hi = Signal(17)         # end of this core's channels
         n = Signal(range(g.param_depth + 1))   # channels in the group
         y = Signal(16)
         next_row = Signal(17)      # first input row not in the line buffer
@@ -278,16 +283,25 @@ class ConvControl(wiring.Component):
                 with m.If(cnt < fan):
                     m.d.sync += [cnt.eq(cnt + L), nch.eq(nch + 1)]
                 with m.Else():
+                    m.d.sync += [cnt.eq(0), q.eq(0)]
+                    m.next = "SPLIT"
+            with m.State("SPLIT"):
+                # this core's output channels: [core*q, min(cout, (core+1)*q)), q = ceil(cout/cores)
+                with m.If(cnt < COUT):
+                    m.d.sync += [cnt.eq(cnt + self.cores), q.eq(q + 1)]
+                with m.Else():
+                    m.d.sync += [t0.eq(q * self.core),
+                                 ch_hi.eq(Mux(q * (self.core + 1) > COUT, COUT, q * (self.core + 1)))]
                     m.next = "GROUP"
             with m.State("GROUP"):
-                with m.If(t0 >= COUT):
+                with m.If(t0 >= ch_hi):
                     m.next = "FINISH"
                 with m.Else():
                     m.d.sync += [n.eq(0), cnt.eq(nch)]
                     m.next = "FIT"
             with m.State("FIT"):
                 # one more channel fits the parameter, weight and output-row buffers?
-                fits = ((n < g.param_depth) & (t0 + n < COUT) & (cnt <= g.weight_rows) &
+                fits = ((n < g.param_depth) & (t0 + n < ch_hi) & (cnt <= g.weight_rows) &
                         ((n + 1) * rw_out <= g.out_words))
                 with m.If(fits):
                     m.d.sync += [n.eq(n + 1), cnt.eq(cnt + nch)]

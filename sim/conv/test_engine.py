@@ -9,7 +9,7 @@ from msdf_unet.spec.engine import ArrayConfig, EngineConfig
 
 #: small buffers keep the Verilog model quick to build; lanes 12 < the fan-in of a 3x3 conv
 #: over 3 channels (27 + bias lanes), so outputs take several chunks
-SMALL = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=1, lanes=12),),
+SMALL = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=2, lanes=12),),
                      line_buffer_bytes=8192, weight_buffer_bytes=4096, max_channels=64,
                      max_width=64, max_height=64, max_bias_lanes=5, max_fan_in=600)
 
