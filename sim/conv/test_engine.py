@@ -13,9 +13,12 @@ SMALL = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=2, lanes=12),),
                      line_buffer_bytes=8192, weight_buffer_bytes=4096, max_channels=64,
                      max_width=64, max_height=64, max_bias_lanes=5, max_fan_in=600)
 
-#: the shipped programs: one core of 72 data lanes (+ 5 bias lanes), default buffers
+#: the shipped programs: one core of 72 data lanes (+ 5 bias lanes), default buffers (the
+#: cycle model is exact to 2% for one core); EDGE2: two cores
 EDGE = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=1, lanes=72),), max_bias_lanes=5,
                     max_fan_in=1024, max_width=256, max_height=256, max_channels=256)
+EDGE2 = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=2, lanes=72),), max_bias_lanes=5,
+                     max_fan_in=1024, max_width=256, max_height=256, max_channels=256)
 
 CASES = [
     pytest.param("verilator", SMALL, {}, id="verilator-small"),
@@ -31,6 +34,10 @@ CASES = [
                  id="verilator-mri-32x16-full-cycles", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_POLICY": "end"},
                  id="verilator-mri-96x96-end", marks=pytest.mark.slow),
+    # two cores: bit-exact; the cycle model is a bound there (memory contention), not checked
+    pytest.param("verilator", EDGE2, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
+                                      "MSDF_TB_POLICY": "end"},
+                 id="verilator-mri-16x16-end-2cores", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
                                      "MSDF_TB_POLICY": "truncate:12"},
                  id="verilator-mri-16x16-trunc12", marks=pytest.mark.slow),
