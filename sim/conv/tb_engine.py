@@ -33,6 +33,13 @@ MEM_BYTES = 1 << 20
 class TB:
     def __init__(self, dut, *, pause=0.2, latency=(0, 8), bad=(), size=MEM_BYTES, monitor=True):
         self.dut = dut
+        dut.rst.value = 1           # inputs defined from time 0 (Icarus starts them at X)
+        for n in ("awaddr", "awprot", "awvalid", "wdata", "wstrb", "wvalid", "bready", "araddr",
+                  "arprot", "arvalid", "rready"):
+            getattr(dut, f"s_axil__{n}").value = 0
+        for n in ("awready", "wready", "bid", "bresp", "bvalid", "arready", "rid", "rdata", "rresp",
+                  "rlast", "rvalid"):
+            getattr(dut, f"m_axi__{n}").value = 0
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil_"), dut.clk, dut.rst)
         self.mem = TestMemory(dut, clock=dut.clk, reset=dut.rst, size=size, seed=SEED,
