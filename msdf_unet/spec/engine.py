@@ -52,10 +52,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from .arith import MAX_WEIGHT, Policy, online_delay, stream_digits
+
 __all__ = [
     "FORMAT_VERSION", "ACT_BITS", "MAX_WEIGHT", "ROW_ALIGN", "FMAP_ALIGN", "TENSOR_ALIGN",
     "PARAM_ALIGN", "STATUS_ALIGN", "CMD_ALIGN", "HEAD_ELEM_BYTES", "DESCRIPTOR_BYTES",
-    "DESCRIPTOR_WORDS", "STATUS_BYTES", "VARIANTS", "Op", "Policy", "ErrorCode", "ArrayConfig",
+    "DESCRIPTOR_WORDS", "STATUS_BYTES", "VARIANTS", "MAX_FAN_IN_LIMIT", "Op", "Policy", "ErrorCode", "ArrayConfig",
     "EngineConfig", "EngineConfigError", "DescriptorError", "DescField", "DESCRIPTOR_FIELDS",
     "STATUS_FIELDS", "CHANNEL_RECORD", "encode_descriptor", "decode_descriptor",
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
@@ -69,8 +71,6 @@ FORMAT_VERSION = 1
 
 #: activation width: INT8 codes
 ACT_BITS = 8
-#: weights are symmetric INT8 in [-127, 127]
-MAX_WEIGHT = 127
 
 #: every feature-map row is padded to a multiple of this many bytes (one AXI beat)
 ROW_ALIGN = 8
@@ -91,8 +91,13 @@ DESCRIPTOR_WORDS = 16
 DESCRIPTOR_BYTES = 4 * DESCRIPTOR_WORDS
 STATUS_BYTES = 32
 
-#: processing-element variants an array may be built from
-VARIANTS = ("mma", "msdf-v2", "bitserial", "bitparallel-lut", "bitparallel-dsp")
+#: PE variants the engine RTL builds today (``hdl/conv/pe.py``: the MMA-style plane PE).
+#: A subset of :data:`msdf_unet.spec.arith.VARIANTS`; the others are refused, never built
+#: silently as this one (docs/engine.md, "Missing").
+VARIANTS = ("mma",)
+
+#: the PE accumulates in 32 bits: ``fan_in * 127 * 128 < 2**31`` bounds every exact sum
+MAX_FAN_IN_LIMIT = (2 ** 31 - 1) // (MAX_WEIGHT * 128)
 
 
 class Op(enum.IntEnum):
@@ -107,19 +112,6 @@ class Op(enum.IntEnum):
     UPSAMPLE = 3
     #: end of the command list: the engine stops and raises done
     END = 4
-
-
-class Policy(enum.IntEnum):
-    """Termination policy of a conv command (same codes as ``golden.arith.mma.Policy``)."""
-
-    #: all ``T`` digits: the exact sum
-    FULL = 0
-    #: stop a ReLU output at its first nonzero digit when it is negative (value 0)
-    RELU_END = 1
-    #: stop at the first nonzero digit, value its sign (-1, 0, 1): the binary head
-    SIGN_ONLY = 2
-    #: ``digits`` digits, value the prefix ``Z_p``
-    TRUNCATE = 3
 
 
 class ErrorCode(enum.IntEnum):
@@ -238,13 +230,16 @@ class EngineConfig:
         if not isinstance(arrays, tuple) or not arrays or \
                 not all(isinstance(a, ArrayConfig) for a in arrays):
             raise EngineConfigError(f"arrays must be a non-empty tuple of ArrayConfig, not {arrays!r}")
+        if len(arrays) != 1:  # refused, not ignored: the RTL generates arrays[0] only
+            raise EngineConfigError(f"the engine builds one array today, not {len(arrays)} "
+                                    "(several arrays: docs/engine.md, 'Missing')")
         _int("line_buffer_bytes", self.line_buffer_bytes, 64, 1 << 24)
         _int("weight_buffer_bytes", self.weight_buffer_bytes, 64, 1 << 24)
         _int("max_channels", self.max_channels, 1, 0xFFFF)
         _int("max_width", self.max_width, 1, 0xFFFF)
         _int("max_height", self.max_height, 1, 0xFFFF)
         _int("max_bias_lanes", self.max_bias_lanes, 5, 0xFF)
-        _int("max_fan_in", self.max_fan_in, 1, (1 << 20) - 1)
+        _int("max_fan_in", self.max_fan_in, 1, MAX_FAN_IN_LIMIT)
         _int("addr_bits", self.addr_bits, 12, 32)
         if self.axi_data_bits != 64:
             raise EngineConfigError(f"axi_data_bits must be 64, not {self.axi_data_bits!r}")
@@ -525,16 +520,6 @@ def line_buffer_bytes_needed(cin: int, width: int, kernel: int) -> int:
 
 
 # ------------------------------------------------------------------------- arithmetic facts
-
-def online_delay(lanes: int) -> int:
-    """``F``: headroom digits of an MMA output over ``lanes`` lanes (as golden.arith.mma)."""
-    return (lanes * MAX_WEIGHT).bit_length() + 1
-
-
-def stream_digits(lanes: int, act_bits: int = ACT_BITS) -> int:
-    """``T = B + F`` digits of one output."""
-    return act_bits + online_delay(lanes)
-
 
 def layer_policy(*, relu: bool, head: bool, cout: int, mode: str, digits: int | None = None,
                  sign_head: bool = True, lanes: int) -> tuple[Policy, int]:

@@ -8,13 +8,27 @@ from msdf_unet.spec import engine as E
 
 
 def test_config_json_round_trip_and_digest():
-    c = E.EngineConfig(arrays=(E.ArrayConfig("mma", 8, 72), E.ArrayConfig("bitparallel-dsp", 4, 36)),
-                       line_buffer_bytes=32768)
+    c = E.EngineConfig(arrays=(E.ArrayConfig("mma", 3, 36),), line_buffer_bytes=32768)
     c2 = E.EngineConfig.from_json(c.to_json())
     assert c2 == c and c2.digest == c.digest
     assert c.digest != E.EngineConfig().digest
     assert c.digest32 == int(c.digest[:8], 16)
-    assert c.total_kpbs == 12 and c.total_lanes == 8 * 72 + 4 * 36
+    assert c.total_kpbs == 3 and c.total_lanes == 3 * 36
+
+
+def test_config_refuses_what_the_rtl_does_not_build():
+    """Several arrays and PE variants other than the built one are refused, never built
+    silently as the MMA engine; the fan-in stays within the PE's 32-bit accumulator."""
+    with pytest.raises(E.EngineConfigError, match="one array"):
+        E.EngineConfig(arrays=(E.ArrayConfig("mma", 8, 72), E.ArrayConfig("mma", 4, 36)))
+    for v in ("msdf-v2", "bitserial", "bitparallel-dsp"):
+        with pytest.raises(E.EngineConfigError, match="variant"):
+            E.ArrayConfig(v, 4, 36)
+    worst = E.MAX_FAN_IN_LIMIT * E.MAX_WEIGHT * 128  # every lane at its extreme
+    assert worst < 2 ** 31 <= (E.MAX_FAN_IN_LIMIT + 1) * E.MAX_WEIGHT * 128
+    E.EngineConfig(max_fan_in=E.MAX_FAN_IN_LIMIT)
+    with pytest.raises(E.EngineConfigError, match="max_fan_in"):
+        E.EngineConfig(max_fan_in=E.MAX_FAN_IN_LIMIT + 1)
 
 
 @pytest.mark.parametrize("kw, match", [
