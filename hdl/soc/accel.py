@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...spec.arith import stream_digits
 from ..arith.iface import dot_product_io
-from ..arith.variants import make_dot_product
+from ..arith.variants import make_dot_product, variant
 from ..bus.axi_lite import AXI4LiteRegisters, AXI4LiteSignature, registers_signature
 from .config import AccelConfig
 from .regs import ID_MAGIC, accelerator_map
@@ -120,6 +120,11 @@ class DotProductAccelerator(wiring.Component):
     def __init__(self, config: AccelConfig = AccelConfig()):
         if not isinstance(config, AccelConfig):
             raise TypeError(f"config must be an AccelConfig, not {config!r}")
+        if not variant(config.variant).accel:
+            raise ValueError(
+                f"variant {config.variant!r} cannot sit behind the dot-product accelerator: its "
+                "transactions need inputs the register map does not hold (msdf-v2: the bound "
+                "wpos); benchmark it as a unit (`msdf-unet bench arith`) instead")
         self.config = config
         self.regmap = accelerator_map(n_lanes=config.n_lanes, act_bits=config.act_bits,
                                       signed_acts=config.signed_acts)

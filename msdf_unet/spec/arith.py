@@ -200,6 +200,9 @@ class Variant:
     cls: str
     options: tuple[tuple[str, object], ...] = field(default=())
     doc: str = ""
+    #: its ``i`` payload is exactly ``dot_product_io``, so the AXI-Lite dot-product
+    #: accelerator (hdl/soc/accel.py) can drive it from its registers
+    accel: bool = True
 
 
 #: every variant, in the order reports list them (all share the ``i``/``o`` streams of
@@ -214,7 +217,8 @@ ARITH_VARIANTS = (
     Variant("bitparallel-dsp", "bitparallel", "BitParallelDotProduct", (("multiplier", "dsp"),),
             doc="bit-parallel, DSP48E1 multipliers"),
     Variant("msdf-v2", "msdf2", "MSDF2DotProduct",
-            doc="MSDF planes into a binary accumulator, bound-based exact ReLU stop (issue 9)"),
+            doc="MSDF planes into a binary accumulator, bound-based exact ReLU stop (issue 9)",
+            accel=False),  # needs a per-transaction bound ``wpos`` the registers do not hold
 )
 
 #: names of the arithmetic variants (``AccelConfig.variant``, ``--variant``)

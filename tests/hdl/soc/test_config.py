@@ -61,3 +61,22 @@ def test_text_that_is_not_json(text):
 def test_unknown_key():
     with pytest.raises(ValueError, match="unknown AccelConfig keys"):
         AccelConfig.from_json('{"clock": 100}')
+
+
+def test_accelerator_refuses_variants_it_cannot_drive(capsys, tmp_path):
+    """A variant whose transactions need more than the register map holds (msdf-v2's bound
+    wpos) is refused with its name, never built with the input tied to 0 (a wrong ReLU stop)."""
+    from msdf_unet.hdl.soc.accel import DotProductAccelerator
+    from msdf_unet.host.cli import main
+    from msdf_unet.spec.arith import ARITH_VARIANTS
+
+    for v in ARITH_VARIANTS:
+        config = AccelConfig(data_lanes=2, bias_lanes=1, variant=v.name)
+        if v.accel:
+            DotProductAccelerator(config)
+        else:
+            with pytest.raises(ValueError, match=repr(v.name)):
+                DotProductAccelerator(config)
+    assert not all(v.accel for v in ARITH_VARIANTS)
+    assert main(["verilog", "--variant", "msdf-v2", "--out", str(tmp_path / "v")]) == 2
+    assert "'msdf-v2' cannot sit behind the dot-product accelerator" in capsys.readouterr().err
