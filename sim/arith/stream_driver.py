@@ -12,6 +12,7 @@ from typing import Sequence
 from amaranth.sim import Simulator
 
 from msdf_unet.golden.arith.baselines import Result
+from msdf_unet.golden.arith.msdf2 import positive_weight_sum
 
 __all__ = ["run_stream"]
 
@@ -20,9 +21,16 @@ def run_stream(dut, txns: Sequence, valid_pattern: Sequence[bool], ready_pattern
                vcd: str | None = None) -> tuple[list[int], list[tuple[int, Result]]]:
     """Simulate ``dut`` for ``len(valid_pattern)`` cycles; return accepts and outputs."""
     layout = dut.i.payload.shape()
-    consts = [layout.const({"x": list(t.x), "w": list(t.w), "policy": t.policy, "digits": t.digits,
-                            **({"wpos": t.wpos} if getattr(t, "wpos", None) is not None else {})})
-              for t in txns]
+    has_wpos = "wpos" in dict(layout.members)
+
+    def fields(t) -> dict:
+        d = {"x": list(t.x), "w": list(t.w), "policy": t.policy, "digits": t.digits}
+        if has_wpos:  # a unit with a bound input gets the bound the golden model assumes
+            wpos = getattr(t, "wpos", None)
+            d["wpos"] = int(positive_weight_sum(t.w)) if wpos is None else wpos
+        return d
+
+    consts = [layout.const(fields(t)) for t in txns]
     accepts, outputs = [], []
 
     async def testbench(ctx):
