@@ -8,7 +8,7 @@ from msdf_unet.golden.data import MRI_CROP, normalize_intensity, preprocess_mri_
 
 @pytest.fixture(scope="module")
 def mni():
-    nibabel = pytest.importorskip("nibabel")
+    import nibabel  # installed by make setup (the io extra)
     img = nibabel.load(str(data.mri_volume_path("t1")))
     return np.asarray(img.dataobj, dtype=np.float32), img.affine
 

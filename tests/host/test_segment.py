@@ -10,8 +10,8 @@ from msdf_unet.host import api, runtime
 from msdf_unet.host.cli import main
 from msdf_unet.host.segment import labels_sha256
 
-nibabel = pytest.importorskip("nibabel")
-PIL = pytest.importorskip("PIL.Image")
+import nibabel  # noqa: E402 - the io extra, installed by make setup
+import PIL.Image as PIL  # noqa: E402,N814
 REQUIRED = {"backend", "input", "shape", "labels_sha256", "class_voxels", "seconds"}
 
 
