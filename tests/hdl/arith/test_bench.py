@@ -99,8 +99,12 @@ def test_bench_n9_bitparallel(tmp_path, capsys):
 
 
 def test_msdf2_timing_and_effective_fields():
-    assert bench.variant_timing("msdf-v2", 144) == {"cycles_per_dot": 8, "latency_cycles": 12}
-    assert bench.variant_timing("msdf-v2-flat", 9)["latency_cycles"] == 11
+    from msdf_unet.golden.arith import msdf2
+    B = 8  # one activation plane per cycle: a FULL dot product is B cycles, whatever N is
+    assert bench.variant_timing("msdf-v2", 144) == {
+        "cycles_per_dot": B, "latency_cycles": msdf2.latency_cycles(B, pipelined=True)}
+    assert bench.variant_timing("msdf-v2-flat", 9)["latency_cycles"] == \
+        msdf2.latency_cycles(B, pipelined=False)
     real = {"effective": {"all": {"msdf-v2": 7.5}, "mri": {"msdf-v2": 7.0}}}
     rec = {"variant": "msdf-v2", "n_lanes": 9, "lut": 100, "srl": 0, "lutram": 0, "cycles_per_dot": 8}
     bench._efficiency(rec, real)
