@@ -2,8 +2,10 @@
 
 Build:       ``verilog``, ``synth-report``, ``bitstream``
 Network:     ``train``, ``eval`` (``eval --input FILE`` segments one image; delegated to
-             ``msdf_unet.golden``)
-Measure:     ``bench arith`` / ``bench golden``
+             ``msdf_unet.golden``), ``segment`` (images and volumes, every backend)
+Measure:     ``bench arith`` (dot-product units), ``bench golden`` (model speed),
+             ``bench frame`` (the convolution engine per layer and per frame);
+             ``msdf-unet bench WHICH -h`` lists each one's options
 Try it:      ``demo`` (the bundled MRI slice through the whole chain)
 """
 from __future__ import annotations
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return module.cli(argv[1:])
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in BENCHES:  # its own options and -h
+        return importlib.import_module(BENCHES[argv[1]]).main(argv[2:])
     parser = build_parser()
     if argv and argv[0] == "bench":
         args, rest = parser.parse_known_args(argv)

@@ -88,3 +88,11 @@ def test_synth_report_workdir_below_a_file(tmp_path, capsys):
                  "--workdir", str(tmp_path / "file" / "w")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("msdf-unet synth-report: error: --workdir")
+
+
+def test_bench_help_is_the_bench_s_own(capsys):
+    import pytest
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "frame", "-h"])
+    assert e.value.code == 0
+    assert "--preset" in capsys.readouterr().out
