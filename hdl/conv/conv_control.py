@@ -32,7 +32,8 @@ class ConvGeometry:
     enter on each plane's first chunk); ``weight_rows`` rows of ``lanes`` weights
     (``weight_buffer_bytes // lanes``); ``window_chunks`` chunks of the widest fan-in
     (rounded up to a power of two: the window address is ``plane * window_chunks + chunk``);
-    ``line_words`` 64-bit words of line buffer; ``out_words`` 64-bit words of output rows;
+    ``line_words`` 64-bit words of line buffer (two banks of even/odd words, so the
+    builder reads two neighbouring words per cycle); ``lanes`` must be a multiple of 3; ``out_words`` 64-bit words of output rows;
     ``param_depth`` output channels per weight load.
     """
 
@@ -42,7 +43,12 @@ class ConvGeometry:
         self.weight_rows = config.weight_buffer_bytes // lanes
         chunks = -(-config.max_fan_in // lanes)
         self.window_chunks = 1 << max(0, (chunks - 1).bit_length())
+        if lanes % 3:
+            raise ValueError(f"lanes must be a multiple of 3 (a 3x3 window row never straddles "
+                             f"a chunk), not {lanes!r}")
         self.line_words = config.line_buffer_bytes // 8
+        #: the line buffer is two banks of 64-bit words (even / odd word addresses)
+        self.line_bank_words = -(-self.line_words // 2)
         self.out_words = out_buffer_bytes // 8
         self.param_depth = param_depth
         self.max_width = config.max_width
@@ -61,8 +67,8 @@ class ConvControl(wiring.Component):
     * for each output row ``y``: read the input rows it needs that the line buffer
       (``k+1`` row slots per input channel) does not hold, one transfer per (row, channel);
     * for each pixel ``x``: the *builder* gathers the window ``x[c, y+ky-p, x+kx-p]`` in
-      ``(c, ky, kx)`` order (one byte per cycle from the line buffer, zero outside the
-      image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
+      ``(c, ky, kx)`` order (the ``k`` bytes of one ``(c, ky)`` per cycle from two
+      line-buffer banks, zero outside the image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
       overlapped with the next chunk) into one of two window banks; the *feeder* sends
       the other bank's pixel to the PE: output by output, plane by plane, chunk by chunk,
       skipping the rest of an output on the PE's ``stop``;
@@ -76,7 +82,10 @@ class ConvControl(wiring.Component):
     requantizer streams.
     """
 
-    def __init__(self, geometry: ConvGeometry):
+    def __init__(self, geometry: ConvGeometry, *, core: int = 0, cores: int = 1):
+        if not (isinstance(cores, int) and cores >= 1 and isinstance(core, int) and 0 <= core < cores):
+            raise ValueError(f"core must be in [0, cores) and cores >= 1, not {core!r}, {cores!r}")
+        self.core, self.cores = core, cores
         g = self.g = geometry
         L, NB = g.lanes, g.bias_lanes
         self.par_shape = param_layout(NB)
@@ -86,8 +95,10 @@ class ConvControl(wiring.Component):
             "job": In(job_layout()), "start": In(1), "done": Out(1),
             "outputs": Out(32), "terminated": Out(32), "progress": Out(1),
             "mem": Out(transfer_port()),
-            "lb_w": In(memory.WritePort.Signature(addr_width=aw(g.line_words), shape=64)),
-            "lb_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_words), shape=64)),
+            "lb0_w": In(memory.WritePort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
+            "lb0_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
+            "lb1_w": In(memory.WritePort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
+            "lb1_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
             "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=L)),
             "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=L)),
             "wgt_w": In(memory.WritePort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
@@ -137,6 +148,8 @@ class ConvControl(wiring.Component):
 
         # ---------------- counters shared by the phases -------------------------------------
         t0 = Signal(16)            # first output channel of the group
+        q = Signal(16)             # output channels per core
+        ch_hi = Signal(17)         # end of this core's channels
         n = Signal(range(g.param_depth + 1))   # channels in the group
         y = Signal(16)
         next_row = Signal(17)      # first input row not in the line buffer
@@ -208,7 +221,10 @@ class ConvControl(wiring.Component):
         ld_r, ld_c, ld_w = Signal(17), Signal(16), Signal(14)   # data counters
         ld_base = Signal(24)
         ld_left = Signal(32)                         # words still to receive
-        m.d.comb += [self.lb_w.addr.eq(slot_base(ld_r) + ld_base + ld_w), self.lb_w.data.eq(rdd.payload.data)]
+        ld_a = Signal(25)
+        m.d.comb += [ld_a.eq(slot_base(ld_r) + ld_base + ld_w),
+                     self.lb0_w.addr.eq(ld_a >> 1), self.lb1_w.addr.eq(ld_a >> 1),
+                     self.lb0_w.data.eq(rdd.payload.data), self.lb1_w.data.eq(rdd.payload.data)]
 
         # ---------------- output row writer ------------------------------------------------
         wo = Signal(range(g.param_depth + 1))
@@ -267,16 +283,25 @@ class ConvControl(wiring.Component):
                 with m.If(cnt < fan):
                     m.d.sync += [cnt.eq(cnt + L), nch.eq(nch + 1)]
                 with m.Else():
+                    m.d.sync += [cnt.eq(0), q.eq(0)]
+                    m.next = "SPLIT"
+            with m.State("SPLIT"):
+                # this core's output channels: [core*q, min(cout, (core+1)*q)), q = ceil(cout/cores)
+                with m.If(cnt < COUT):
+                    m.d.sync += [cnt.eq(cnt + self.cores), q.eq(q + 1)]
+                with m.Else():
+                    m.d.sync += [t0.eq(q * self.core),
+                                 ch_hi.eq(Mux(q * (self.core + 1) > COUT, COUT, q * (self.core + 1)))]
                     m.next = "GROUP"
             with m.State("GROUP"):
-                with m.If(t0 >= COUT):
+                with m.If(t0 >= ch_hi):
                     m.next = "FINISH"
                 with m.Else():
                     m.d.sync += [n.eq(0), cnt.eq(nch)]
                     m.next = "FIT"
             with m.State("FIT"):
                 # one more channel fits the parameter, weight and output-row buffers?
-                fits = ((n < g.param_depth) & (t0 + n < COUT) & (cnt <= g.weight_rows) &
+                fits = ((n < g.param_depth) & (t0 + n < ch_hi) & (cnt <= g.weight_rows) &
                         ((n + 1) * rw_out <= g.out_words))
                 with m.If(fits):
                     m.d.sync += [n.eq(n + 1), cnt.eq(cnt + nch)]
@@ -327,7 +352,7 @@ class ConvControl(wiring.Component):
                         m.d.sync += ll_c.eq(ll_c + 1)
                 m.d.comb += rdd.ready.eq(1)
                 with m.If(rdd.valid):
-                    m.d.comb += self.lb_w.en.eq(1)
+                    m.d.comb += [self.lb0_w.en.eq(~ld_a[0]), self.lb1_w.en.eq(ld_a[0])]
                     m.d.sync += ld_left.eq(ld_left - 1)
                     with m.If(ld_w == rw_in - 1):
                         m.d.sync += ld_w.eq(0)
@@ -381,14 +406,18 @@ class ConvControl(wiring.Component):
         b_act = Signal()
         bx = Signal(16)
         bb = Signal()
-        b_c, b_ky, b_kx = Signal(16), Signal(2), Signal(2)
+        b_c, b_ky = Signal(16), Signal(2)
         b_cbase = Signal(24)
         b_lane = Signal(range(L))
         b_chunk = Signal(range(MC))
-        b_i = Signal(20)
         b_issue_done = Signal()     # every element of the pixel issued
-        # stage 2 of the builder (element read from the line buffer)
-        e_v, e_in, e_sel, e_lane, e_end, e_last = Signal(), Signal(), Signal(3), Signal(range(L)), Signal(), Signal()
+        # one element per cycle: the k bytes x[c, y+ky-p, x-p .. x-p+k-1] (fan indices
+        # c*k*k + ky*k + kx are consecutive); they lie in line-buffer words w0, w0+1, which
+        # are in different banks (even/odd word address), so both are read in one cycle
+        e_v, e_lane, e_end, e_last = Signal(), Signal(range(L)), Signal(), Signal()
+        e_rin = Signal()
+        e_col = Signal(signed(18))
+        e_odd = Signal()
         e_chunk = Signal(range(MC))
         gather = Signal(8 * L)
         # plane writer
@@ -399,38 +428,45 @@ class ConvControl(wiring.Component):
         pw_bank = Signal()
         pw_last = Signal()
         r_in = Signal(signed(18))
-        c_in = Signal(signed(18))
-        m.d.comb += [r_in.eq(y + b_ky - pad), c_in.eq(bx + b_kx - pad)]
-        inside = (r_in >= 0) & (r_in < H) & (c_in >= 0) & (c_in < W)
-        elem_end = (b_lane == L - 1) | (b_i == fan - 1)
+        c0 = Signal(signed(18))     # column of the element's first byte
+        m.d.comb += [r_in.eq(y + b_ky - pad), c0.eq(bx - pad)]
+        kk = Mux(k3, 3, 1)
+        last_elem = (b_c == CIN - 1) & (b_ky == Mux(k3, 2, 0))
+        elem_end = (b_lane + kk == L) | last_elem
         stall = elem_end & (pw_busy | (e_v & e_end))
         issue = Signal()
         m.d.comb += issue.eq(b_act & ~b_issue_done & ~full.bit_select(bb, 1) & ~stall)
-        m.d.comb += [self.lb_r.addr.eq(slot_base(r_in[:17]) + b_cbase + (c_in[:17] >> 3)),
-                     self.lb_r.en.eq(issue)]
+        a0 = Signal(signed(26))
+        m.d.comb += a0.eq(slot_base(r_in[:17]) + b_cbase + (c0 >> 3))
+        m.d.comb += [self.lb0_r.addr.eq((a0 + 1) >> 1), self.lb1_r.addr.eq(a0 >> 1),
+                     self.lb0_r.en.eq(issue), self.lb1_r.en.eq(issue)]
         m.d.sync += e_v.eq(issue)
         with m.If(issue):
-            m.d.sync += [e_in.eq(inside), e_sel.eq(c_in[:3]), e_lane.eq(b_lane), e_end.eq(elem_end),
-                         e_chunk.eq(b_chunk), e_last.eq(b_i == fan - 1), b_i.eq(b_i + 1)]
+            m.d.sync += [e_rin.eq((r_in >= 0) & (r_in < H)), e_col.eq(c0), e_odd.eq(a0[0]),
+                         e_lane.eq(b_lane), e_end.eq(elem_end), e_chunk.eq(b_chunk), e_last.eq(last_elem)]
             with m.If(elem_end):
                 m.d.sync += [b_lane.eq(0), b_chunk.eq(b_chunk + 1)]
             with m.Else():
-                m.d.sync += b_lane.eq(b_lane + 1)
-            # (c, ky, kx) order
-            with m.If(b_kx == Mux(k3, 2, 0)):
-                m.d.sync += b_kx.eq(0)
-                with m.If(b_ky == Mux(k3, 2, 0)):
-                    m.d.sync += [b_ky.eq(0), b_c.eq(b_c + 1), b_cbase.eq(b_cbase + rw_in)]
-                with m.Else():
-                    m.d.sync += b_ky.eq(b_ky + 1)
+                m.d.sync += b_lane.eq(b_lane + kk)
+            # (c, ky) order
+            with m.If(b_ky == Mux(k3, 2, 0)):
+                m.d.sync += [b_ky.eq(0), b_c.eq(b_c + 1), b_cbase.eq(b_cbase + rw_in)]
             with m.Else():
-                m.d.sync += b_kx.eq(b_kx + 1)
-            with m.If(b_i == fan - 1):
+                m.d.sync += b_ky.eq(b_ky + 1)
+            with m.If(last_elem):
                 m.d.sync += b_issue_done.eq(1)
-        e_byte = Signal(8)
-        m.d.comb += e_byte.eq(Mux(e_in, self.lb_r.data.word_select(e_sel, 8), 0))
+        pair = Signal(128)          # words w0, w0+1
+        m.d.comb += pair.eq(Mux(e_odd, Cat(self.lb1_r.data, self.lb0_r.data),
+                                Cat(self.lb0_r.data, self.lb1_r.data)))
         g_next = Signal(8 * L)
-        m.d.comb += g_next.eq(gather | (e_byte << (e_lane * 8)))
+        new_bytes = []
+        for kx in range(3):
+            col = e_col + kx
+            ok = e_rin & (col >= 0) & (col < W) & ((kx == 0) | k3)
+            b_ = Signal(8, name=f"e_byte{kx}")
+            m.d.comb += b_.eq(Mux(ok, pair.word_select((e_col[:3] + kx)[:4], 8), 0))
+            new_bytes.append(b_)
+        m.d.comb += g_next.eq(gather | (Cat(*new_bytes) << (e_lane * 8)))
         with m.If(e_v):
             with m.If(e_end):
                 m.d.sync += [gather.eq(0), pw_word.eq(g_next), pw_busy.eq(1), pw_t.eq(0),
@@ -454,11 +490,11 @@ class ConvControl(wiring.Component):
         pixel_built = Signal()
         m.d.comb += pixel_built.eq(pw_busy & (pw_t == ACT_BITS - 1) & pw_last)
         with m.If(row_go):
-            m.d.sync += [b_act.eq(1), bx.eq(0), build_done.eq(0), b_c.eq(0), b_ky.eq(0), b_kx.eq(0),
-                         b_cbase.eq(0), b_lane.eq(0), b_chunk.eq(0), b_i.eq(0), b_issue_done.eq(0)]
+            m.d.sync += [b_act.eq(1), bx.eq(0), build_done.eq(0), b_c.eq(0), b_ky.eq(0),
+                         b_cbase.eq(0), b_lane.eq(0), b_chunk.eq(0), b_issue_done.eq(0)]
         with m.Elif(pixel_built):
-            m.d.sync += [bb.eq(~bb), b_c.eq(0), b_ky.eq(0), b_kx.eq(0), b_cbase.eq(0), b_lane.eq(0),
-                         b_chunk.eq(0), b_i.eq(0), b_issue_done.eq(0), bx.eq(bx + 1)]
+            m.d.sync += [bb.eq(~bb), b_c.eq(0), b_ky.eq(0), b_cbase.eq(0), b_lane.eq(0),
+                         b_chunk.eq(0), b_issue_done.eq(0), bx.eq(bx + 1)]
             with m.If(bx == W - 1):
                 m.d.sync += [b_act.eq(0), build_done.eq(1)]
 

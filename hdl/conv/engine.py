@@ -1,19 +1,20 @@
-"""The convolution engine top: AXI4-Lite control, AXI4 memory master, sequencer, one conv
-core and the pool/upsample unit.
+"""The convolution engine top: AXI4-Lite control, AXI4 memory master, sequencer, the conv
+cores and the pool/upsample unit.
 
 Block diagram::
 
-    s_axil -> AXI4LiteRegisters(engine_map) <-> Sequencer --job--> ConvControl, PoolControl
-                                                   |                  |        |
-    m_axi <- AXI4Master <- TransferMux(sel) <------+------------------+--------+
-    ConvControl <-> line buffer, window banks, weight rows, parameters, output rows (BRAM),
-                    PlanePE (lanes + bias lanes), Requantizer (DSP48E1)
+    s_axil -> AXI4LiteRegisters(engine_map) <-> Sequencer --job--> ConvCore x N, PoolControl
+                                                   |                  |            |
+    m_axi <- AXI4Master <- TransferArbiter(2 + N) <+------------------+------------+
 
-The units are reset by the sequencer's ``abort`` (watchdog).
+Each :class:`~.core.ConvCore` has its own buffers, PE and requantizer and computes its
+share of the output channels of every conv command, independently of the others (an
+output that stops early frees its own core only). The units are reset by the
+sequencer's ``abort`` (watchdog).
 """
 from __future__ import annotations
 
-from amaranth import Module, Mux, ResetInserter
+from amaranth import Cat, Module, Mux, ResetInserter
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,20 +22,20 @@ from ...spec.engine import EngineConfig
 from ..bus.axi4 import AXI4Signature
 from ..bus.axi_lite import AXI4LiteRegisters, AXI4LiteSignature
 from ..bus.axi_master import AXI4Master
-from ..bus.transfer_mux import TransferMux
-from .conv_control import ConvControl, ConvGeometry
-from .pe import PlanePE
+from ..bus.transfer_arbiter import TransferArbiter
+from .conv_control import ConvGeometry
+from .core import ConvCore
+from .join import CoreJoin
 from .pool_control import PoolControl
 from .regs import ADDR_WIDTH, engine_map
-from .requant import Requantizer
-from .sequencer import N_CLIENTS, UNIT_POOL, Sequencer
+from .sequencer import UNIT_POOL, Sequencer
 
 __all__ = ["ConvEngine"]
 
 
 class ConvEngine(wiring.Component):
-    """The engine for ``config`` (its first array's ``lanes`` are the conv core's data
-    lanes; the core adds ``max_bias_lanes`` bias lanes).
+    """The engine for ``config``: ``arrays[0].kpbs`` conv cores of ``arrays[0].lanes``
+    data lanes each (+ ``max_bias_lanes`` bias lanes per PE).
 
     Members
     -------
@@ -47,6 +48,7 @@ class ConvEngine(wiring.Component):
         if not isinstance(config, EngineConfig):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         self.config = config
+        self.cores = config.arrays[0].kpbs
         self.geometry = ConvGeometry(config, lanes=config.arrays[0].lanes,
                                      out_buffer_bytes=out_buffer_bytes)
         self.max_reads = max_reads
@@ -58,68 +60,50 @@ class ConvEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        g = self.geometry
+        g, N = self.geometry, self.cores
         m.submodules.regs = regs = AXI4LiteRegisters(engine_map())
         m.submodules.seq = seq = Sequencer(self.config, out_buffer_words=g.out_words,
                                            weight_rows=g.weight_rows, lanes=g.lanes)
         m.submodules.master = master = AXI4Master(max_reads=self.max_reads)
-        m.submodules.mux = mux = TransferMux(N_CLIENTS)
-        conv = ConvControl(g)
+        m.submodules.arb = arb = TransferArbiter(2 + N)
+        m.submodules.join = join = CoreJoin(N)
         pool = PoolControl(max_width=self.config.max_width)
-        m.submodules.conv = ResetInserter(seq.abort)(conv)
         m.submodules.pool = ResetInserter(seq.abort)(pool)
-        pe = PlanePE(lanes=g.lanes + g.bias_lanes)
-        rq = Requantizer()
-        m.submodules.pe = ResetInserter(seq.abort)(pe)
-        m.submodules.rq = ResetInserter(seq.abort)(rq)
+        cores = []
+        for j in range(N):
+            core = ConvCore(g, core=j, cores=N)
+            m.submodules[f"core{j}"] = ResetInserter(seq.abort)(core)
+            cores.append(core)
 
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
         wiring.connect(m, regs.regs, seq.regs)
-        wiring.connect(m, seq.mem, mux.client0)
-        wiring.connect(m, conv.mem, mux.client1)
-        wiring.connect(m, pool.mem, mux.client2)
-        wiring.connect(m, mux.master, master.port)
+        wiring.connect(m, seq.mem, arb.client0)
+        wiring.connect(m, pool.mem, arb.client1)
+        for j, core in enumerate(cores):
+            wiring.connect(m, core.mem, getattr(arb, f"client{2 + j}"))
+        wiring.connect(m, arb.master, master.port)
         wiring.connect(m, master.m_axi, wiring.flipped(self.m_axi))
 
-        # buffers (block RAM; the parameter table is read asynchronously: LUT RAM)
-        m.submodules.lb = lb = memory.Memory(shape=64, depth=g.line_words, init=[])
-        m.submodules.win = win = memory.Memory(shape=g.lanes, depth=conv.win_depth, init=[])
-        m.submodules.wgt = wgt = memory.Memory(shape=8 * g.lanes, depth=g.weight_rows, init=[])
-        m.submodules.par = par = memory.Memory(shape=conv.par_shape, depth=g.param_depth, init=[])
-        m.submodules.ob = ob = memory.Memory(shape=64, depth=g.out_words, init=[])
         m.submodules.row = row = memory.Memory(shape=64, depth=pool.words, init=[])
-        wiring.connect(m, conv.lb_w, lb.write_port())
-        wiring.connect(m, conv.lb_r, lb.read_port())
-        wiring.connect(m, conv.win_w, win.write_port())
-        wiring.connect(m, conv.win_r, win.read_port())
-        wiring.connect(m, conv.wgt_w, wgt.write_port())
-        wiring.connect(m, conv.wgt_r, wgt.read_port())
-        wiring.connect(m, conv.par_w, par.write_port())
-        wiring.connect(m, conv.ob_w, ob.write_port(granularity=8))
-        wiring.connect(m, conv.ob_r, ob.read_port())
         wiring.connect(m, pool.row_w, row.write_port(granularity=8))
-        wiring.connect(m, conv.pe_i, pe.i)
-        wiring.connect(m, pe.o, conv.pe_o)
-        wiring.connect(m, conv.rq_i, rq.i)
-        wiring.connect(m, rq.o, conv.rq_o)
 
         # single wires (asynchronous read ports and control pulses have no interface object)
-        par_feed, par_coll = par.read_port(domain="comb"), par.read_port(domain="comb")
         row_r = row.read_port(domain="comb")
         m.d.comb += [
-            par_feed.addr.eq(conv.par_feed_addr), conv.par_feed_data.eq(par_feed.data),
-            par_coll.addr.eq(conv.par_coll_addr), conv.par_coll_data.eq(par_coll.data),
             row_r.addr.eq(pool.row_addr), pool.row_data.eq(row_r.data),
-            pe.cfg.eq(conv.pe_cfg), conv.pe_stop.eq(pe.stop), conv.pe_stop_seq.eq(pe.stop_seq),
-            mux.sel.eq(seq.sel),
-            conv.job.eq(seq.job), pool.job.eq(seq.job),
-            conv.start.eq(seq.conv_start), pool.start.eq(seq.pool_start),
-            seq.conv_done.eq(conv.done), seq.pool_done.eq(pool.done),
-            seq.outputs.eq(Mux(seq.sel == UNIT_POOL, pool.outputs, conv.outputs)), seq.terminated.eq(conv.terminated),
+            pool.job.eq(seq.job), pool.start.eq(seq.pool_start), seq.pool_done.eq(pool.done),
+            join.start.eq(seq.conv_start), seq.conv_done.eq(join.all_done),
+            seq.outputs.eq(Mux(seq.sel == UNIT_POOL, pool.outputs, join.outputs)),
+            seq.terminated.eq(join.terminated),
             seq.rd_resp.eq(master.rd_resp), seq.wr_resp.eq(master.wr_resp),
             master.clear.eq(seq.resp_clear),
-            seq.progress.eq(conv.progress | pool.progress | master.port.rd_data.valid |
-                            master.port.wr_data.ready),
+            seq.progress.eq(pool.progress | master.port.rd_data.valid | master.port.wr_data.ready |
+                            Cat(*[c.progress for c in cores]).any()),
             self.irq.eq(seq.irq),
         ]
+        for j, core in enumerate(cores):
+            m.d.comb += [core.job.eq(seq.job), core.start.eq(seq.conv_start),
+                         join.done[j].eq(core.done),
+                         join.core_outputs[j].eq(core.outputs),
+                         join.core_terminated[j].eq(core.terminated)]
         return m

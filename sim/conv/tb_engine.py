@@ -226,8 +226,11 @@ async def test_program(dut):
                             input_hw=tuple(x.shape[1:]))
     write_input(image, x)
     size = 1 << max(20, (len(image.memory) - 1).bit_length())
-    tb = TB(dut, pause=0.05, latency=(0, 4), size=size, monitor=False)
+    timed = os.environ.get("MSDF_TB_CYCLES") == "1"   # deterministic memory: compare the cycle model
+    tb = TB(dut, pause=0.0 if timed else 0.05, latency=(0, 0) if timed else (0, 4), size=size,
+            monitor=False)
     await tb.reset()
+    pristine = bytearray(image.memory)
     status, error, cycles = await tb.run(image, max_cycles=200_000_000)
     assert status["error"] == 0, error
     image.memory[:] = tb.mem.read(0, len(image.memory))
@@ -248,3 +251,14 @@ async def test_program(dut):
         dut._log.info("%-12s %-8s cycles %9d outputs %7d terminated %6d", cmd.layer, cmd.op.name,
                       st["cycles"], st["outputs"], st["terminated"])
     dut._log.info("%s %s %s: %d cycles in total", task, hw or "full size", policy, cycles["count"])
+    if timed:
+        from msdf_unet.golden.conv.cycles import TESTBENCH, image_cycles
+        predicted = image_cycles(pristine, CONFIG, image.cmd_offset, TESTBENCH)
+        worst = 0.0
+        for cmd, st, pc in zip(image.commands, image.statuses(), predicted):
+            err = (pc.cycles - st["cycles"]) / st["cycles"]
+            worst = max(worst, abs(err)) if cmd.op != Op.END else worst
+            dut._log.info("cycle model %-12s rtl %8d model %8d  %+.2f%%", cmd.layer, st["cycles"],
+                          pc.cycles, 100 * err)
+        dut._log.info("cycle model: worst layer error %.2f%%", 100 * worst)
+        assert worst <= float(os.environ.get("MSDF_TB_CYCLE_TOL", "0.02")), worst

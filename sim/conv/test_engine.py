@@ -7,25 +7,37 @@ from msdf_unet.hdl.verilog import write_verilog
 from msdf_unet.sim.toolchain import SIM_BUILD_ROOT, require_simulator, run_cocotb
 from msdf_unet.spec.engine import ArrayConfig, EngineConfig
 
-#: small buffers keep the Verilog model quick to build; lanes 16 < the fan-in of a 3x3 conv
+#: small buffers keep the Verilog model quick to build; lanes 12 < the fan-in of a 3x3 conv
 #: over 3 channels (27 + bias lanes), so outputs take several chunks
-SMALL = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=1, lanes=16),),
+SMALL = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=2, lanes=12),),
                      line_buffer_bytes=8192, weight_buffer_bytes=4096, max_channels=64,
                      max_width=64, max_height=64, max_bias_lanes=5, max_fan_in=600)
 
-#: the shipped programs: one core of 72 data lanes (+ 5 bias lanes), default buffers
+#: the shipped programs: one core of 72 data lanes (+ 5 bias lanes), default buffers (the
+#: cycle model is exact to 2% for one core); EDGE2: two cores
 EDGE = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=1, lanes=72),), max_bias_lanes=5,
                     max_fan_in=1024, max_width=256, max_height=256, max_channels=256)
+EDGE2 = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=2, lanes=72),), max_bias_lanes=5,
+                     max_fan_in=1024, max_width=256, max_height=256, max_channels=256)
 
 CASES = [
     pytest.param("verilator", SMALL, {}, id="verilator-small"),
     pytest.param("icarus", SMALL, {}, id="icarus-small", marks=pytest.mark.slow),
-    # the whole mri_edge program on the middle test slice: a 16x16 crop by default, the
-    # full 96x96 slice in `slow`
+    # the whole mri_edge program on the middle test slice: a 16x16 crop by default (with a
+    # deterministic memory, so the cycle model golden/conv/cycles.py is checked to 2% per
+    # layer), the full 96x96 slice and random memory latency in `slow`
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
-                                     "MSDF_TB_POLICY": "end"}, id="verilator-mri-16x16-end"),
+                                     "MSDF_TB_POLICY": "end", "MSDF_TB_CYCLES": "1"},
+                 id="verilator-mri-16x16-end-cycles"),
+    pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "32x16",
+                                     "MSDF_TB_POLICY": "full", "MSDF_TB_CYCLES": "1"},
+                 id="verilator-mri-32x16-full-cycles", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_POLICY": "end"},
                  id="verilator-mri-96x96-end", marks=pytest.mark.slow),
+    # two cores: bit-exact; the cycle model is a bound there (memory contention), not checked
+    pytest.param("verilator", EDGE2, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
+                                      "MSDF_TB_POLICY": "end"},
+                 id="verilator-mri-16x16-end-2cores", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
                                      "MSDF_TB_POLICY": "truncate:12"},
                  id="verilator-mri-16x16-trunc12", marks=pytest.mark.slow),

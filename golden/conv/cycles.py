@@ -1,0 +1,263 @@
+"""Cycle model of the convolution engine RTL (``hdl/conv/``): per-command and total cycles.
+
+It follows the RTL's phases (``hdl/conv/conv_control.py``, ``sequencer.py``,
+``pool_control.py``) with a memory model of two numbers, and the data: how many planes
+each output's PE consumes under END / SIGN_ONLY depends on the activations, so the model
+computes every output's plane sums (as ``golden/hwexact.py`` does) and applies the PE's
+stop rule (``hdl/conv/pe.py``: after plane ``t`` stop when ``A_t 2**r + wpos (2**r - 1)``
+is negative, ``r = 7 - t``).
+
+Phases of a CONV command (one conv core):
+
+* command overhead: descriptor fetch (8 beats after ``read_latency``), check, status
+  record write (4 beats, response after ``write_latency``);
+* per output-channel group: parse of the channel records, one byte per cycle;
+* per output row: line-buffer fill (``cin`` transfers of ``ceil(W/8)`` beats per new
+  input row), then the pixel pipeline: the builder takes ``cin*k`` cycles (+ the plane
+  writer's 9-cycle tail) per pixel, the feeder ``sum_o beats(o)`` with
+  ``beats(o) = planes(o) * nch`` for an output that runs to its last plane and
+  ``min(8 nch, planes(o) nch + STOP_LATENCY)`` for one the PE stops (the beats already
+  issued when the stop arrives are spent); two window banks overlap build and feed;
+  then the PE/requantizer drain and one write transfer per output channel row.
+
+Memory model (:class:`MemoryModel`): ``read_latency`` cycles from AR to the first R beat,
+``write_latency`` from the last W beat to B, one beat per cycle otherwise, bursts served
+one after the other. The PYNQ-Z2 defaults (16-bit DDR3-1066 behind S_AXI_HP0 at 100 MHz:
+about 2.1 GB/s peak = 2.6 beats of 8 bytes per 10 ns cycle, so the port, not the DRAM,
+limits a single stream to one beat per cycle; first-beat latency about 25 PL cycles
+through the HP port, interconnect and DDR controller, UG585 ch. 5 / Xilinx AR 63447-style
+measurements) are :data:`PYNQ_Z2`; the testbench memory is :data:`TESTBENCH`.
+
+``golden/`` never imports ``hdl/``: the few RTL timing constants are restated here and
+the tests compare this model with the RTL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...spec import engine as E
+from ..arith import mma
+
+__all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes", "command_cycles",
+           "image_cycles", "STOP_LATENCY"]
+
+#: cycles from the beat that decides an output's stop to the feeder seeing ``stop``
+#: (PE input register, plane sum, decision register): beats issued meanwhile are spent
+STOP_LATENCY = 4
+#: PE pipeline + requantizer + output-row write enable after a row's last beat
+DRAIN = 9
+#: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
+BUILD_TAIL = 10
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """``read_latency``: AR handshake to first R beat; ``write_latency``: last W beat to
+    B; ``burst_gap``: idle cycles between consecutive bursts of the memory."""
+
+    read_latency: int = 2
+    write_latency: int = 2
+    burst_gap: int = 1
+
+
+#: PYNQ-Z2 DDR3 behind S_AXI_HP0 at 100 MHz (see the module docstring)
+PYNQ_Z2 = MemoryModel(read_latency=25, write_latency=20, burst_gap=0)
+#: cocotbext-axi's AxiRam with no added latency and no pauses (what the cycle test uses)
+TESTBENCH = MemoryModel(read_latency=2, write_latency=2, burst_gap=1)
+
+
+@dataclass
+class CommandCycles:
+    """Cycles of one command and where they go."""
+
+    index: int
+    op: str
+    cycles: int
+    compute: int = 0        # feeder beats (PE busy)
+    memory: int = 0         # parameter, line and output transfers
+    control: int = 0        # fetch, check, status, pipeline fill/drain
+
+
+def conv_planes(x: np.ndarray, w: np.ndarray, bias_w: np.ndarray, bias_x: np.ndarray,
+                policy: int, digits: int = 0) -> np.ndarray:
+    """Planes the PE consumes for every output ``[cout, H, W]`` of a conv on INT8 codes
+    ``x [cin, H, W]`` with weights ``w [cout, cin, k, k]`` (zero padding ``k // 2``)."""
+    cin, h, wd = x.shape
+    cout, _, k, _ = w.shape
+    p = k // 2
+    xp = np.pad(x.astype(np.int64), ((0, 0), (p, p), (p, p)))
+    cols = np.stack([xp[:, ky:ky + h, kx:kx + wd] for ky in range(k) for kx in range(k)], axis=1)
+    cols = cols.reshape(cin * k * k, h * wd)
+    B = E.ACT_BITS
+    full = np.full((cout, h * wd), B, np.int64)
+    if policy == E.Policy.FULL:
+        return full.reshape(cout, h, wd)
+    if policy == E.Policy.TRUNCATE:
+        return np.full((cout, h, wd), min(digits, B), np.int64)
+    d = mma.plane_digits(cols.T, B, True).astype(np.int64)            # [B, HW, fan]
+    wm = w.reshape(cout, -1).astype(np.int64)
+    P = np.einsum("thf,of->toh", d, wm)
+    allw = np.concatenate([wm, bias_w.astype(np.int64)], axis=1)
+    if bias_w.shape[1]:
+        bd = mma.plane_digits(bias_x, B, True).astype(np.int64)      # [B, cout, nb]
+        P += (bd * bias_w[None]).sum(-1)[:, :, None]
+    wpos = np.where(allw > 0, allw, 0).sum(1)[:, None]
+    wneg = np.where(allw < 0, allw, 0).sum(1)[:, None]
+    A = np.zeros((cout, h * wd), np.int64)
+    planes = full.copy()
+    done = np.zeros((cout, h * wd), bool)
+    for t in range(B):
+        A = 2 * A + P[t]
+        r = B - 1 - t
+        stop = A * 2 ** r + wpos * (2 ** r - 1) < 0
+        if policy == E.Policy.SIGN_ONLY:
+            stop |= A * 2 ** r + wneg * (2 ** r - 1) > 0
+        new = stop & ~done
+        planes[new] = t + 1
+        done |= stop
+    return planes.reshape(cout, h, wd)
+
+
+def _transfers(n_transfers: int, beats: int, mem: MemoryModel) -> int:
+    """Cycles to receive ``n_transfers`` read transfers of ``beats`` beats, issued back to
+    back (bursts are served one after the other by the memory)."""
+    if n_transfers == 0:
+        return 0
+    bursts = n_transfers * -(-beats // 16)
+    return mem.read_latency + n_transfers * beats + bursts * mem.burst_gap + 2
+
+
+def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryModel = TESTBENCH,
+                   index: int = 0) -> CommandCycles:
+    """Cycles of one decoded, valid command ``d`` on the image ``mem_bytes`` (the input
+    tensor and parameters are read from it, as the engine does)."""
+    op = E.Op(d["op"])
+    overhead = memory.read_latency + 14   # fetch (8 beats), check, dispatch, status start
+    if op == E.Op.END:
+        return CommandCycles(index, op.name, overhead, control=overhead)
+    c, h, w = d["cin"], d["height"], d["width"]
+    rw_in = -(-w // 8)
+    if op in (E.Op.MAXPOOL, E.Op.UPSAMPLE):
+        pool = op == E.Op.MAXPOOL
+        rows = h // 2 if pool else h
+        wout = w // 2 if pool else 2 * w
+        rw_out = -(-wout // 8)
+        reads = (2 if pool else 1) * (memory.read_latency + rw_in + 2)
+        writes = (1 if pool else 2) * (rw_out + 2)
+        body = c * rows * (reads + writes + 1)
+        mem_c = c * rows * (reads + writes)
+        total = overhead + 4 + body + memory.write_latency + 13
+        return CommandCycles(index, op.name, total, memory=mem_c, control=total - mem_c)
+    # CONV
+    from ..conv.model import read_fmap  # the model's tensor reader (same memory rules)
+    k = d["kernel"]
+    fan = c * k * k
+    L = config.arrays[0].lanes
+    nch = -(-fan // L)
+    cout = d["cout"]
+    lay, rec = E.channel_record_layout(c, k, d["bias_lanes"])
+    x = read_fmap(mem_bytes, d["in_offset"], c, h, w)
+    raw = np.frombuffer(bytes(mem_bytes[d["param_offset"]:d["param_offset"] + cout * rec]), np.uint8)
+    recs = raw.reshape(cout, rec)
+    wts = recs[:, :fan].view(np.int8).reshape(cout, c, k, k)
+    nb = d["bias_lanes"]
+    bw = recs[:, lay["bias_w"][0]:lay["bias_w"][0] + nb].view(np.int8)
+    bx = recs[:, lay["bias_x"][0]:lay["bias_x"][0] + nb].view(np.int8)
+    planes = conv_planes(x, wts, bw, bx, d["policy"], d["digits"])      # [cout, h, w]
+    beats = planes * nch
+    stopped = planes < (min(d["digits"], 8) if d["policy"] == E.Policy.TRUNCATE else 8)
+    if d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY):
+        beats = np.where(stopped, np.minimum(8 * nch, beats + STOP_LATENCY), beats)
+    # each core computes its share [j*q, min(cout, (j+1)*q)) of the output channels on
+    # its own; the command lasts as long as the slowest core (memory contention between
+    # cores is not modelled)
+    g = _Geometry(config, L)
+    wbytes = w * (4 if d["head"] else 1)
+    rw_out = -(-wbytes // 8)
+    cores = config.arrays[0].kpbs
+    q = -(-cout // cores)
+    build = c * (3 if k == 3 else 1)
+
+    def core_time(lo, hi):
+        total = compute = memory_c = 0
+        groups, t0 = [], lo
+        while t0 < hi:
+            n = 0
+            while n < g.param_depth and t0 + n < hi and (n + 1) * nch <= g.weight_rows and \
+                    (n + 1) * rw_out <= g.out_words:
+                n += 1
+            groups.append((t0, n))
+            t0 += n
+        for t0, n in groups:
+            load = n + 2 + memory.read_latency + n * rec + 2
+            total += load
+            memory_c += load
+            loaded = 0
+            for y in range(h):
+                hi_row = min(y + k // 2, h - 1)
+                new_rows = hi_row + 1 - loaded
+                if new_rows > 0:
+                    lc = _transfers(new_rows * c, rw_in, memory) + 1
+                    total += lc
+                    memory_c += lc
+                    loaded = hi_row + 1
+                # pixel pipeline: two banks, build x+1 while x is fed
+                fb = beats[t0:t0 + n, y, :].sum(axis=0)          # feeder cycles per pixel
+                b_end = f_end = 0
+                f_ends = []
+                for xi in range(w):
+                    b_start = max(b_end, f_ends[xi - 2] if xi >= 2 else 0)
+                    b_end = b_start + build + BUILD_TAIL
+                    f_start = max(b_end, f_end)
+                    f_end = f_start + int(fb[xi])
+                    f_ends.append(f_end)
+                total += f_end + DRAIN + 2
+                compute += int(fb.sum())
+                wc = n * (rw_out + 1) + 1
+                total += wc
+                memory_c += wc
+        return total, compute, memory_c
+
+    per_core = [core_time(j * q, min(cout, (j + 1) * q)) for j in range(cores)]
+    # several cores run the same phases at the same time: their transfers queue at the one
+    # memory (summed here: an upper bound; measured on mri_edge 16x16 with 2 cores the
+    # RTL is 0-18% faster), their pixel pipelines overlap (max). One core: exact to 2%.
+    busy = max(t - mc for t, _, mc in per_core)
+    memory_c = sum(mc for _, _, mc in per_core)
+    compute = max(cp for _, cp, _ in per_core)
+    total = overhead + 4 + nch + q + 1 + busy + memory_c
+    total += memory.write_latency + 2
+    return CommandCycles(index, op.name, int(total), compute=compute, memory=memory_c,
+                         control=int(total) - compute - memory_c)
+
+
+class _Geometry:
+    """The conv core's buffer sizes (``hdl/conv/conv_control.ConvGeometry``)."""
+
+    def __init__(self, config, lanes, out_buffer_bytes=16384, param_depth=64):
+        self.weight_rows = config.weight_buffer_bytes // lanes
+        self.out_words = out_buffer_bytes // 8
+        self.param_depth = param_depth
+
+
+def image_cycles(mem: bytearray, config: E.EngineConfig, cmd_offset: int = 0,
+                 memory: MemoryModel = TESTBENCH) -> list[CommandCycles]:
+    """Cycles of every command of a valid command list, run in order on a copy of the
+    image by the functional model (so each command sees the tensors it reads)."""
+    from .model import _execute
+    mem = bytearray(mem)
+    out = []
+    index = 0
+    while True:
+        off = cmd_offset + index * E.DESCRIPTOR_BYTES
+        d = E.decode_descriptor(mem[off:off + E.DESCRIPTOR_BYTES])
+        code, why = E.check_descriptor(d, config, len(mem))
+        if code != E.ErrorCode.NONE:
+            raise ValueError(f"command {index}: {why}")
+        out.append(command_cycles(d, mem, config, memory, index))
+        if d["op"] == E.Op.END:
+            return out
+        _execute(mem, d)
+        index += 1

