@@ -32,6 +32,7 @@ programs.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ def _trained(preset: str) -> bool:
     return preset == "edge" or (WEIGHTS_DIR / PRETRAINED_TASKS[TASK[preset]] / "weights.npz").is_file()
 
 
+@functools.lru_cache(maxsize=4)  # building the trained paper program takes ~30 s
 def _program(preset: str, seed: int = 0, max_bias_lanes: int | None = None):
     if _trained(preset):
         from ..golden.evaluate import build_program
