@@ -12,7 +12,7 @@
 Backends: ``float`` (the PyTorch model), ``int8`` (the hardware-exact integer model,
 ``golden/hwexact.py``, full precision), ``msdf`` (the same through the MSDF digit recurrence
 with exact early negative detection, what the PE array does: same labels as ``int8``, and the
-digit cycles it used), ``rtl`` and ``pynq`` (the convolution engine in simulation / on the
+engine clock cycles the convolution engine's cycle model predicts for it), ``rtl`` and ``pynq`` (the convolution engine in simulation / on the
 board; they need the engine, see :func:`~msdf_unet.host.runtime.require_engine`).
 
 Inputs (:func:`read_input`): a numpy array (2-D image ``[H, W]`` or 3-D volume ``[x, y, z]``
@@ -347,8 +347,10 @@ class Segmentation:
     ``labels``: on the input's grid (``[H, W]`` image, ``[x, y, z]`` volume; int, values
     index ``class_names``). ``probabilities``: float backend only, ``[C, *labels.shape]``.
     ``model_images`` / ``model_labels``: the network's view (``[N, H, W]`` preprocessed
-    slices and their labels), for overlays. ``cycles``: digit cycles of the ``msdf``
-    backend (``cycle_model`` says which model), None for the others; ``seconds``: wall
+    slices and their labels), for overlays. ``cycles``: engine clock cycles summed
+    over the slices -- the ``msdf`` backend's from the engine's cycle model (3 cores x 72
+    lanes, PYNQ-Z2 memory), ``rtl``/``pynq``'s from the ``CYCLES`` register; None for
+    ``float``/``int8`` (``cycle_model`` says which); ``frame_ms_at_100mhz`` per slice; ``seconds``: wall
     time of the backend on all slices.
     """
 
@@ -486,6 +488,22 @@ def _have_torch() -> bool:
     return True
 
 
+def _engine_frame(program, x: np.ndarray):
+    """``frame(slice [1, H, W]) -> engine cycles`` of the convolution engine
+    (:data:`~msdf_unet.host.engine_model.FIT_CONFIG`, END policy, PYNQ-Z2 memory model of
+    :func:`msdf_unet.golden.conv.cycles.image_cycles`) on the program compiled once."""
+    from .compiler import compile_program, write_input
+    from .engine_driver import input_codes
+    from .engine_model import FIT_CONFIG, engine_cycles
+    image = compile_program(program, FIT_CONFIG, policy="end", input_hw=tuple(x.shape[2:]))
+    scale = program.tensors[program.input].scale
+
+    def frame(xi) -> int:
+        write_input(image, input_codes(xi, scale))
+        return sum(c.cycles for c in engine_cycles(image.memory, FIT_CONFIG, image.cmd_offset))
+    return frame
+
+
 def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, progress: bool,
                  overlay=None):
     """(labels [N, H, W] int64, probabilities [N, C, H, W] or None, cycles or None)."""
@@ -516,12 +534,13 @@ def _run_backend(model: Model, x: np.ndarray, backend: str, batch_size: int, pro
                 bar.update(1)
             return np.concatenate(labels).astype(np.int64), None, None
         from ..golden import hwexact
+        frame = _engine_frame(program, x) if backend == "msdf" else None
         for i in range(0, len(x), batch_size):
-            pred, cyc = hwexact.predict(program, x[i:i + batch_size], _POLICY[backend],
-                                        batch_size=batch_size)
+            pred, _ = hwexact.predict(program, x[i:i + batch_size], _POLICY[backend],
+                                      batch_size=batch_size)
             labels.append(pred)
-            if backend == "msdf":
-                cycles += hwexact.cycle_summary(cyc)["used_cycles"]
+            if frame is not None:
+                cycles += sum(frame(xi) for xi in x[i:i + batch_size])
             bar.update(len(pred))
         return np.concatenate(labels).astype(np.int64), None, (cycles if backend == "msdf" else None)
     finally:
@@ -590,6 +609,7 @@ def segment(source, model="mri_edge", backend: str = "int8", *, affine=None, bat
                         cycle_model=(None if cycles is None else
                                      "CYCLES register of the engine (clock cycles from START to done)"
                                      if backend in ("rtl", "pynq") else
-                                     "hwexact digit cycles: sum over conv outputs of the digits "
-                                     "each MMA transaction used (one MMA, no engine parallelism)"),
+                                     "engine clock cycles of the cycle model golden.conv.cycles."
+                                     "image_cycles (3 cores x 72 lanes, END policy, PYNQ-Z2 memory), "
+                                     "summed over the slices"),
                         affine=inp.affine, header=inp.header, file_type=inp.file_type, warnings=warn)

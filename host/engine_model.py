@@ -4,25 +4,51 @@
 and, on ``START``, runs the command list in the shared memory with the engine's functional
 model (``golden/conv/model.py``, bit-exact with ``golden/hwexact.py``). So
 :class:`~msdf_unet.host.engine_driver.EngineDriver` runs unchanged against it, against the
-RTL (cocotb) and on the board. ``CYCLES`` is 0: the functional model has no timing (the
-cycle model ``golden/conv/cycles.py`` will provide it); the status records carry the
-digit cycles (``digits_used``). ``fault`` injects an error the next run reports
-(``(ErrorCode, command index)``), ``hang`` a run that never finishes (timeout tests).
+RTL (cocotb) and on the board. ``CYCLES`` and every status record's ``cycles`` are
+*engine clock cycles* predicted by the engine's cycle model
+(:func:`msdf_unet.golden.conv.cycles.image_cycles`, PYNQ-Z2 memory model by default; see
+:func:`engine_cycles`); ``digits_used`` keeps the MMA digit cycles of the functional
+model. ``fault`` injects an error the next run reports (``(ErrorCode, command index)``),
+``hang`` a run that never finishes (timeout tests).
+
+This module is imported on the board: it imports only spec/register code at the top; the golden models (torch) are imported when a run starts.
 """
 from __future__ import annotations
 
 from ..hdl.conv.regs import ID_MAGIC, config_word, engine_map
 from ..spec import engine as E
 
-__all__ = ["ModelEngine"]
+__all__ = ["ModelEngine", "FIT_CONFIG", "FIT_CONFIG_NOTE", "engine_cycles", "CLOCK_HZ"]
+
+#: The engine configuration that fits the xc7z020 (docs/engine.md: 3 cores of 72 lanes);
+#: the frame benchmark's and the ``msdf`` backend's default.
+FIT_CONFIG = E.EngineConfig(arrays=(E.ArrayConfig("mma", 3, 72),))
+FIT_CONFIG_NOTE = "3 cores x 72 lanes (the configuration that fits the xc7z020, docs/engine.md)"
+#: PL clock the cycle counts are converted at (``frame_ms_at_100mhz``)
+CLOCK_HZ = 100_000_000
+
+
+def engine_cycles(mem, config: E.EngineConfig, cmd_offset: int = 0, memory=None) -> list:
+    """Per-command engine cycles (:class:`~msdf_unet.golden.conv.cycles.CommandCycles`) of
+    the valid command list at ``cmd_offset`` of the image ``mem`` *before* it runs (input
+    written): :func:`msdf_unet.golden.conv.cycles.image_cycles` with ``memory`` (default
+    the PYNQ-Z2 memory model :data:`~msdf_unet.golden.conv.cycles.PYNQ_Z2`)."""
+    from ..golden.conv import cycles as C
+    return C.image_cycles(bytearray(mem), config, cmd_offset, C.PYNQ_Z2 if memory is None else memory)
 
 
 class ModelEngine:
     """``read(offset)`` / ``write(offset, value)`` of the engine built with ``config``,
     executing in ``memory`` (a :class:`~msdf_unet.host.engine_driver.BytesMemory`)."""
 
-    def __init__(self, config: E.EngineConfig, memory):
+    def __init__(self, config: E.EngineConfig, memory, *, cycle_model: bool = True,
+                 memory_model=None):
         self.config, self.memory = config, memory
+        #: False: CYCLES and status ``cycles`` stay 0 (faster runs)
+        self.cycle_model = cycle_model
+        self.memory_model = memory_model
+        #: per-command CommandCycles of the last successful run (cycle model on)
+        self.last_cycles: list = []
         self.regmap = engine_map()
         self.fault: tuple | None = None
         self.hang = False
@@ -70,9 +96,22 @@ class ModelEngine:
         if self.fault is not None:
             self._finish(*self.fault)
             return
-        res = run_image(self.memory.buf, self.config, self._get("CMD_OFFSET")["offset"],
-                        mem_size=self._get("MEM_SIZE")["bytes"])
-        self._set("CYCLES", count=sum(s.get("cycles", 0) for s in res.statuses) & 0xFFFFFFFF)
+        cmd, size = self._get("CMD_OFFSET")["offset"], self._get("MEM_SIZE")["bytes"]
+        before = bytearray(self.memory.buf[:size]) if self.cycle_model else None
+        res = run_image(self.memory.buf, self.config, cmd, mem_size=size)
+        total = 0
+        self.last_cycles = []
+        if self.cycle_model and not res.error:
+            self.last_cycles = engine_cycles(before, self.config, cmd, self.memory_model)
+            buf = self.memory.buf
+            for st, cc in zip(res.statuses, self.last_cycles):
+                off = cmd + cc.index * E.DESCRIPTOR_BYTES
+                so = E.decode_descriptor(buf[off:off + E.DESCRIPTOR_BYTES])["status_offset"]
+                rec = {k: v for k, v in st.items() if k in {f.name for f in E.STATUS_FIELDS}}
+                rec["cycles"] = min(cc.cycles, 0xFFFFFFFF)
+                buf[so:so + E.STATUS_BYTES] = E.encode_status(**rec)
+            total = sum(cc.cycles for cc in self.last_cycles)
+        self._set("CYCLES", count=total & 0xFFFFFFFF)
         self._set("LAYER", index=res.index, op=int(E.Op.END) if not res.error else 0)
         self._finish(res.code if res.error else None, res.index)
 

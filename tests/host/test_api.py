@@ -46,6 +46,23 @@ def test_int8_and_msdf_labels_are_identical_and_msdf_has_cycles(runs, mni):
     assert set(np.unique(i8.labels)) == {0, 1, 2}
 
 
+def test_msdf_cycles_are_the_engine_cycle_model(runs):
+    from msdf_unet.golden.conv import cycles as C
+    from msdf_unet.host.compiler import compile_program, write_input
+    from msdf_unet.host.engine_driver import input_codes
+    from msdf_unet.host.engine_model import FIT_CONFIG
+    ms = runs["msdf"]
+    program = load_model("mri_edge").program
+    image = compile_program(program, FIT_CONFIG, policy="end", input_hw=ms.model_images.shape[1:])
+    want = 0
+    for i in SLICES:
+        write_input(image, input_codes(ms.model_images[i][None], program.tensors[program.input].scale))
+        want += sum(c.cycles for c in C.image_cycles(image.memory, FIT_CONFIG, image.cmd_offset, C.PYNQ_Z2))
+    assert ms.cycles == want
+    assert ms.frame_ms_at_100mhz == want / len(SLICES) / 1e5
+    assert "image_cycles" in ms.cycle_model
+
+
 def test_float_probabilities_match_its_labels_and_mostly_agree_with_int8(runs):
     f = runs["float"]
     assert f.probabilities.shape == (3, *f.labels.shape)
