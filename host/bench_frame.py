@@ -18,8 +18,9 @@ the compiled image with a real input in it: the middle test slice of the preset'
 (``frame_cycles``); the same image compiled with ``full`` gives ``end_saved_pct`` and the
 per-layer ``end_cycles_saved``. ``gops`` = 2 x MAC / frame time at 100 MHz. The default
 engine is :data:`~msdf_unet.host.engine_model.FIT_CONFIG` (3 cores x 72 lanes, the
-configuration that fits). The engine generates the MMA-style PE for every ``variant``
-(docs/engine.md, "Missing"), so every variant gets the MMA engine's cycles for now.
+configuration that fits). ``--variant`` accepts the PE variants the engine RTL builds
+(:data:`msdf_unet.spec.engine.VARIANTS`: the MMA-style plane PE today; the others are
+refused, see docs/engine.md, "Missing").
 
 LUT/FF/BRAM/DSP come from the engine's Yosys run (``python -m msdf_unet.hdl.conv.synth``,
 about 10 minutes per core): ``--synth`` runs it into ``build/reports/engine-<digest16>/``;
@@ -254,7 +255,7 @@ def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | Non
             "cycle_model": "msdf_unet.golden.conv.cycles.image_cycles",
             "layers": rows,
             "note": ("engine cycles of the cycle model (cores' memory transfers summed: an upper "
-                     "bound for 2+ cores); the engine builds the MMA PE for every variant"),
+                     "bound for 2+ cores)"),
         })
     return {"preset": preset, "results": results}
 

@@ -3,6 +3,8 @@ engine cycle model's (a direct image_cycles call); JSON keys."""
 import dataclasses
 import json
 
+import pytest
+
 from msdf_unet.golden.conv import cycles as C
 from msdf_unet.golden.train import PRETRAINED_TASKS, WEIGHTS_DIR
 from msdf_unet.golden.unet import PRESETS, layer_walk, mac_count
@@ -24,10 +26,10 @@ def _direct(program, codes, policy, memory=C.PYNQ_Z2):
 
 def test_paper_frame(tmp_path):
     out = tmp_path / "f.json"
-    assert cli.main(["bench", "frame", "--preset", "paper", "--variant", "mma", "bitserial",
+    assert cli.main(["bench", "frame", "--preset", "paper", "--variant", "mma",
                      "--input-hw", *map(str, HW), "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert [r["variant"] for r in rep["results"]] == ["mma", "bitserial"]
+    assert [r["variant"] for r in rep["results"]] == ["mma"]
     cfg = dataclasses.replace(PRESETS["paper"], input_size=HW)
     shipped = (WEIGHTS_DIR / PRETRAINED_TASKS["mri4"] / "weights.npz").is_file()
     program = bench_frame._program("paper", max_bias_lanes=FIT_CONFIG.max_bias_lanes)
@@ -88,3 +90,11 @@ def test_resources_read_from_a_report_of_the_same_config(tmp_path, monkeypatch):
 
 def test_registered():
     assert cli.BENCHES["frame"] == bench_frame.__name__
+
+
+def test_unbuilt_variant_is_refused(capsys):
+    """A PE variant the engine RTL does not build is refused, never reported with the MMA
+    engine's cycles under its name."""
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "frame", "--preset", "edge", "--variant", "bitserial"])
+    assert "invalid choice: 'bitserial'" in capsys.readouterr().err
