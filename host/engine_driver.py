@@ -113,10 +113,6 @@ class EngineRun:
     statuses: list = field(default_factory=list)
     seconds: float = 0.0
 
-    @property
-    def digits_used(self) -> int:
-        return int(sum(s.get("digits_used", 0) for s in self.statuses))
-
 
 class EngineDriver:
     """Runs compiled images on a convolution engine (see the module docstring).

@@ -7,8 +7,7 @@ model (``golden/conv/model.py``, bit-exact with ``golden/hwexact.py``). So
 RTL (cocotb) and on the board. ``CYCLES`` and every status record's ``cycles`` are
 *engine clock cycles* predicted by the engine's cycle model
 (:func:`msdf_unet.golden.conv.cycles.image_cycles`, PYNQ-Z2 memory model by default; see
-:func:`engine_cycles`); ``digits_used`` keeps the MMA digit cycles of the functional
-model. ``fault`` injects an error the next run reports (``(ErrorCode, command index)``),
+:func:`engine_cycles`); ``digits_used`` is 0 (reserved, as the RTL writes it). ``fault`` injects an error the next run reports (``(ErrorCode, command index)``),
 ``hang`` a run that never finishes (timeout tests).
 
 This module is imported on the board: it imports only spec/register code at the top; the golden models (torch) are imported when a run starts.

@@ -12,7 +12,8 @@ Arithmetic: a conv command is evaluated by the very functions of
 recurrence, requantization, the policies), so every tensor is bit-exact with hwexact by
 construction. Status records carry what the RTL reports except ``cycles`` and
 ``stall_cycles`` (0 here; ``golden/conv/cycles.py`` predicts them): ``outputs``,
-``terminated`` and ``digits_used`` in the MMA's digit semantics.
+``terminated`` in the MMA's digit semantics; ``digits_used`` is 0 (reserved, as the
+RTL writes it).
 
 Errors: the engine stops on the first failing check, writes no status for that command
 and reports ``(code, index)`` as the ``ERROR`` register does (:class:`RunResult`).
@@ -113,7 +114,9 @@ def _conv(mem, d: dict) -> tuple[np.ndarray, dict]:
     y = hwexact._conv_layer(prog, layer, torch.from_numpy(x.astype(np.float32))[None],
                             _run_policy(d), "float32", cycles)
     c = cycles[0]
-    st = {"outputs": cout * h * w, "terminated": c.terminated, "digits_used": c.used}
+    # digits_used stays 0 as the RTL writes it (reserved): every backend reports the same
+    # record; the MMA digit cycles are hwexact's (LayerCycles.used)
+    st = {"outputs": cout * h * w, "terminated": c.terminated, "digits_used": 0}
     return y[0].to(torch.int64).numpy(), st
 
 

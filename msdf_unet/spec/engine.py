@@ -440,7 +440,7 @@ STATUS_FIELDS: tuple[DescField, ...] = (
     DescField("cycles", 1, 0, 32, "clock cycles of the command (from the cycle counter)"),
     DescField("outputs", 2, 0, 32, "output elements written"),
     DescField("terminated", 3, 0, 32, "CONV: outputs the policy stopped early"),
-    DescField("digits_used", 4, 0, 32, "CONV: digit cycles summed over the outputs (MMA semantics)"),
+    DescField("digits_used", 4, 0, 32, "reserved, 0: the RTL does not count MMA digit cycles yet (hwexact reports them)"),
     DescField("stall_cycles", 5, 0, 32, "cycles waiting for memory (0 if not counted)"),
 )
 STATUS_WORDS = STATUS_BYTES // 4
