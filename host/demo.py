@@ -10,6 +10,11 @@
    accelerator's RTL in Verilator, through the same host driver that runs on the board,
    and must equal the exact integer convolution and the golden MMA model, digit count
    included.
+4. The whole network runs on the convolution engine's RTL (``hdl/conv``, Verilator; the
+   program compiled to a command list and memory image, the image in an AXI RAM model,
+   the board's engine driver over AXI4-Lite) on a crop of the same slice: every label must
+   equal the hardware-exact model's; the RTL's cycle count is printed beside the engine
+   cycle model's prediction.
 """
 from __future__ import annotations
 
@@ -58,14 +63,14 @@ def run_demo(out: Path | str = "build/demo", *, rtl: bool = True, n_rtl: int = 4
     from ..fileio import prepare_out_dir
     out = prepare_out_dir(out)
     t0 = time.perf_counter()
-    print("[1/3] quantizing the shipped edge U-Net (MRI grey/white matter) ...", flush=True)
+    print("[1/4] quantizing the shipped edge U-Net (MRI grey/white matter) ...", flush=True)
     model, _ = load_pretrained("mri")
     program = build_program("mri", model)
     save_program(out / "mri.msdfp", program)
     test = load_dataset("mri", "test")
     k = test.num_classes
 
-    print(f"[2/3] segmenting {len(test)} held-out slices: float, INT8, MSDF-END ...", flush=True)
+    print(f"[2/4] segmenting {len(test)} held-out slices: float, INT8, MSDF-END ...", flush=True)
     preds = {"float": predict(model, test.images)}
     preds["INT8 (hw-exact)"], _ = hwexact.predict(program, test.images, "full")
     preds["MSDF END"], cycles = hwexact.predict(program, test.images, "end", progress=True)
@@ -89,9 +94,46 @@ def run_demo(out: Path | str = "build/demo", *, rtl: bool = True, n_rtl: int = 4
               "end_cycles": {k2: summary[k2] for k2 in ("used_cycles", "full_cycles", "saved_pct")}}
     if rtl:
         report["rtl"] = _rtl_check(program, test.images[mid:mid + 1], n_rtl, seed)
+        report["engine"] = _engine_check(program, test.images[mid:mid + 1])
     write_text(out / "demo.json", json.dumps(report, indent=2))
     print(f"done in {time.perf_counter() - t0:.1f} s; summary in {out / 'demo.json'}")
-    return 1 if rtl and report["rtl"]["mismatches"] else 0
+    return 1 if rtl and (report["rtl"]["mismatches"] or report["engine"]["mismatches"]) else 0
+
+
+#: side of the centre crop the demo runs through the engine RTL (a whole 96x96 slice is
+#: about 8 M cycles, ~15 minutes of simulation; 32x32 keeps the demo around a minute)
+ENGINE_CROP = 32
+
+
+def _engine_check(program, image) -> dict:
+    """The whole program on the engine RTL on a centre crop of ``image``: labels vs hwexact."""
+    from ..golden import hwexact
+    from ..golden.conv.cycles import TESTBENCH, image_cycles
+    from ..sim.runtime.runner import RTL_CONFIG, run_on_rtl  # lazy: host/ holds no sim code
+    from .compiler import compile_program, write_input
+    from .engine_driver import input_codes, labels_from_head
+
+    h, w = image.shape[2:]
+    y0, x0 = (h - ENGINE_CROP) // 2, (w - ENGINE_CROP) // 2
+    crop = np.ascontiguousarray(image[:, :, y0:y0 + ENGINE_CROP, x0:x0 + ENGINE_CROP])
+    print(f"[4/4] the whole U-Net on the convolution engine's RTL (Verilator, {RTL_CONFIG.total_kpbs} "
+          f"core x {RTL_CONFIG.arrays[0].lanes} lanes, END) on a {ENGINE_CROP}x{ENGINE_CROP} crop "
+          "of the slice ...", flush=True)
+    want, _ = hwexact.predict(program, crop, "end")
+    codes = input_codes(crop, program.tensors[program.input].scale)
+    img = compile_program(program, RTL_CONFIG, policy="end", input_hw=(ENGINE_CROP, ENGINE_CROP))
+    t0 = time.perf_counter()
+    heads, cycles = run_on_rtl(img, codes)
+    secs = time.perf_counter() - t0
+    got = np.stack([labels_from_head(hd) for hd in heads])
+    write_input(img, codes[0])
+    predicted = sum(c.cycles for c in image_cycles(img.memory, RTL_CONFIG, img.cmd_offset, TESTBENCH))
+    bad = int((got != want).sum())
+    print(f"      labels RTL == hw-exact: {got.size - bad}/{got.size} pixels; {len(img.commands)} commands; "
+          f"{int(cycles[0]):,} cycles on the RTL, {predicted:,} predicted by the cycle model "
+          f"({secs:.1f} s of simulation)")
+    return {"crop": ENGINE_CROP, "pixels": int(got.size), "mismatches": bad, "rtl_cycles": int(cycles[0]),
+            "model_cycles": int(predicted), "commands": len(img.commands)}
 
 
 def _rtl_check(program, image, n: int, seed: int) -> dict:
@@ -125,7 +167,7 @@ def _rtl_check(program, image, n: int, seed: int) -> dict:
         bw, bx = mma.fold_bias(int(bias[o]), config.bias_lanes, signed_acts=True)
         gold = mma.transaction(window + bx, w[o].reshape(-1).tolist() + bw, policy.upper())
         expected.append((int(acc[0, o, yy, xx]), gold))
-    print(f"[3/3] {n} dot products of layer {layer.name!r} ({config.data_lanes} lanes + "
+    print(f"[3/4] {n} dot products of layer {layer.name!r} ({config.data_lanes} lanes + "
           f"{config.bias_lanes} bias lanes) on the RTL in Verilator via the host driver ...",
           flush=True)
     t0 = time.perf_counter()

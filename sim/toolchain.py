@@ -11,6 +11,7 @@ module against it.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -111,12 +112,24 @@ def run_cocotb(*, simulator: str, verilog_sources: list[Path], toplevel: str, te
     quiet : send the build and simulation output to ``build.log`` / ``sim.log`` in the build
         directory instead of the terminal (the error message names them)
     """
-    from cocotb_tools.runner import get_runner
 
     setup_env()
     if simulator not in ("verilator", "icarus"):
         raise ValueError(f"simulator must be 'verilator' or 'icarus', not {simulator!r}")
     build_dir = SIM_BUILD_ROOT / f"{build_name}-{simulator}"
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    # one build directory, one user at a time: two processes (pytest -n 2, or a demo beside
+    # the suite) running the same build would rebuild and run it under each other's feet
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_and_test(simulator, verilog_sources, toplevel, test_module, build_dir,
+                               parameters_env, testcase, timescale, quiet)
+
+
+def _build_and_test(simulator, verilog_sources, toplevel, test_module, build_dir,
+                    parameters_env, testcase, timescale, quiet) -> Path:
+    from cocotb_tools.runner import get_runner
+
     runner = get_runner(simulator)
     build_args = list(VERILATOR_FLAGS) if simulator == "verilator" else []
     waves = os.environ.get("WAVES") == "1"

@@ -7,6 +7,8 @@ RAM) and returns the head output and the ``CYCLES`` register of every input.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,21 +37,24 @@ def run_on_rtl(image, codes, *, simulator: str = "verilator", quiet: bool = True
                            f"available: {available_simulators()}")
     codes = np.asarray(codes, dtype=np.int8)
     name = f"conv_engine_{image.config.digest[:8]}"
-    work = SIM_BUILD_ROOT / f"runtime-{image.config.digest[:8]}-io"
-    work.mkdir(parents=True, exist_ok=True)
-    save_image(work / "image.bin", image)
-    np.save(work / "codes.npy", codes)
-    out = work / "out.npz"
-    out.unlink(missing_ok=True)
-    src = write_verilog(ConvEngine(image.config), name=name,
-                        path=SIM_BUILD_ROOT / "src" / f"runtime-{name}-{simulator}.v")
-    run_cocotb(simulator=simulator, verilog_sources=[src], toplevel=name,
-               test_module="msdf_unet.sim.runtime.tb_runtime", build_name=f"runtime-{name}".replace("_", "-"),
-               parameters_env={"MSDF_RT_IMAGE": str(work / "image.bin"),
-                               "MSDF_RT_CODES": str(work / "codes.npy"), "MSDF_RT_OUT": str(out)},
-               quiet=quiet)
-    with np.load(Path(out)) as z:
-        heads, cycles = z["heads"], z["cycles"]
+    SIM_BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="runtime-io-", dir=SIM_BUILD_ROOT))  # this call's own
+    try:
+        save_image(work / "image.bin", image)
+        np.save(work / "codes.npy", codes)
+        out = work / "out.npz"
+        src = write_verilog(ConvEngine(image.config), name=name,
+                            path=SIM_BUILD_ROOT / "src" / f"runtime-{name}-{simulator}.v")
+        run_cocotb(simulator=simulator, verilog_sources=[src], toplevel=name,
+                   test_module="msdf_unet.sim.runtime.tb_runtime",
+                   build_name=f"runtime-{name}".replace("_", "-"),
+                   parameters_env={"MSDF_RT_IMAGE": str(work / "image.bin"),
+                                   "MSDF_RT_CODES": str(work / "codes.npy"), "MSDF_RT_OUT": str(out)},
+                   quiet=quiet)
+        with np.load(out) as z:
+            heads, cycles = z["heads"], z["cycles"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if len(heads) != len(codes):
         raise RuntimeError(f"the RTL returned {len(heads)} outputs for {len(codes)} inputs")
     return heads, cycles

@@ -9,6 +9,8 @@ cocotb (Verilator by default) and runs every case with
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 from ...hdl.soc.config import AccelConfig
@@ -30,18 +32,20 @@ def run_on_rtl(config: AccelConfig, cases: list[dict], *, simulator: str = "veri
                            f"available: {available_simulators()}")
     name = build_name or (f"batch-{config.variant}-{config.data_lanes}-{config.bias_lanes}-"
                           f"{int(config.signed_acts)}")
-    work = SIM_BUILD_ROOT / f"{name}-io"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "in.json").write_text(json.dumps(cases))
-    out = work / "out.json"
-    out.unlink(missing_ok=True)
-    gen = generate(config, SIM_BUILD_ROOT / f"{name}-verilog")
-    run_cocotb(simulator=simulator, verilog_sources=gen.sources, toplevel=WRAPPER_NAME,
-               test_module="msdf_unet.sim.soc.tb_batch", build_name=name,
-               parameters_env={"MSDF_ACCEL_CONFIG": config.to_json(),
-                               "MSDF_BATCH_IN": str(work / "in.json"),
-                               "MSDF_BATCH_OUT": str(out)}, quiet=quiet)
-    results = json.loads(Path(out).read_text())
+    SIM_BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-io-", dir=SIM_BUILD_ROOT))  # this call's own
+    try:
+        (work / "in.json").write_text(json.dumps(cases))
+        out = work / "out.json"
+        gen = generate(config, SIM_BUILD_ROOT / f"{name}-verilog")
+        run_cocotb(simulator=simulator, verilog_sources=gen.sources, toplevel=WRAPPER_NAME,
+                   test_module="msdf_unet.sim.soc.tb_batch", build_name=name,
+                   parameters_env={"MSDF_ACCEL_CONFIG": config.to_json(),
+                                   "MSDF_BATCH_IN": str(work / "in.json"),
+                                   "MSDF_BATCH_OUT": str(out)}, quiet=quiet)
+        results = json.loads(out.read_text())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if len(results) != len(cases):
         raise RuntimeError(f"RTL returned {len(results)} results for {len(cases)} cases")
     return [DotResult(**r) for r in results]

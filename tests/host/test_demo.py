@@ -1,5 +1,6 @@
 """The demo end to end (README command 1 runs it): float / INT8 / END on the MRI test
-slices, overlay picture, and first-layer dot products on the RTL through the host driver."""
+slices, overlay picture, first-layer dot products on the RTL through the host driver, and
+the whole network on the convolution engine's RTL on a crop."""
 import json
 
 from msdf_unet.host.demo import run_demo
@@ -15,3 +16,7 @@ def test_demo_runs_the_whole_chain(tmp_path):
     assert min(report["dice"]["MSDF END"][1:]) > 0.8
     assert (tmp_path / "overlay.png").stat().st_size > 10_000
     assert (tmp_path / "mri.msdfp").is_file()
+    engine = report["engine"]
+    assert engine["pixels"] == engine["crop"] ** 2 and engine["mismatches"] == 0
+    # the engine's cycle model predicts the RTL within its documented 2%
+    assert abs(engine["rtl_cycles"] - engine["model_cycles"]) <= 0.02 * engine["rtl_cycles"]
