@@ -33,11 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..golden.arith.mma_operands import weight_bounds
 from ..golden.program import Layer, Program, load_program
 from ..spec import engine as E
 
 __all__ = ["CompileError", "ImageFormatError", "TensorPlacement", "Command", "CompiledImage",
-           "compile_program", "parse_policy", "write_input", "read_tensor", "save_image",
+           "compile_program", "pack_channel_records", "parse_policy", "write_input", "read_tensor", "save_image",
            "load_image", "image_to_bytes", "image_from_bytes", "MAGIC"]
 
 MAGIC = b"MSDFIMG\0"
@@ -245,28 +246,47 @@ def _allocate(requests: list[tuple[str, int, int, int]], base: int) -> tuple[dic
     return out, _align(top)
 
 
-def _param_block(program: Program, l: Layer, cin: int) -> tuple[bytes, int]:
-    """The conv layer's parameter block (cout channel records) and the record size."""
-    k, nb = l.kernel, l.bias_lanes
-    w = program.arrays[l.array("weight")].astype(np.int64)
-    cout = w.shape[0]
-    lay, rec = E.channel_record_layout(cin, k, nb)
+def pack_channel_records(w, bias_w, bias_x, mult, shift) -> tuple[bytes, int]:
+    """A conv parameter block: one :data:`~msdf_unet.spec.engine.CHANNEL_RECORD` per output
+    channel, and the record size in bytes.
+
+    Parameters
+    ----------
+    w : array [cout, cin, k, k]
+        INT8 weights.
+    bias_w, bias_x : array [cout, bias_lanes]
+        Folded bias-lane weights and activations.
+    mult, shift : array [cout]
+        Requantization (zeros for the head).
+    """
+    w = np.asarray(w, np.int64)
+    cout, cin, k = w.shape[0], w.shape[1], w.shape[2]
+    bw, bx = np.asarray(bias_w, np.int64), np.asarray(bias_x, np.int64)
+    lay, rec = E.channel_record_layout(cin, k, bw.shape[1])
     block = np.zeros((cout, rec), np.uint8)
-    bw = program.arrays[l.array("bias_w")].astype(np.int64)
-    bx = program.arrays[l.array("bias_x")].astype(np.int64)
-    allw = np.concatenate([w.reshape(cout, -1), bw], axis=1)
+    wpos, wneg = weight_bounds(np.concatenate([w.reshape(cout, -1), bw], axis=1))
     cols = {
         "weight": w.reshape(cout, -1), "bias_w": bw, "bias_x": bx,
-        "mult": (np.zeros(cout, np.int64) if l.head else program.arrays[l.array("mult")]).reshape(cout, 1),
-        "shift": (np.zeros(cout, np.int64) if l.head else program.arrays[l.array("shift")]).reshape(cout, 1),
-        "wpos": np.clip(allw, 0, None).sum(axis=1, keepdims=True),
-        "wneg": np.clip(allw, None, 0).sum(axis=1, keepdims=True),
+        "mult": np.asarray(mult, np.int64).reshape(cout, 1),
+        "shift": np.asarray(shift, np.int64).reshape(cout, 1),
+        "wpos": wpos.reshape(cout, 1), "wneg": wneg.reshape(cout, 1),
     }
     for name, (off, dt, n) in lay.items():
         v = np.ascontiguousarray(cols[name].astype("<i1" if dt == "int8" else "<i4"))
         assert v.shape == (cout, n), (name, v.shape, n)
         block[:, off:off + v.itemsize * n] = v.view(np.uint8).reshape(cout, -1)
     return block.tobytes(), rec
+
+
+def _param_block(program: Program, l: Layer, cin: int) -> tuple[bytes, int]:
+    """The conv layer's parameter block (cout channel records) and the record size."""
+    w = program.arrays[l.array("weight")]
+    cout = w.shape[0]
+    assert w.shape[1:] == (cin, l.kernel, l.kernel), (l.name, w.shape, cin)
+    zero = np.zeros(cout, np.int64)
+    return pack_channel_records(w, program.arrays[l.array("bias_w")], program.arrays[l.array("bias_x")],
+                                zero if l.head else program.arrays[l.array("mult")],
+                                zero if l.head else program.arrays[l.array("shift")])
 
 
 def compile_program(program: Program, config: E.EngineConfig = E.EngineConfig(), *,

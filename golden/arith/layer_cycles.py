@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import baselines, mma, msdf2
+from .mma_operands import weight_bounds
 
 __all__ = ["VARIANT_KINDS", "layer_records", "effective_cycles"]
 
@@ -57,7 +58,7 @@ def layer_records(tasks=("mri", "nuclei"), n_images: int = 4, progress: bool = F
             L = hwexact.layer_lanes(layer)
             w = prog.arrays[layer.array("weight")].astype(np.int64)
             bw = prog.arrays[layer.array("bias_w")].astype(np.int64)
-            wpos = np.clip(w, 0, None).reshape(w.shape[0], -1).sum(1) + np.clip(bw, 0, None).sum(1)
+            wpos = weight_bounds(np.concatenate([w.reshape(w.shape[0], -1), bw], axis=1))[0]
             wpos = wpos[None, :, None, None]
             pol = mma.Policy.RELU_END if layer.relu else mma.Policy.FULL
             S = np.zeros(P.shape[1:], np.int64)

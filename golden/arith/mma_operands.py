@@ -7,7 +7,7 @@ import numpy as np
 
 from ...spec.arith import MAX_WEIGHT, act_range
 
-__all__ = ["check_weights", "check_acts", "plane_digits", "plane_sums"]
+__all__ = ["check_weights", "weight_bounds", "check_acts", "plane_digits", "plane_sums"]
 
 
 def check_weights(w) -> np.ndarray:
@@ -22,6 +22,15 @@ def check_weights(w) -> np.ndarray:
         raise ValueError(f"weight {int(bad)} outside [-{MAX_WEIGHT}, {MAX_WEIGHT}] "
                          "(symmetric INT8; -128 is not a legal MMA weight)")
     return a
+
+
+def weight_bounds(w) -> tuple[np.ndarray, np.ndarray]:
+    """``(wpos, wneg)``: the sums of the positive and of the negative weights over the last
+    axis (int64; ``w`` holds every lane of a dot product, bias lanes included). The tightest
+    END bounds of a channel (``wpos`` of the ``msdf-v2`` unit, ``wpos``/``wneg`` of the conv
+    engine's channel record). Plain numpy, no range check (:func:`check_weights`)."""
+    a = np.asarray(w, dtype=np.int64)
+    return np.clip(a, 0, None).sum(axis=-1), np.clip(a, None, 0).sum(axis=-1)
 
 
 def check_acts(x, act_bits: int = 8, signed_acts: bool = True) -> np.ndarray:

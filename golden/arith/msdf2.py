@@ -57,6 +57,7 @@ import numpy as np
 
 from .mma import (MAX_WEIGHT, Policy, _check_act_bits, _check_budget, _check_lanes, _policy,
                   check_acts, check_weights, plane_sums, stream_digits)
+from .mma_operands import weight_bounds
 
 __all__ = ["MIN_INTERVAL", "wpos_bits", "positive_weight_sum", "truncate_value", "Txn", "Result",
            "evaluate_planes", "evaluate", "MSDF2CycleModel", "latency_cycles", "random_txns"]
@@ -74,7 +75,7 @@ def wpos_bits(n_lanes: int) -> int:
 
 def positive_weight_sum(w) -> np.ndarray:
     """``sum_i max(w_i, 0)`` over the last axis (the tightest legal ``wpos``)."""
-    return np.clip(check_weights(w), 0, None).sum(axis=-1)
+    return weight_bounds(check_weights(w))[0]
 
 
 def truncate_value(A, p: int, n_lanes: int, act_bits: int = 8):

@@ -39,6 +39,7 @@ import numpy as np
 
 from ...spec import engine as E
 from ..arith import mma
+from ..arith.mma_operands import weight_bounds
 
 __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes", "command_cycles",
            "image_cycles", "STOP_LATENCY"]
@@ -103,8 +104,7 @@ def conv_planes(x: np.ndarray, w: np.ndarray, bias_w: np.ndarray, bias_x: np.nda
     if bias_w.shape[1]:
         bd = mma.plane_digits(bias_x, B, True).astype(np.int64)      # [B, cout, nb]
         P += (bd * bias_w[None]).sum(-1)[:, :, None]
-    wpos = np.where(allw > 0, allw, 0).sum(1)[:, None]
-    wneg = np.where(allw < 0, allw, 0).sum(1)[:, None]
+    wpos, wneg = (b[:, None] for b in weight_bounds(allw))
     A = np.zeros((cout, h * wd), np.int64)
     planes = full.copy()
     done = np.zeros((cout, h * wd), bool)

@@ -1,7 +1,9 @@
-"""Small engine images for the testbenches, built with the contract's helpers only
-(``spec.engine``), and their expected results from the golden models (``golden.arith.mma``
-for the policies, ``golden.quant.requantize``). The compiler (``host/compiler.py``) builds
-the real images; this module builds hand-made layers (odd sizes, every policy, errors)."""
+"""Small engine images for the testbenches, built with the contract's helpers
+(``spec.engine``) and the compiler's parameter packing
+(:func:`msdf_unet.host.compiler.pack_channel_records`), and their expected results from
+the golden models (``golden.arith.mma`` for the policies, ``golden.quant.requantize``).
+The compiler (``host/compiler.py``) builds the real images; this module builds hand-made
+layers (odd sizes, every policy, errors)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,8 +13,9 @@ import torch
 
 from msdf_unet.golden.arith import mma
 from msdf_unet.golden.quant import requantize
+from msdf_unet.host.compiler import pack_channel_records
 from msdf_unet.spec.engine import (CMD_ALIGN, DESCRIPTOR_BYTES, HEAD_ELEM_BYTES, STATUS_BYTES, TENSOR_ALIGN, Op,
-                                   Policy, channel_record_layout, encode_descriptor, plane_stride,
+                                   Policy, encode_descriptor, plane_stride,
                                    row_stride, stream_digits)
 
 __all__ = ["Image", "ConvLayer", "conv_expected", "pool_expected", "upsample_expected",
@@ -66,25 +69,9 @@ class ConvLayer:
     def lanes(self):
         return self.w.shape[1] * self.kernel ** 2 + self.bias_w.shape[1]
 
-    def record_bytes(self):
-        return channel_record_layout(self.w.shape[1], self.kernel, self.bias_w.shape[1])
-
     def params(self) -> bytes:
-        lay, nbytes = self.record_bytes()
-        out = bytearray()
-        for o in range(self.w.shape[0]):
-            rec = bytearray(nbytes)
-            fan_w = np.concatenate([self.w[o].reshape(-1), self.bias_w[o]])
-            vals = {"weight": self.w[o].reshape(-1), "bias_w": self.bias_w[o], "bias_x": self.bias_x[o],
-                    "mult": [self.mult[o]], "shift": [self.shift[o]],
-                    "wpos": [int(fan_w[fan_w > 0].sum())], "wneg": [int(fan_w[fan_w < 0].sum())]}
-            for name, (off, dt, n) in lay.items():
-                a = np.asarray(vals[name], dtype=np.int64)
-                assert len(a) == n
-                b = a.astype("i1" if dt == "int8" else "<i4").tobytes()
-                rec[off:off + len(b)] = b
-            out += rec
-        return bytes(out)
+        """The layer's parameter block, packed by the compiler (``host/compiler.py``)."""
+        return pack_channel_records(self.w, self.bias_w, self.bias_x, self.mult, self.shift)[0]
 
     @classmethod
     def random(cls, rng: np.random.Generator, cin, cout, kernel, bias_lanes, *, relu, head=False):
