@@ -16,13 +16,7 @@ import nibabel  # noqa: E402 - the io extra, installed by make setup
 SLICES = [88, 96]  # two network slices of the MNI volume keep the tests fast
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MSDF_UNET_CACHE", str(tmp_path_factory.mktemp("cache")))
-    mp.setattr(api, "_MODELS", {})
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_model_cache")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from msdf_unet.golden.data import load_dataset, mri_volume_path
-from msdf_unet.host import api, runtime
+from msdf_unet.host import runtime
 from msdf_unet.host.cli import main
 from msdf_unet.host.segment import labels_sha256
 
@@ -15,13 +15,7 @@ import PIL.Image as PIL  # noqa: E402,N814
 REQUIRED = {"backend", "input", "shape", "labels_sha256", "class_voxels", "seconds"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MSDF_UNET_CACHE", str(tmp_path_factory.mktemp("cache")))
-    mp.setattr(api, "_MODELS", {})
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_model_cache")
 
 
 @pytest.fixture(scope="module")
