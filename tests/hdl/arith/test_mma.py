@@ -7,10 +7,6 @@ results must equal exact integer sums computed here.
 """
 import numpy as np
 import pytest
-from amaranth import Module, Mux, ResetSignal, Signal, signed
-from amaranth.hdl import Assert, Assume
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 
 from msdf_unet.golden.arith import mma
@@ -18,6 +14,7 @@ from msdf_unet.golden.arith.mma import Policy, Transaction
 from msdf_unet.hdl.arith.iface import Policy as HPolicy
 from msdf_unet.hdl.arith.iface import dot_product_io
 from msdf_unet.hdl.arith.mma import MMADotProduct
+from msdf_unet.sim.arith.result_proof import ALL_BUT_TRUNCATE, ResultQueueProof
 
 
 def simulate(dut, txns, ready, *, raw_digits=None, max_cycles=100_000):
@@ -193,68 +190,18 @@ def test_parameter_validation():
 
 # --- formal: SymbiYosys BMC of the result against the exact sum --------------------------------
 
-class MMAResultProof(wiring.Component):
-    """Free inputs every cycle (solver's choice of valid, payload, o.ready); legal weights
-    and activations assumed, TRUNCATE excluded. A queue of the exact policy values
-    (``S``, ``max(S, 0)``, ``sign(S)``) of accepted transactions is compared with every
-    ``o`` result, in order; ``digits_used``/``terminated`` are checked for FULL."""
+class MMAResultProof(ResultQueueProof):
+    """:class:`ResultQueueProof` of an :class:`MMADotProduct`: legal weights and
+    activations assumed, TRUNCATE excluded; a FULL result uses ``T`` digits."""
 
-    def __init__(self, *, n_lanes, act_bits, signed_acts, policies=(HPolicy.FULL, HPolicy.RELU_END,
-                                                                     HPolicy.SIGN_ONLY)):
-        self.policies = policies
-        self.dut = MMADotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
+    def __init__(self, *, n_lanes, act_bits, signed_acts, policies=ALL_BUT_TRUNCATE):
+        dut = MMADotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
         i_sig, _ = dot_product_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
-        super().__init__({"i_valid": In(1), "i_payload": In(i_sig.members["payload"].shape),
-                          "o_ready": In(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.dut = dut = self.dut
-        L, T = dut.n_lanes, dut.n_digits
-        pay = self.i_payload
-        m.d.comb += [dut.i.valid.eq(self.i_valid), dut.i.payload.eq(pay), dut.o.ready.eq(self.o_ready)]
-        m.d.comb += Assume(~ResetSignal())
-        for lane in range(L):
-            m.d.comb += Assume(pay.w[lane] != -128)
-        m.d.comb += Assume(sum((pay.policy == p).as_unsigned() for p in self.policies) != 0)
-        W = len(dut.o.payload.value)
-        S = Signal(signed(W))
-        m.d.comb += S.eq(sum(pay.x[k] * pay.w[k] for k in range(L)))
-        exp = Signal(signed(W))
-        with m.Switch(pay.policy):
-            with m.Case(HPolicy.RELU_END):
-                m.d.comb += exp.eq(Mux(S < 0, 0, S))
-            with m.Case(HPolicy.SIGN_ONLY):
-                m.d.comb += exp.eq(Mux(S < 0, -1, Mux(S == 0, 0, 1)))
-            with m.Default():
-                m.d.comb += exp.eq(S)
-        depth = dut.result_depth
-        qv = [Signal(signed(W), name=f"qv{j}") for j in range(depth)]
-        qf = [Signal(name=f"qfull{j}") for j in range(depth)]   # entry was a FULL transaction
-        qn = Signal(range(depth + 1))
-        push = dut.i.valid & dut.i.ready
-        pop = dut.o.valid & dut.o.ready
-        with m.If(pop):
-            m.d.comb += [Assert(qn > 0), Assert(dut.o.payload.value == qv[0])]
-            with m.If(qf[0]):
-                m.d.comb += [Assert(dut.o.payload.digits_used == T), Assert(dut.o.payload.terminated == 0)]
-        m.d.comb += Assert(qn <= depth)
-        # next queue state: drop the head on pop, append on push
-        shifted_v = [Mux(pop, qv[j + 1] if j + 1 < depth else 0, qv[j]) for j in range(depth)]
-        shifted_f = [Mux(pop, qf[j + 1] if j + 1 < depth else 0, qf[j]) for j in range(depth)]
-        n_after = Signal(range(depth + 2))
-        m.d.comb += n_after.eq(qn - pop)
-        for j in range(depth):
-            with m.If(push & (n_after == j)):
-                m.d.sync += [qv[j].eq(exp), qf[j].eq(pay.policy == HPolicy.FULL)]
-            with m.Else():
-                m.d.sync += [qv[j].eq(shifted_v[j]), qf[j].eq(shifted_f[j])]
-        m.d.sync += qn.eq(n_after + push)
-        return m
+        super().__init__(dut, i_sig.members["payload"].shape, full_digits=dut.n_digits,
+                         depth=dut.result_depth, policies=policies)
 
 
 FULL_ONLY = (HPolicy.FULL,)
-ALL_BUT_TRUNCATE = (HPolicy.FULL, HPolicy.RELU_END, HPolicy.SIGN_ONLY)
 
 
 @pytest.mark.parametrize("L,signed_acts,policies,depth", [

@@ -100,78 +100,31 @@ def test_parameter_validation():
 
 # --- formal: SymbiYosys BMC of the results against the exact sum -------------------------------
 
-from amaranth import Module, Mux, ResetSignal, Signal, signed  # noqa: E402
-from amaranth.hdl import Assert, Assume  # noqa: E402
-from amaranth.lib import wiring  # noqa: E402
-from amaranth.lib.wiring import In  # noqa: E402
+from amaranth import Mux  # noqa: E402
+from amaranth.hdl import Assume  # noqa: E402
 
 from msdf_unet.hdl.arith.msdf2 import msdf2_io  # noqa: E402
+from msdf_unet.sim.arith.result_proof import ALL_BUT_TRUNCATE, ResultQueueProof  # noqa: E402
 
 #: results that can be accepted and not yet popped: buffer, feeder, s1, finish, o
 _IN_FLIGHT = 5
 
 
-class MSDF2ResultProof(wiring.Component):
-    """Free inputs every cycle (the solver's choice of ``i.valid``, payload, ``o.ready``);
-    legal weights and activations and a legal bound ``wpos >= sum max(w, 0)`` assumed,
-    TRUNCATE excluded (simulated above against the MMA recurrence). A queue of the exact
-    policy values (``S``, ``max(S, 0)``, ``sign(S)``) of the accepted transactions is
-    compared with every result popped from ``o``, in order; ``digits_used`` and
-    ``terminated`` are checked for FULL."""
+class MSDF2ResultProof(ResultQueueProof):
+    """:class:`ResultQueueProof` of an :class:`MSDF2DotProduct`: legal weights and
+    activations and a legal bound ``wpos >= sum max(w, 0)`` assumed, TRUNCATE excluded
+    (simulated above against the MMA recurrence); a FULL result uses ``B`` plane cycles."""
 
-    def __init__(self, *, n_lanes, act_bits, signed_acts, pipelined=True,
-                 policies=(HPolicy.FULL, HPolicy.RELU_END, HPolicy.SIGN_ONLY)):
-        self.policies = policies
-        self.dut = MSDF2DotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts,
-                                   pipelined=pipelined)
+    def __init__(self, *, n_lanes, act_bits, signed_acts, pipelined=True, policies=ALL_BUT_TRUNCATE):
+        dut = MSDF2DotProduct(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts,
+                              pipelined=pipelined)
         i_sig, _ = msdf2_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
-        super().__init__({"i_valid": In(1), "i_payload": In(i_sig.members["payload"].shape),
-                          "o_ready": In(1)})
+        super().__init__(dut, i_sig.members["payload"].shape, full_digits=act_bits, depth=_IN_FLIGHT,
+                         policies=policies)
 
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.dut = dut = self.dut
-        L, B = dut.n_lanes, dut.act_bits
-        pay = self.i_payload
-        m.d.comb += [dut.i.valid.eq(self.i_valid), dut.i.payload.eq(pay), dut.o.ready.eq(self.o_ready)]
-        m.d.comb += Assume(~ResetSignal())
-        for lane in range(L):
-            m.d.comb += Assume(pay.w[lane] != -128)
-        m.d.comb += Assume(sum((pay.policy == p).as_unsigned() for p in self.policies) != 0)
+    def assume(self, m, pay):
+        L = self.dut.n_lanes
         m.d.comb += Assume(pay.wpos >= sum(Mux(pay.w[k] > 0, pay.w[k], 0) for k in range(L)))
-        W = len(dut.o.payload.value)
-        S = Signal(signed(W))
-        m.d.comb += S.eq(sum(pay.x[k] * pay.w[k] for k in range(L)))
-        exp = Signal(signed(W))
-        with m.Switch(pay.policy):
-            with m.Case(HPolicy.RELU_END):
-                m.d.comb += exp.eq(Mux(S < 0, 0, S))
-            with m.Case(HPolicy.SIGN_ONLY):
-                m.d.comb += exp.eq(Mux(S < 0, -1, Mux(S == 0, 0, 1)))
-            with m.Default():
-                m.d.comb += exp.eq(S)
-        depth = _IN_FLIGHT
-        qv = [Signal(signed(W), name=f"qv{j}") for j in range(depth)]
-        qf = [Signal(name=f"qfull{j}") for j in range(depth)]
-        qn = Signal(range(depth + 2))
-        push = dut.i.valid & dut.i.ready
-        pop = dut.o.valid & dut.o.ready
-        with m.If(pop):
-            m.d.comb += [Assert(qn > 0), Assert(dut.o.payload.value == qv[0])]
-            with m.If(qf[0]):
-                m.d.comb += [Assert(dut.o.payload.digits_used == B), Assert(dut.o.payload.terminated == 0)]
-        m.d.comb += Assert(qn <= depth)
-        shifted_v = [Mux(pop, qv[j + 1] if j + 1 < depth else 0, qv[j]) for j in range(depth)]
-        shifted_f = [Mux(pop, qf[j + 1] if j + 1 < depth else 0, qf[j]) for j in range(depth)]
-        n_after = Signal(range(depth + 2))
-        m.d.comb += n_after.eq(qn - pop)
-        for j in range(depth):
-            with m.If(push & (n_after == j)):
-                m.d.sync += [qv[j].eq(exp), qf[j].eq(pay.policy == HPolicy.FULL)]
-            with m.Else():
-                m.d.sync += [qv[j].eq(shifted_v[j]), qf[j].eq(shifted_f[j])]
-        m.d.sync += qn.eq(n_after + push)
-        return m
 
 
 @pytest.mark.parametrize("L,signed_acts,pipelined,depth", [
