@@ -8,6 +8,7 @@ from amaranth.hdl import Assert, Assume
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from msdf_unet.hdl.arith.bitserial import full_policy_value
 from msdf_unet.hdl.arith.iface import Policy as HPolicy
 
 __all__ = ["ALL_BUT_TRUNCATE", "ResultQueueProof"]
@@ -55,14 +56,7 @@ class ResultQueueProof(wiring.Component):
         W = len(dut.o.payload.value)
         S = Signal(signed(W))
         m.d.comb += S.eq(sum(pay.x[k] * pay.w[k] for k in range(L)))
-        exp = Signal(signed(W))
-        with m.Switch(pay.policy):
-            with m.Case(HPolicy.RELU_END):
-                m.d.comb += exp.eq(Mux(S < 0, 0, S))
-            with m.Case(HPolicy.SIGN_ONLY):
-                m.d.comb += exp.eq(Mux(S < 0, -1, Mux(S == 0, 0, 1)))
-            with m.Default():
-                m.d.comb += exp.eq(S)
+        exp = full_policy_value(m, pay.policy, S, W)   # the baselines' rule; not used by MMA/MSDF2
         qv = [Signal(signed(W), name=f"qv{j}") for j in range(depth)]
         qf = [Signal(name=f"qfull{j}") for j in range(depth)]   # entry was a FULL transaction
         qn = Signal(range(depth + 2))                             # holds depth + 1: no wrap
