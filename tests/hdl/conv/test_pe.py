@@ -8,6 +8,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from msdf_unet.golden.arith import mma
+from msdf_unet.golden.arith.mma_operands import weight_bounds
 from msdf_unet.hdl.conv.pe import PlanePE, beat_layout
 from msdf_unet.spec.engine import ACT_BITS, Policy, online_delay
 
@@ -30,14 +31,10 @@ def make_output(rng, fan_in, bias_lanes, kind):
     return x + list(bx), w + list(bw)
 
 
-def end_bounds(w):
-    return sum(v for v in w if v > 0), sum(v for v in w if v < 0)
-
-
 def beats_of(x, w, lanes, seq, planes=B):
     """Plane-major beats (plane t of every chunk before plane t+1)."""
     n_chunks = -(-len(x) // lanes)
-    wpos, wneg = end_bounds(w)
+    wpos, wneg = map(int, weight_bounds(w))
     out = []
     for t in range(planes):
         for c in range(n_chunks):
@@ -57,7 +54,7 @@ def expected(x, w, policy, digits):
     value = int(r.values[0])
     S = sum(a * b for a, b in zip(x, w))
     # the planes the PE needs: END bound / sign bound / TRUNCATE budget
-    wpos, wneg = end_bounds(w)
+    wpos, wneg = map(int, weight_bounds(w))
     planes = B
     A = 0
     for t in range(B):
