@@ -329,6 +329,8 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
         path is ``{"critical_path_ns", "fmax_mhz_estimate", "meets_100mhz_estimate",
         "logic_levels" (LUTs on the path), "meets_100mhz_estimate" (``<=`` :data:`TARGET_NS`), "lut", "carry4", "carry4_bits" (4 per CARRY4),
         "muxf7", "muxf8", "dsp48e1", "bram" (on the path or ending/starting it), "nets",
+        "max_fanout" (largest fan-out of a net on the path: not costed, a hint where the
+        flat routing allowance is optimistic),
         "start"/"end" (the net the start/end register drives) and their cell types "start", "end", "start_kind", "end_kind"}``, plus the whole
         design's ``lut_levels``/``carry4_levels`` (:func:`logic_depth`).
     """
@@ -381,6 +383,13 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
             if dom not in domains or t > domains[dom][0]:
                 domains[dom] = (t, b, name, cell["type"])
     kinds = {name: cell["type"] for name, cell, _, _ in seq}
+    fanout = defaultdict(int)                      # input pins each bit drives
+    for _, ins, _ in comb:
+        for _, b in ins:
+            fanout[b] += 1
+    for _, _, ins, _ in seq:
+        for _, b in ins:
+            fanout[b] += 1
     # a register is shown by the name of the net it drives (Yosys names the cells $auto$...)
     shown = {name: netname.get(outs[0][1], name) if outs else name for name, _, _, outs in seq}
     result = {}
@@ -388,8 +397,10 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
         counts = defaultdict(int)
         nets = 1                                   # into the end point
         bit = b
+        worst_fanout = fanout[b]
         while bit in via:
             i, prev, port = via[bit]
+            worst_fanout = max(worst_fanout, fanout[prev])
             kind = comb[i][0]
             counts["lut" if kind.startswith(("LUT", "INV")) else kind.lower()] += 1
             src = driver.get(prev)
@@ -406,7 +417,7 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
             "logic_levels": counts["lut"], "lut": counts["lut"], "carry4": counts["carry4"],
             "carry4_bits": 4 * counts["carry4"], "muxf7": counts["muxf7"],
             "muxf8": counts["muxf8"], "dsp48e1": counts["dsp48e1"], "bram": counts["bram"],
-            "nets": nets,
+            "nets": nets, "max_fanout": worst_fanout,
             "start": shown.get(start, start), "start_kind": kinds.get(start, "?"),
             "end": shown.get(end, end), "end_kind": end_kind}
     return {"method": "estimate from 7-series -1 element delays (DS187/UG474) + a routing "
@@ -424,5 +435,5 @@ def print_timing(estimate: dict, file=None) -> None:
               f"<= {TARGET_NS:g} ns), "
               f"{p['logic_levels']} LUT levels, {p['carry4']} CARRY4, "
               f"{p['muxf7'] + p['muxf8']} MUXF7/8, {p['dsp48e1']} DSP, {p['bram']} BRAM, "
-              f"{p['nets']} nets; {p['start_kind']} {p['start']} -> {p['end_kind']} {p['end']}",
+              f"{p['nets']} nets (max fan-out {p['max_fanout']}); {p['start_kind']} {p['start']} -> {p['end_kind']} {p['end']}",
               file=file)

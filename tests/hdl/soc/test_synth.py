@@ -31,7 +31,7 @@ def test_synth_report_of_the_skeleton(tmp_path):
     assert report["config"]["variant"] == "mma"
     path = report["timing_estimate"]["domains"]["clk"]
     for k in ("logic_levels", "critical_path_ns", "fmax_mhz_estimate", "meets_100mhz_estimate",
-              "lut", "carry4", "carry4_bits", "muxf7", "muxf8", "dsp48e1", "bram", "nets"):
+              "lut", "carry4", "carry4_bits", "muxf7", "muxf8", "dsp48e1", "bram", "nets", "max_fanout"):
         assert k in path
     # issue 7: the default configuration must estimate <= 8 ns
     assert path["critical_path_ns"] <= 8.0 and path["meets_100mhz_estimate"] is True
@@ -115,6 +115,7 @@ def test_timing_estimate_of_a_hand_made_path():
     assert p["critical_path_ns"] == round(want, 3) and p["fmax_mhz_estimate"] == round(1000 / want, 1)
     assert (p["logic_levels"], p["carry4"], p["carry4_bits"], p["muxf7"], p["nets"]) == (2, 2, 8, 0, 3)
     assert p["end"] == "acc" and p["meets_100mhz_estimate"] is (want <= 8.0)
+    assert p["max_fanout"] == 2          # r0's output feeds l1 and l3
     q = est["domains"]["aux_clk"]   # FF -> LUT (routed), LUT -> F7 -> F8 (dedicated), F8 -> FF
     want_mux = D["ff_clk_to_q"] + 2 * D["route"] + D["lut"] + D["muxf7"] + D["muxf8"] + D["ff_setup"]
     assert q["critical_path_ns"] == round(want_mux, 3) and (q["muxf7"], q["muxf8"]) == (1, 1)
