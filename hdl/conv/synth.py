@@ -5,6 +5,9 @@ recurses along long paths and traps with "call stack exhausted"), so this runs t
 ``synth_xilinx`` script as :func:`msdf_unet.hdl.soc.synth.synthesize` through
 :func:`run_yosys_big_stack`: the YoWASP runtime with ``wasmtime.Config.max_wasm_stack`` raised
 to just under the runtime's 2 MiB async stack. It takes about 10 minutes for one core.
+The report (``utilization.json``) also holds ``timing_estimate``
+(:func:`msdf_unet.hdl.soc.synth.timing_estimate`: worst register-to-register path per clock
+domain from 7-series element delays; an estimate, not a sign-off).
 """
 from __future__ import annotations
 
