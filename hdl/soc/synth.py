@@ -189,7 +189,8 @@ XC7_DELAYS_NS = {
     "dsp_setup_areg": 0.30,   # input into AREG/BREG (T_DSPDCK_A_AREG, ~0.3)
     "dsp_setup_mreg": 2.85,   # A/B input -> MREG, multiplier without AREG/BREG (T_DSPDCK_A_MREG, ~2.8)
     "dsp_setup_preg": 4.00,   # A/B input -> PREG, multiply + add, no AREG/BREG/MREG (~3.9)
-    "dsp_comb": 4.50,         # through a DSP48E1 with no register at all, A -> P (T_DSPDO_A_P, ~4.4)
+    "dsp_comb": 4.50,         # through a DSP48E1 without MREG/PREG, A/B/D -> P (T_DSPDO_A_P, ~4.4)
+    "dsp_c_to_p": 2.50,       # through a DSP48E1 without PREG, C/PCIN -> P (T_DSPDO_C_P, ~2.4)
     "route": 0.45,            # allowance per general-routing net (see above)
 }
 
@@ -209,9 +210,27 @@ def _is_sequential(cell: dict) -> bool:
     return False
 
 
-def _comb_graph(module: dict, top: str):
+def _dsp_regs(cell: dict) -> dict:
+    return {k: int(str(cell.get("parameters", {}).get(k, "0")), 2)
+            for k in _DSP_REG_PARAMS + ("CREG", "DREG")}
+
+
+def _dsp_comb_ports(cell: dict) -> tuple[str, ...]:
+    """Input ports of a registered DSP48E1 with a combinational path to P (none with PREG)."""
+    r = _dsp_regs(cell)
+    if r["PREG"]:
+        return ()
+    ports = ["PCIN"] + ([] if r["CREG"] else ["C"])
+    if not r["MREG"]:
+        ports += [p for p, reg in (("A", "AREG"), ("B", "BREG"), ("D", "DREG")) if not r[reg]]
+        ports += [p for p, reg in (("ACIN", "AREG"), ("BCIN", "BREG")) if not r[reg]]
+    return tuple(ports)
+
+
+def _comb_graph(module: dict, top: str, *, dsp_arcs: bool = False):
     """Combinational cells (kind, inputs [(port, bit)], outputs), their bit drivers, a
-    topological order, and the sequential cells."""
+    topological order, and the sequential cells. With ``dsp_arcs`` a registered DSP48E1
+    is also a combinational cell from its unregistered inputs to P/PCOUT."""
     driver, comb, seq = {}, [], []
     for name, cell in module["cells"].items():
         if cell["type"] == "BUFG":
@@ -224,7 +243,13 @@ def _comb_graph(module: dict, top: str):
                     (outs if dirs.get(port) == "output" else ins).append((port, b))
         if _is_sequential(cell):
             seq.append((name, cell, ins, outs))
-            continue
+            if not (dsp_arcs and cell["type"] == "DSP48E1"):
+                continue
+            through = _dsp_comb_ports(cell)
+            ins = [(p, b) for p, b in ins if p in through]
+            outs = [(p, b) for p, b in outs if p in ("P", "PCOUT")]
+            if not ins or not outs:
+                continue
         idx = len(comb)
         comb.append((cell["type"], ins, [b for _, b in outs]))
         for _, b in outs:
@@ -276,6 +301,8 @@ def _dedicated(src_kind: str, kind: str, port: str) -> bool:
         return src_kind.startswith("LUT") and port in ("I0", "I1")
     if kind == "MUXF8":
         return src_kind == "MUXF7" and port in ("I0", "I1")
+    if kind == "DSP48E1":
+        return port in ("PCIN", "ACIN", "BCIN")       # DSP cascade
     return False
 
 
@@ -289,7 +316,7 @@ def _comb_delay(kind: str, port: str, d: dict) -> float:
     if kind == "MUXF8":
         return d["muxf8"]
     if kind == "DSP48E1":
-        return d["dsp_comb"]
+        return d["dsp_c_to_p"] if port in ("C", "PCIN") else d["dsp_comb"]
     if kind == "INV":
         return d["lut"]            # packed into a LUT in implementation
     return 0.0
@@ -303,7 +330,7 @@ def _seq_times(cell: dict, d: dict) -> tuple[float, float]:
     if kind.startswith(("SRL", "RAM")):
         return d["srl_lutram_clk_to_q"], d["srl_lutram_setup"]
     if kind == "DSP48E1":
-        p = {k: int(str(cell.get("parameters", {}).get(k, "0")), 2) for k in _DSP_REG_PARAMS}
+        p = _dsp_regs(cell)
         setup = d["dsp_setup_areg"] if p["AREG"] or p["BREG"] else \
             d["dsp_setup_mreg"] if p["MREG"] else d["dsp_setup_preg"]
         out = d["dsp_clk_to_out"] if p["PREG"] else d["dsp_clk_to_out"] + d["dsp_comb"]
@@ -336,7 +363,7 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
     """
     d = dict(XC7_DELAYS_NS, **(delays or {}))
     module = netlist["modules"][top]
-    comb, driver, order, seq = _comb_graph(module, top)
+    comb, driver, order, seq = _comb_graph(module, top, dsp_arcs=True)
     bufg = {}                                      # clock buffer output bit -> input bit
     for cell in module["cells"].values():
         if cell["type"] == "BUFG":
@@ -367,9 +394,10 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
                 best = (t, b, port)
         if best is None:
             continue
-        for b in outs:
-            arrival[b] = (best[0], best[1], arrival[best[1]][2])
-            via[b] = (i, best[1], best[2])
+        for b in outs:          # a DSP output may also start at its own register: the later wins
+            if b not in arrival or best[0] > arrival[b][0]:
+                arrival[b] = (best[0], best[1], arrival[best[1]][2])
+                via[b] = (i, best[1], best[2])
     domains: dict[str, tuple[float, int, str, str]] = {}
     for name, cell, ins, _ in seq:
         _, setup = _seq_times(cell, d)

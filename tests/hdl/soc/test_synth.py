@@ -166,3 +166,17 @@ def test_timing_estimate_of_a_synthesised_adder(tmp_path):
             + D["route"] + D["ff_setup"])
     assert (p["logic_levels"], p["carry4"], p["nets"]) == (1, 2, 2)
     assert p["critical_path_ns"] == round(want, 3) and p["meets_100mhz_estimate"]
+
+
+def test_timing_estimate_through_an_unregistered_dsp_input():
+    """AREG only: B -> P is combinational (multiplier), so the path runs through the DSP."""
+    from msdf_unet.hdl.soc.synth import XC7_DELAYS_NS as D
+    from msdf_unet.hdl.soc.synth import timing_estimate
+    cells = {"r0": _ff(100, 1), "l1": _cell("LUT3", {"I0": 1}, {"O": 2}),
+             "dsp": _cell("DSP48E1", {"CLK": 1000, "A": 1, "B": 2}, {"P": 3}, {"AREG": "1"}),
+             "r1": _ff(3, 4)}
+    est = timing_estimate({"modules": {"top": {"cells": cells, "netnames": {"clk": {"bits": [1000]}}}}},
+                          "top")
+    want = (D["ff_clk_to_q"] + 3 * D["route"] + D["lut"] + D["dsp_comb"] + D["ff_setup"])
+    p = est["domains"]["clk"]
+    assert p["critical_path_ns"] == round(want, 3) and (p["dsp48e1"], p["lut"], p["nets"]) == (1, 1, 3)
