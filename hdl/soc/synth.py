@@ -338,7 +338,8 @@ def _seq_times(cell: dict, d: dict) -> tuple[float, float]:
     return d["ff_clk_to_q"], d["ff_setup"]
 
 
-def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> dict:
+def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None,
+                    n_next: int = 5) -> dict:
     """Worst register-to-register path of the mapped ``top``, per clock domain, estimated.
 
     Walks the ``write_json`` netlist of ``synth_xilinx -flatten`` from the outputs of
@@ -358,7 +359,8 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
         "muxf7", "muxf8", "dsp48e1", "bram" (on the path or ending/starting it), "nets",
         "max_fanout" (largest fan-out of a net on the path: not costed, a hint where the
         flat routing allowance is optimistic),
-        "start"/"end" (the net the start/end register drives) and their cell types "start", "end", "start_kind", "end_kind"}``, plus the whole
+        "start"/"end" (the net the start/end register drives) and their cell types, and
+        "next_worst": up to ``n_next`` further paths ending at other register nets "start", "end", "start_kind", "end_kind"}``, plus the whole
         design's ``lut_levels``/``carry4_levels`` (:func:`logic_depth`).
     """
     d = dict(XC7_DELAYS_NS, **(delays or {}))
@@ -368,11 +370,12 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
     for cell in module["cells"].values():
         if cell["type"] == "BUFG":
             bufg[cell["connections"]["O"][0]] = cell["connections"]["I"][0]
-    netname = {}
+    netname, rank = {}, {}          # prefer a user's name (not hidden), then the shallowest
     for name, net in module.get("netnames", {}).items():
+        r = (int(net.get("hide_name", 0)), name.count("."))
         for b in net["bits"]:
-            if isinstance(b, int) and (b not in netname or name.count(".") < netname[b].count(".")):
-                netname[b] = name
+            if isinstance(b, int) and (b not in rank or r < rank[b]):
+                netname[b], rank[b] = name, r
     # arrival at each bit: (time, previous bit or None, start cell name)
     arrival: dict[int, tuple[float, object, str]] = {}
     via: dict[int, tuple[int, int, str]] = {}     # output bit -> (comb idx, input bit, port)
@@ -398,7 +401,7 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
             if b not in arrival or best[0] > arrival[b][0]:
                 arrival[b] = (best[0], best[1], arrival[best[1]][2])
                 via[b] = (i, best[1], best[2])
-    domains: dict[str, tuple[float, int, str, str]] = {}
+    ends: dict[str, dict[str, tuple[float, int, str, str]]] = defaultdict(dict)
     for name, cell, ins, _ in seq:
         _, setup = _seq_times(cell, d)
         clk = next((b for p, b in ins if p in _CLOCK_PORTS), None)
@@ -408,8 +411,8 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
             if port in _CLOCK_PORTS or b not in arrival:
                 continue
             t = arrival[b][0] + d["route"] + setup
-            if dom not in domains or t > domains[dom][0]:
-                domains[dom] = (t, b, name, cell["type"])
+            if name not in ends[dom] or t > ends[dom][name][0]:
+                ends[dom][name] = (t, b, name, cell["type"])
     kinds = {name: cell["type"] for name, cell, _, _ in seq}
     fanout = defaultdict(int)                      # input pins each bit drives
     for _, ins, _ in comb:
@@ -420,8 +423,8 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
             fanout[b] += 1
     # a register is shown by the name of the net it drives (Yosys names the cells $auto$...)
     shown = {name: netname.get(outs[0][1], name) if outs else name for name, _, _, outs in seq}
-    result = {}
-    for dom, (t, b, end, end_kind) in sorted(domains.items()):
+
+    def path(t, b, end, end_kind):
         counts = defaultdict(int)
         nets = 1                                   # into the end point
         bit = b
@@ -438,9 +441,8 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
         for k in (kinds.get(start, ""), end_kind):   # a DSP / block RAM ending or starting it
             if k == "DSP48E1" or k.startswith("RAMB"):
                 counts["dsp48e1" if k == "DSP48E1" else "bram"] += 1
-        ns = round(t, 3)
-        result[dom] = {
-            "critical_path_ns": ns, "fmax_mhz_estimate": round(1000.0 / t, 1),
+        return {
+            "critical_path_ns": round(t, 3), "fmax_mhz_estimate": round(1000.0 / t, 1),
             "meets_100mhz_estimate": t <= TARGET_NS,
             "logic_levels": counts["lut"], "lut": counts["lut"], "carry4": counts["carry4"],
             "carry4_bits": 4 * counts["carry4"], "muxf7": counts["muxf7"],
@@ -448,6 +450,21 @@ def timing_estimate(netlist: dict, top: str, *, delays: dict | None = None) -> d
             "nets": nets, "max_fanout": worst_fanout,
             "start": shown.get(start, start), "start_kind": kinds.get(start, "?"),
             "end": shown.get(end, end), "end_kind": end_kind}
+
+    result = {}
+    for dom, by_end in sorted(ends.items()):
+        ranked = sorted(by_end.values(), key=lambda e: -e[0])
+        worst = path(*ranked[0])
+        others, seen = [], {worst["end"]}          # the next worst, one per end register net
+        for e in ranked[1:]:
+            if len(others) == n_next:
+                break
+            p = path(*e)
+            if p["end"] not in seen:
+                seen.add(p["end"])
+                others.append({k: p[k] for k in ("critical_path_ns", "lut", "carry4", "dsp48e1",
+                                                 "bram", "start", "end")})
+        result[dom] = dict(worst, next_worst=others)
     return {"method": "estimate from 7-series -1 element delays (DS187/UG474) + a routing "
                       "allowance per net; not a timing sign-off",
             "delays_ns": d, "domains": result, **logic_depth(netlist, top)}
@@ -465,3 +482,6 @@ def print_timing(estimate: dict, file=None) -> None:
               f"{p['muxf7'] + p['muxf8']} MUXF7/8, {p['dsp48e1']} DSP, {p['bram']} BRAM, "
               f"{p['nets']} nets (max fan-out {p['max_fanout']}); {p['start_kind']} {p['start']} -> {p['end_kind']} {p['end']}",
               file=file)
+        for q in p.get("next_worst", []):
+            print(f"    then {q['critical_path_ns']:.2f} ns: {q['start']} -> {q['end']} "
+                  f"({q['lut']} LUT, {q['carry4']} CARRY4, {q['dsp48e1']} DSP)", file=file)

@@ -116,6 +116,8 @@ def test_timing_estimate_of_a_hand_made_path():
     assert (p["logic_levels"], p["carry4"], p["carry4_bits"], p["muxf7"], p["nets"]) == (2, 2, 8, 0, 3)
     assert p["end"] == "acc" and p["meets_100mhz_estimate"] is (want <= 8.0)
     assert p["max_fanout"] == 2          # r0's output feeds l1 and l3
+    short = D["ff_clk_to_q"] + 2 * D["route"] + D["lut"] + D["ff_setup"]   # r0 -> l3 -> r2
+    assert [q["critical_path_ns"] for q in p["next_worst"]] == [round(short, 3)]
     q = est["domains"]["aux_clk"]   # FF -> LUT (routed), LUT -> F7 -> F8 (dedicated), F8 -> FF
     want_mux = D["ff_clk_to_q"] + 2 * D["route"] + D["lut"] + D["muxf7"] + D["muxf8"] + D["ff_setup"]
     assert q["critical_path_ns"] == round(want_mux, 3) and (q["muxf7"], q["muxf8"]) == (1, 1)
