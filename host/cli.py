@@ -84,7 +84,7 @@ def cmd_verilog(args) -> int:
 def cmd_synth_report(args) -> int:
     from ..fileio import prepare_out_dir, prepare_out_file, write_text
     from ..hdl.soc.generate import CORE_NAME, generate
-    from ..hdl.soc.synth import XC7Z020, synthesize
+    from ..hdl.soc.synth import XC7Z020, print_timing, synthesize, timing_estimate
     config = _config(args)
     prepare_out_file(args.out)
     prepare_out_dir(args.workdir, what="--workdir")
@@ -93,12 +93,15 @@ def cmd_synth_report(args) -> int:
           f"{config.n_lanes} lanes) ...", flush=True)
     util = synthesize([gen.core], top=CORE_NAME, workdir=args.workdir / "yosys")
     report = util.to_dict()
+    net = json.loads((args.workdir / "yosys" / "netlist.json").read_text())
+    report["timing_estimate"] = timing_estimate(net, CORE_NAME)
     report["config"] = json.loads(config.to_json())
     write_text(args.out, json.dumps(report, indent=2))
     pct = util.percent
     print(f"{'resource':<10}{'used':>10}{'of':>10}{'%':>8}")
     for k, total in XC7Z020.items():
         print(f"{k:<10}{getattr(util, k):>10g}{total:>10}{pct[k]:>8.2f}")
+    print_timing(report["timing_estimate"])
     print(f"written {args.out}")
     if not util.fits():
         over = [k for k in XC7Z020 if getattr(util, k) > XC7Z020[k]]

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from ...spec.arith import ARITH_VARIANTS
 from ..soc.config import AccelConfig
-from ..soc.synth import LUTRAM_LUTS, yosys_command
+from ..soc.synth import LUTRAM_LUTS, logic_depth, yosys_command
 from ..verilog import write_verilog
 
 __all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth",
@@ -79,9 +79,6 @@ DEFAULT_N = (9, 144, 1152)
 BENCH_DIR = Path("build") / "bench"
 DEFAULT_JSON = Path("build") / "reports" / "arith_bench.json"
 REAL_JSON = Path("build") / "reports" / "arith_real_cycles.json"
-
-_SEQUENTIAL_PREFIXES = ("FD", "SRL", "RAM", "RAMB", "LDCE", "LDPE")
-_DSP_REG_PARAMS = ("AREG", "BREG", "MREG", "PREG")
 
 
 @dataclasses.dataclass
@@ -198,61 +195,6 @@ def parse_cell_counts(cells: dict) -> dict:
         elif kind.startswith("RAMB"):
             out["bram"] += count
     return {k: out[k] for k in ("lut", "srl", "lutram", "ff", "carry4", "muxf", "dsp48e1", "bram")}
-
-
-def _is_sequential(cell: dict) -> bool:
-    kind = cell["type"]
-    if kind.startswith(_SEQUENTIAL_PREFIXES):
-        return True
-    if kind == "DSP48E1":
-        params = cell.get("parameters", {})
-        return any(int(str(params.get(p, "0")), 2) for p in _DSP_REG_PARAMS)
-    return False
-
-
-def logic_depth(netlist: dict, top: str) -> dict:
-    """``lut_levels`` and ``carry4_levels`` of the mapped, flattened ``top`` (see module doc)."""
-    module = netlist["modules"][top]
-    driver = {}                                   # bit -> index of the comb cell driving it
-    comb = []
-    for cell in module["cells"].values():
-        if _is_sequential(cell) or cell["type"] == "BUFG":
-            continue
-        dirs = cell.get("port_directions", {})
-        ins, outs = [], []
-        for port, bits in cell["connections"].items():
-            bits = [b for b in bits if isinstance(b, int)]
-            (outs if dirs.get(port) == "output" else ins).extend(bits)
-        idx = len(comb)
-        comb.append((cell["type"], ins, outs))
-        for b in outs:
-            driver[b] = idx
-    # Kahn order over comb cells (an edge c1 -> c2 when c1 drives an input of c2)
-    users = defaultdict(list)
-    indeg = [0] * len(comb)
-    for idx, (_, ins, _) in enumerate(comb):
-        srcs = {driver[b] for b in ins if b in driver}
-        indeg[idx] = len(srcs)
-        for s in srcs:
-            users[s].append(idx)
-    order = [i for i, d in enumerate(indeg) if d == 0]
-    for i in order:
-        for u in users[i]:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                order.append(u)
-    if len(order) != len(comb):
-        raise RuntimeError(f"combinational loop in the mapped netlist of {top}")
-    result = {}
-    for key, weight in (("lut_levels", lambda t: t.startswith("LUT")),
-                        ("carry4_levels", lambda t: t == "CARRY4")):
-        depth = [0] * len(comb)
-        for i in order:
-            kind, ins, _ = comb[i]
-            srcs = [depth[driver[b]] for b in ins if b in driver]
-            depth[i] = (max(srcs) if srcs else 0) + (1 if weight(kind) else 0)
-        result[key] = max(depth, default=0)
-    return result
 
 
 def bench_one(variant: str, n_lanes: int, cfg: BenchConfig) -> dict:

@@ -5,6 +5,9 @@ recurses along long paths and traps with "call stack exhausted"), so this runs t
 ``synth_xilinx`` script as :func:`msdf_unet.hdl.soc.synth.synthesize` through
 :func:`run_yosys_big_stack`: the YoWASP runtime with ``wasmtime.Config.max_wasm_stack`` raised
 to just under the runtime's 2 MiB async stack. It takes about 10 minutes for one core.
+The report (``utilization.json``) also holds ``timing_estimate``
+(:func:`msdf_unet.hdl.soc.synth.timing_estimate`: worst register-to-register path per clock
+domain from 7-series element delays; an estimate, not a sign-off).
 """
 from __future__ import annotations
 
@@ -15,10 +18,10 @@ import sys
 from pathlib import Path
 
 from ...spec.engine import EngineConfig
-from ..soc.synth import Utilization
+from ..soc.synth import Utilization, print_timing, timing_estimate
 from ..verilog import write_verilog
 
-__all__ = ["synthesize_engine", "run_yosys_big_stack", "WASM_STACK_BYTES"]
+__all__ = ["synthesize_engine", "engine_timing", "run_yosys_big_stack", "WASM_STACK_BYTES"]
 
 #: the largest wasm stack the YoWASP runtime's wasmtime accepts (below its async stack)
 WASM_STACK_BYTES = (2 << 20) - (64 << 10)
@@ -46,18 +49,25 @@ def run_yosys_big_stack(args: list[str], cwd: Path) -> subprocess.CompletedProce
 
 
 def synthesize_engine(config: EngineConfig, workdir, *, top: str = "conv_engine") -> Utilization:
-    """Generate the engine for ``config`` and synthesise it for xc7 (out of context)."""
+    """Generate the engine for ``config`` and synthesise it for xc7 (out of context); the
+    mapped netlist is left in ``workdir/netlist.json`` (:func:`engine_timing`)."""
     from .engine import ConvEngine
     workdir = Path(workdir)
     src = write_verilog(ConvEngine(config), name=top, path=workdir / f"{top}.v")
     script = (f"read_verilog {src.name}; synth_xilinx -family xc7 -noiopad -flatten -top {top}; "
-              f"tee -q -o stat.json stat -json")
+              f"tee -q -o stat.json stat -json; write_json netlist.json")
     proc = run_yosys_big_stack(["-q", "-l", "yosys.log", "-p", script], workdir)
     if proc.returncode != 0:
         raise RuntimeError(f"Yosys failed on {top} (exit {proc.returncode}); see {workdir / 'yosys.log'}\n"
                            f"{proc.stderr[-2000:]}")
     stat = json.loads((workdir / "stat.json").read_text())
     return Utilization.from_cells(top, stat["design"]["num_cells_by_type"])
+
+
+def engine_timing(workdir, *, top: str = "conv_engine") -> dict:
+    """:func:`msdf_unet.hdl.soc.synth.timing_estimate` of the netlist
+    :func:`synthesize_engine` left in ``workdir``."""
+    return timing_estimate(json.loads((Path(workdir) / "netlist.json").read_text()), top)
 
 
 def main(argv=None) -> int:
@@ -68,9 +78,11 @@ def main(argv=None) -> int:
     cfg = EngineConfig.from_json(Path(a.config).read_text()) if a.config else EngineConfig()
     u = synthesize_engine(cfg, a.out)
     d = u.to_dict()
+    d["timing_estimate"] = engine_timing(a.out)
     d["config"] = cfg.to_dict()
     (Path(a.out) / "utilization.json").write_text(json.dumps(d, indent=2))
     print(json.dumps({k: d[k] for k in ("LUT", "FF", "CARRY4", "DSP48E1", "BRAM36", "fits")}))
+    print_timing(d["timing_estimate"])
     return 0
 
 

@@ -29,6 +29,12 @@ def test_synth_report_of_the_skeleton(tmp_path):
     # the lane registers alone need 2 * n_lanes * 8 flip-flops; the whole top needs more
     assert report["FF"] > 2 * 11 * 8 and report["LUT"] > 0
     assert report["config"]["variant"] == "mma"
+    path = report["timing_estimate"]["domains"]["clk"]
+    for k in ("logic_levels", "critical_path_ns", "fmax_mhz_estimate", "meets_100mhz_estimate",
+              "lut", "carry4", "carry4_bits", "muxf7", "muxf8", "dsp48e1", "bram", "nets", "max_fanout"):
+        assert k in path
+    # issue 7: the default configuration must estimate <= 8 ns
+    assert path["critical_path_ns"] <= 8.0 and path["meets_100mhz_estimate"] is True
 
 
 _FAKE_YOSYS = """#!/bin/sh
@@ -69,3 +75,110 @@ def test_warm_yosys_reports_a_broken_yosys(tmp_path, monkeypatch):
     monkeypatch.setenv("YOWASP_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(RuntimeError, match="exit 3.*boom"):
         warm_yosys(str(bad))
+
+
+# --- timing estimate ------------------------------------------------------------------------
+
+def _cell(kind, ins, outs, params=None):
+    """A mapped cell: ``ins``/``outs`` are {port: bit}."""
+    conns = {p: [b] for p, b in {**ins, **outs}.items()}
+    dirs = {p: ("output" if p in outs else "input") for p in conns}
+    return {"type": kind, "connections": conns, "port_directions": dirs,
+            "parameters": params or {}}
+
+
+def _ff(d, q, clk=1000):
+    return _cell("FDRE", {"C": clk, "D": d}, {"Q": q})
+
+
+def test_timing_estimate_of_a_hand_made_path():
+    """FF -> LUT6 -> LUT6 -(S)-> CARRY4 -(CI)-> CARRY4 -> FF, and a shorter FF -> LUT -> FF;
+    LUT -> MUXF7 -> MUXF8 -> FF in a second clock domain."""
+    from msdf_unet.hdl.soc.synth import XC7_DELAYS_NS as D
+    from msdf_unet.hdl.soc.synth import timing_estimate
+    cells = {
+        "r0": _ff(100, 1), "l1": _cell("LUT6", {"I0": 1}, {"O": 2}),
+        "l2": _cell("LUT6", {"I0": 2}, {"O": 3}),
+        "c1": _cell("CARRY4", {"S": 3, "CI": 50}, {"CO": 4}),
+        "c2": _cell("CARRY4", {"CI": 4}, {"O": 5}), "r1": _ff(5, 6),
+        "l3": _cell("LUT2", {"I0": 1}, {"O": 7}), "r2": _ff(7, 8),
+        "r3": _ff(200, 20, clk=2000), "l4": _cell("LUT6", {"I0": 20}, {"O": 21}),
+        "m7": _cell("MUXF7", {"I0": 21}, {"O": 22}), "m8": _cell("MUXF8", {"I0": 22}, {"O": 23}),
+        "r4": _ff(23, 24, clk=2000),
+    }
+    netnames = {"clk": {"bits": [1000]}, "aux_clk": {"bits": [2000]}, "acc": {"bits": [6]}}
+    est = timing_estimate({"modules": {"top": {"cells": cells, "netnames": netnames}}}, "top")
+    # nets with general routing: FF->LUT, LUT->LUT, CARRY4->FF (LUT->S and CO->CI are dedicated)
+    want = (D["ff_clk_to_q"] + 3 * D["route"] + 2 * D["lut"] + D["carry4_entry"]
+            + D["carry4_chain"] + D["ff_setup"])
+    p = est["domains"]["clk"]
+    assert p["critical_path_ns"] == round(want, 3) and p["fmax_mhz_estimate"] == round(1000 / want, 1)
+    assert (p["logic_levels"], p["carry4"], p["carry4_bits"], p["muxf7"], p["nets"]) == (2, 2, 8, 0, 3)
+    assert p["end"] == "acc" and p["meets_100mhz_estimate"] is (want <= 8.0)
+    assert p["max_fanout"] == 2          # r0's output feeds l1 and l3
+    short = D["ff_clk_to_q"] + 2 * D["route"] + D["lut"] + D["ff_setup"]   # r0 -> l3 -> r2
+    assert [q["critical_path_ns"] for q in p["next_worst"]] == [round(short, 3)]
+    q = est["domains"]["aux_clk"]   # FF -> LUT (routed), LUT -> F7 -> F8 (dedicated), F8 -> FF
+    want_mux = D["ff_clk_to_q"] + 2 * D["route"] + D["lut"] + D["muxf7"] + D["muxf8"] + D["ff_setup"]
+    assert q["critical_path_ns"] == round(want_mux, 3) and (q["muxf7"], q["muxf8"]) == (1, 1)
+    assert (est["lut_levels"], est["carry4_levels"]) == (2, 2)
+
+
+def test_timing_estimate_ends_at_a_registered_dsp():
+    from msdf_unet.hdl.soc.synth import XC7_DELAYS_NS as D
+    from msdf_unet.hdl.soc.synth import timing_estimate
+    cells = {"r0": _ff(100, 1), "l1": _cell("LUT3", {"I0": 1}, {"O": 2}),
+             "dsp": _cell("DSP48E1", {"CLK": 1000, "A": 2}, {"P": 3}, {"MREG": "1"}),
+             "r1": _ff(3, 4)}
+    est = timing_estimate({"modules": {"top": {"cells": cells, "netnames": {"clk": {"bits": [1000]}}}}},
+                          "top")
+    into_dsp = D["ff_clk_to_q"] + 2 * D["route"] + D["lut"] + D["dsp_setup_mreg"]
+    out_of_dsp = D["dsp_clk_to_out"] + D["dsp_comb"] + D["route"] + D["ff_setup"]  # no PREG
+    p = est["domains"]["clk"]
+    assert p["critical_path_ns"] == round(max(into_dsp, out_of_dsp), 3) and p["dsp48e1"] == 1
+
+
+def test_timing_estimate_of_a_synthesised_adder(tmp_path):
+    """A registered 8-bit adder: Yosys maps it to one LUT2 per bit feeding two chained
+    CARRY4; the worst path is a -> LUT2 -> CARRY4 -> CARRY4 -> sum[7]."""
+    from amaranth import Module, Signal
+
+    from msdf_unet.hdl.soc.synth import XC7_DELAYS_NS as D
+    from msdf_unet.hdl.soc.synth import synthesize, timing_estimate
+    from msdf_unet.hdl.verilog import write_verilog
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class Adder(wiring.Component):
+        a: In(8)
+        b: In(8)
+        s: Out(8)
+
+        def elaborate(self, platform):
+            m = Module()
+            ra, rb, rs = Signal(8), Signal(8), Signal(8)
+            m.d.sync += [ra.eq(self.a), rb.eq(self.b), rs.eq(ra + rb), self.s.eq(rs)]
+            return m
+
+    src = write_verilog(Adder(), name="adder", path=tmp_path / "adder.v")
+    synthesize([src], top="adder", workdir=tmp_path)
+    est = timing_estimate(json.loads((tmp_path / "netlist.json").read_text()), "adder")
+    p = est["domains"]["clk"]
+    want = (D["ff_clk_to_q"] + D["route"] + D["lut"] + D["carry4_entry"] + D["carry4_chain"]
+            + D["route"] + D["ff_setup"])
+    assert (p["logic_levels"], p["carry4"], p["nets"]) == (1, 2, 2)
+    assert p["critical_path_ns"] == round(want, 3) and p["meets_100mhz_estimate"]
+
+
+def test_timing_estimate_through_an_unregistered_dsp_input():
+    """AREG only: B -> P is combinational (multiplier), so the path runs through the DSP."""
+    from msdf_unet.hdl.soc.synth import XC7_DELAYS_NS as D
+    from msdf_unet.hdl.soc.synth import timing_estimate
+    cells = {"r0": _ff(100, 1), "l1": _cell("LUT3", {"I0": 1}, {"O": 2}),
+             "dsp": _cell("DSP48E1", {"CLK": 1000, "A": 1, "B": 2}, {"P": 3}, {"AREG": "1"}),
+             "r1": _ff(3, 4)}
+    est = timing_estimate({"modules": {"top": {"cells": cells, "netnames": {"clk": {"bits": [1000]}}}}},
+                          "top")
+    want = (D["ff_clk_to_q"] + 3 * D["route"] + D["lut"] + D["dsp_comb"] + D["ff_setup"])
+    p = est["domains"]["clk"]
+    assert p["critical_path_ns"] == round(want, 3) and (p["dsp48e1"], p["lut"], p["nets"]) == (1, 1, 3)
