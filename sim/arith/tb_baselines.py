@@ -14,7 +14,6 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import ReadOnly, RisingEdge
 
 from msdf_unet.golden.arith import baselines as g
 from msdf_unet.sim.arith.dot_tb import DotProductTB
@@ -58,28 +57,6 @@ class TB(DotProductTB):
     def unpack(self, raw: int) -> g.Result:
         view = self.o_layout.from_bits(raw)
         return g.Result(value=view.value, digits_used=view.digits_used, terminated=view.terminated)
-
-    async def run(self, txns, valid_pattern, ready_pattern):
-        """Drive like ``baselines.simulate``; return (accept cycles, [(cycle, Result)])."""
-        dut = self.dut
-        accepts, outputs = [], []
-        nxt, offering = 0, False
-        for c, (want, rdy) in enumerate(zip(valid_pattern, ready_pattern)):
-            offering = nxt < len(txns) and (offering or bool(want))
-            dut.i__valid.value = int(offering)
-            if offering:
-                dut.i__payload.value = self.pack(txns[nxt])
-            dut.o__ready.value = int(rdy)
-            await ReadOnly()
-            in_ready = int(dut.i__ready.value)
-            if int(dut.o__valid.value) and rdy:
-                outputs.append((c, self.unpack(dut.o__payload.value.to_unsigned())))
-            if offering and in_ready:
-                accepts.append(c)
-                nxt += 1
-                offering = False
-            await RisingEdge(dut.clk)
-        return accepts, outputs
 
 
 @cocotb.test()

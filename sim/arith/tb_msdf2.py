@@ -12,7 +12,6 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
 
 from msdf_unet.golden.arith import baselines as g
 from msdf_unet.golden.arith import mma, msdf2
@@ -49,26 +48,6 @@ class TB(DotProductTB):
     def unpack(self, raw: int) -> msdf2.Result:
         v = self.o_layout.from_bits(raw)
         return msdf2.Result(value=v.value, digits_used=v.digits_used, terminated=v.terminated)
-
-    async def run(self, txns, valid_pattern, ready_pattern):
-        dut = self.dut
-        accepts, outputs = [], []
-        nxt, offering = 0, False
-        for c, (want, rdy) in enumerate(zip(valid_pattern, ready_pattern)):
-            offering = nxt < len(txns) and (offering or bool(want))
-            dut.i__valid.value = int(offering)
-            if offering:
-                dut.i__payload.value = self.pack(txns[nxt])
-            dut.o__ready.value = int(rdy)
-            await ReadOnly()
-            if int(dut.o__valid.value) and rdy:
-                outputs.append((c, self.unpack(dut.o__payload.value.to_unsigned())))
-            if offering and int(dut.i__ready.value):
-                accepts.append(c)
-                nxt += 1
-                offering = False
-            await RisingEdge(dut.clk)
-        return accepts, outputs
 
 
 def _oracle(t: msdf2.Txn, act_bits: int, signed_acts: bool) -> int:
