@@ -18,7 +18,7 @@ from msdf_unet.spec.engine import (CMD_ALIGN, DESCRIPTOR_BYTES, HEAD_ELEM_BYTES,
                                    Policy, encode_descriptor, plane_stride,
                                    row_stride, stream_digits)
 
-__all__ = ["Image", "ConvLayer", "conv_expected", "pool_expected", "upsample_expected",
+__all__ = ["check_against_hwexact", "Image", "ConvLayer", "conv_expected", "pool_expected", "upsample_expected",
            "write_tensor", "read_tensor"]
 
 
@@ -177,3 +177,19 @@ class Image:
 
     def end(self):
         return self.command(op=Op.END)
+
+
+def check_against_hwexact(image, program, x, policy):
+    """Assert that every tensor of the run ``image`` (a compiled image after the engine or
+    its model ran on input ``x``) and the labels equal ``golden.hwexact``'s; return its run."""
+    from msdf_unet.golden import hwexact
+    from msdf_unet.host.compiler import read_tensor as read_compiled
+    from msdf_unet.host.engine_driver import labels_from_head
+
+    ref = hwexact.run(program, torch.as_tensor(x)[None], policy, keep=True)
+    for name in image.tensors:
+        got = read_compiled(image, name)
+        want = (ref.output if name == program.output else ref.tensors[name])[0].numpy()
+        assert np.array_equal(got, want), f"{policy}: tensor {name} differs"
+    assert np.array_equal(labels_from_head(read_compiled(image, program.output)), ref.pred[0].numpy())
+    return ref

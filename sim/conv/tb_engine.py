@@ -210,14 +210,12 @@ async def test_program(dut):
     ``HxW`` crop of the slice, ``MSDF_TB_POLICY``), compiled by host/compiler.py: every
     tensor equals hwexact's, the labels too, and the status records (outputs, terminated)
     equal the functional model's."""
-    import torch
-
-    from msdf_unet.golden import hwexact
     from msdf_unet.golden.conv.model import run_image
     from msdf_unet.golden.data import load_dataset
     from msdf_unet.golden.evaluate import build_program
     from msdf_unet.golden.quant import quantize_input
-    from msdf_unet.host.compiler import compile_program, read_tensor, write_input
+    from msdf_unet.host.compiler import compile_program, write_input
+    from msdf_unet.sim.conv.image import check_against_hwexact
 
     task = os.environ["MSDF_TB_PROGRAM"]
     policy = os.environ.get("MSDF_TB_POLICY", "end")
@@ -241,14 +239,7 @@ async def test_program(dut):
     status, error, cycles = await tb.run(image, max_cycles=200_000_000)
     assert status["error"] == 0, error
     image.memory[:] = tb.mem.read(0, len(image.memory))
-    ref = hwexact.run(program, torch.as_tensor(x)[None], policy, keep=True)
-    for name in image.tensors:
-        got = read_tensor(image, name)
-        want = (ref.output if name == program.output else ref.tensors[name])[0].numpy()
-        assert np.array_equal(got, want), f"{policy}: tensor {name} differs"
-    head = read_tensor(image, program.output).astype(np.int64)
-    pred = (head[0] > 0).astype(np.int64) if head.shape[0] == 1 else head.argmax(axis=0)
-    assert np.array_equal(pred, ref.pred[0].numpy())
+    check_against_hwexact(image, program, x, policy)
     model_mem = bytearray(image.memory)
     model = run_image(model_mem, CONFIG, image.cmd_offset)
     assert not model.error

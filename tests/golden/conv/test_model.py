@@ -8,6 +8,7 @@ from msdf_unet.golden import hwexact
 from msdf_unet.golden.conv.model import read_fmap, run_image
 from msdf_unet.golden.conv.programs import random_program
 from msdf_unet.host.compiler import compile_program, read_tensor, write_input
+from msdf_unet.sim.conv.image import check_against_hwexact
 from msdf_unet.spec import engine as E
 
 POLICIES = ["full", "end", "truncate:5", "truncate:12"]
@@ -20,14 +21,7 @@ def _check(program, x, policy, config=E.EngineConfig(), input_hw=None):
     res = run_image(img.memory, config, img.cmd_offset)
     assert not res.error, res.reason
     assert res.index == len(img.commands) - 1
-    ref = hwexact.run(program, torch.as_tensor(x)[None], policy, keep=True)
-    for name in img.tensors:
-        got = read_tensor(img, name)
-        want = (ref.output if name == program.output else ref.tensors[name])[0].numpy()
-        assert np.array_equal(got, want), f"{policy}: tensor {name} differs"
-    head = read_tensor(img, program.output).astype(np.int64)
-    pred = (head[0] > 0).astype(np.int64) if head.shape[0] == 1 else head.argmax(axis=0)
-    assert np.array_equal(pred, ref.pred[0].numpy())
+    ref = check_against_hwexact(img, program, x, policy)
     # status records: outputs, terminations and digits as hwexact counts them
     convs = [c for c in img.commands if c.op == E.Op.CONV]
     by_name = {c.name: c for c in ref.cycles}
