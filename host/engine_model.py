@@ -82,6 +82,7 @@ class ModelEngine:
         self.regs[offset] = value
 
     def _start(self) -> None:
+        from ..golden.conv import cycles as C
         from ..golden.conv.model import run_image
         self.runs += 1
         self._set("STATUS", busy=0, done=0, error=0)
@@ -96,12 +97,15 @@ class ModelEngine:
             self._finish(*self.fault)
             return
         cmd, size = self._get("CMD_OFFSET")["offset"], self._get("MEM_SIZE")["bytes"]
-        before = bytearray(self.memory.buf[:size]) if self.cycle_model else None
-        res = run_image(self.memory.buf, self.config, cmd, mem_size=size)
+        cycles = []  # the cycle model follows the one functional run, command by command
+        mem_model = C.PYNQ_Z2 if self.memory_model is None else self.memory_model
+        follow = (lambda d, m, i: cycles.append(C.command_cycles(d, m, self.config, mem_model, i))) \
+            if self.cycle_model else None
+        res = run_image(self.memory.buf, self.config, cmd, mem_size=size, on_command=follow)
         total = 0
         self.last_cycles = []
         if self.cycle_model and not res.error:
-            self.last_cycles = engine_cycles(before, self.config, cmd, self.memory_model)
+            self.last_cycles = cycles
             buf = self.memory.buf
             for st, cc in zip(res.statuses, self.last_cycles):
                 off = cmd + cc.index * E.DESCRIPTOR_BYTES

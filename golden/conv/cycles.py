@@ -246,18 +246,10 @@ def image_cycles(mem: bytearray, config: E.EngineConfig, cmd_offset: int = 0,
                  memory: MemoryModel = TESTBENCH) -> list[CommandCycles]:
     """Cycles of every command of a valid command list, run in order on a copy of the
     image by the functional model (so each command sees the tensors it reads)."""
-    from .model import _execute
-    mem = bytearray(mem)
+    from .model import run_image
     out = []
-    index = 0
-    while True:
-        off = cmd_offset + index * E.DESCRIPTOR_BYTES
-        d = E.decode_descriptor(mem[off:off + E.DESCRIPTOR_BYTES])
-        code, why = E.check_descriptor(d, config, len(mem))
-        if code != E.ErrorCode.NONE:
-            raise ValueError(f"command {index}: {why}")
-        out.append(command_cycles(d, mem, config, memory, index))
-        if d["op"] == E.Op.END:
-            return out
-        _execute(mem, d)
-        index += 1
+    res = run_image(bytearray(mem), config, cmd_offset, on_command=lambda d, m, i: out.append(
+        command_cycles(d, m, config, memory, i)))
+    if res.error:
+        raise ValueError(res.reason)
+    return out

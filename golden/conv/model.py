@@ -141,11 +141,13 @@ def _execute(mem, d: dict) -> dict:
 
 
 def run_image(mem: bytearray, config: E.EngineConfig, cmd_offset: int = 0, *,
-              mem_size: int | None = None) -> RunResult:
+              mem_size: int | None = None, on_command=None) -> RunResult:
     """Run the command list at ``cmd_offset`` of ``mem`` in place (outputs and status
     records are written into ``mem``), as the engine built with ``config`` does.
 
-    ``mem_size`` is the ``MEM_SIZE`` register (default ``len(mem)``).
+    ``mem_size`` is the ``MEM_SIZE`` register (default ``len(mem)``). ``on_command(d, mem,
+    index)`` is called for every valid command (``END`` included) before it runs, with
+    the memory as that command reads it (how the cycle model follows a run).
     """
     if not isinstance(mem, bytearray):
         raise TypeError(f"mem must be a bytearray (the model writes into it), not {type(mem).__name__}")
@@ -164,6 +166,8 @@ def run_image(mem: bytearray, config: E.EngineConfig, cmd_offset: int = 0, *,
             code, why = E.check_descriptor(d, config, size)
         if code != E.ErrorCode.NONE:
             return RunResult(True, code, index, f"command {index}: {why}", statuses)
+        if on_command is not None:
+            on_command(d, mem, index)
         st = _execute(mem, d)
         # the counters saturate at 32 bits
         rec = dict(done=1, op=d["op"], **{k: min(int(v), 0xFFFFFFFF) for k, v in st.items()})
