@@ -154,23 +154,8 @@ class AXI4Master(wiring.Component):
             r_bursts.w_en.eq(r_issue),
             r_bursts.w_data.eq(r_left == rcut.beats),
         ]
-        with m.If(bus.arvalid & bus.arready):
-            m.d.sync += bus.arvalid.eq(0)
-        with m.If(port.rd_cmd.valid & port.rd_cmd.ready):
-            m.d.sync += [
-                r_addr.eq(port.rd_cmd.payload.addr),
-                r_left.eq(port.rd_cmd.payload.beats),
-                r_busy.eq(port.rd_cmd.payload.beats != 0),
-            ]
-        with m.Elif(r_issue):
-            m.d.sync += [
-                bus.arvalid.eq(1),
-                bus.araddr.eq((r_addr >> size) << size),
-                bus.arlen.eq(rcut.beats - 1),
-                r_addr.eq(r_addr + (rcut.beats << size)),
-                r_left.eq(r_left - rcut.beats),
-                r_busy.eq(r_left != rcut.beats),
-            ]
+        _address_channel(m, port.rd_cmd, r_issue, r_addr, r_left, r_busy, rcut,
+                         bus.arvalid, bus.arready, bus.araddr, bus.arlen, size)
         r_beat = Signal()
         m.d.comb += [
             port.rd_data.valid.eq(bus.rvalid),
@@ -200,23 +185,8 @@ class AXI4Master(wiring.Component):
             w_bursts.w_en.eq(w_issue),
             w_bursts.w_data.eq(wcut.beats),
         ]
-        with m.If(bus.awvalid & bus.awready):
-            m.d.sync += bus.awvalid.eq(0)
-        with m.If(port.wr_cmd.valid & port.wr_cmd.ready):
-            m.d.sync += [
-                w_addr.eq(port.wr_cmd.payload.addr),
-                w_left.eq(port.wr_cmd.payload.beats),
-                w_busy.eq(port.wr_cmd.payload.beats != 0),
-            ]
-        with m.Elif(w_issue):
-            m.d.sync += [
-                bus.awvalid.eq(1),
-                bus.awaddr.eq((w_addr >> size) << size),
-                bus.awlen.eq(wcut.beats - 1),
-                w_addr.eq(w_addr + (wcut.beats << size)),
-                w_left.eq(w_left - wcut.beats),
-                w_busy.eq(w_left != wcut.beats),
-            ]
+        _address_channel(m, port.wr_cmd, w_issue, w_addr, w_left, w_busy, wcut,
+                         bus.awvalid, bus.awready, bus.awaddr, bus.awlen, size)
         w_count = Signal(range(MAX_BURST_BEATS))
         w_beat = Signal()
         m.d.comb += [
@@ -244,3 +214,26 @@ class AXI4Master(wiring.Component):
             with m.If(b_beat & (bus.bresp[1]) & (self.wr_resp == RESP_OKAY)):
                 m.d.sync += self.wr_resp.eq(bus.bresp)
         return m
+
+
+def _address_channel(m, cmd, issue, addr, left, busy, cut, axvalid, axready, axaddr, axlen, size):
+    """One direction's address channel (AR or AW): a transfer accepted on ``cmd`` loads
+    ``addr``/``left``/``busy``; each ``issue`` puts its next burst (``cut.beats`` beats, the
+    4 KiB and 16-beat rule) on the channel and advances past it."""
+    with m.If(axvalid & axready):
+        m.d.sync += axvalid.eq(0)
+    with m.If(cmd.valid & cmd.ready):
+        m.d.sync += [
+            addr.eq(cmd.payload.addr),
+            left.eq(cmd.payload.beats),
+            busy.eq(cmd.payload.beats != 0),
+        ]
+    with m.Elif(issue):
+        m.d.sync += [
+            axvalid.eq(1),
+            axaddr.eq((addr >> size) << size),
+            axlen.eq(cut.beats - 1),
+            addr.eq(addr + (cut.beats << size)),
+            left.eq(left - cut.beats),
+            busy.eq(left != cut.beats),
+        ]
