@@ -21,7 +21,7 @@ __all__ = ["ModelEngine", "FIT_CONFIG", "FIT_CONFIG_NOTE", "engine_cycles", "CLO
 
 #: The engine configuration that fits the xc7z020 (docs/engine.md: 3 cores of 72 lanes);
 #: the frame benchmark's and the ``msdf`` backend's default.
-FIT_CONFIG = E.EngineConfig(arrays=(E.ArrayConfig("mma", 3, 72),))
+FIT_CONFIG = E.BOARD_CONFIG
 FIT_CONFIG_NOTE = "3 cores x 72 lanes (the configuration that fits the xc7z020, docs/engine.md)"
 #: PL clock the cycle counts are converted at (``frame_ms_at_100mhz``)
 CLOCK_HZ = 100_000_000

@@ -63,7 +63,7 @@ __all__ = [
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
-    "check_fetch", "MAX_COMMANDS",
+    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG",
 ]
 
 #: version of the compiled image format (host/compiler.py) and of this contract
@@ -308,6 +308,12 @@ class EngineConfig:
 
 
 # ------------------------------------------------------------------------- descriptors
+
+#: The engine built for the board (``make bitstream``, ``make synth-report``) and the default of
+#: the frame benchmark and the ``msdf`` backend: 3 conv cores of 72 lanes (docs/engine.md,
+#: fits the xc7z020 by Yosys). Declared here once; everything else imports it.
+BOARD_CONFIG = EngineConfig(arrays=(ArrayConfig("mma", 3, 72),))
+
 
 class DescriptorError(ValueError):
     """A descriptor field value does not fit, or a field name is unknown."""
