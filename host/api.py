@@ -415,21 +415,30 @@ DEFAULT_OVERLAY = "/home/xilinx/msdf_accel/msdf_accel.bit"
 
 
 def _pynq_engine(overlay):
-    """(EngineDriver factory(nbytes), EngineConfig) of the overlay's convolution engine."""
-    from ..spec.engine import EngineConfig
-    from .pynq_ip import ACCEL_CELL, pynq_module
+    """(EngineDriver factory(nbytes), EngineConfig, overlay folder) of the overlay's
+    convolution engine; ConfigMismatch for an overlay of another top, register map or
+    engine configuration (:func:`~msdf_unet.host.pynq_ip.check_overlay`)."""
+    from .pynq_ip import ACCEL_CELL, check_overlay, pynq_module
+    from .runtime import ConfigMismatch
     pynq = pynq_module()
     path = Path(overlay or os.environ.get("MSDF_OVERLAY") or DEFAULT_OVERLAY)
     if not path.is_file() or not path.with_suffix(".hwh").is_file():
         raise BackendUnavailable(f"the pynq backend needs the overlay {path} and its .hwh "
                                  f"(copy the folder written by `make bitstream`; or set MSDF_OVERLAY)")
+    config = check_overlay(path.parent)
     from . import pynq_ip
     pynq_ip.MsdfAccelIP  # registers the driver class before the overlay is parsed
     ol = pynq.Overlay(str(path))
     ip = getattr(ol, ACCEL_CELL)
-    cfg = path.with_name("engine_config.json")
-    config = EngineConfig.from_json(cfg.read_text()) if cfg.is_file() else EngineConfig()
-    return ip.engine_driver, config
+
+    def make_driver(nbytes):
+        drv = ip.engine_driver(nbytes)
+        if drv.config_digest32 != config.digest32:
+            raise ConfigMismatch(f"the bitstream {path.name} holds engine config "
+                                 f"{drv.config_digest32:#010x}, its {pynq_ip.ENGINE_CONFIG_FILE} says "
+                                 f"{config.digest32:#010x}: the overlay folder mixes two builds")
+        return drv
+    return make_driver, config, path.parent
 
 
 def _run_engine(model: Model, x: np.ndarray, backend: str, progress: bool, overlay=None,
@@ -444,8 +453,11 @@ def _run_engine(model: Model, x: np.ndarray, backend: str, progress: bool, overl
         codes = input_codes(x, program.tensors[program.input].scale)
         heads, cycles = run_on_rtl(image, codes)
         return np.stack([labels_from_head(h) for h in heads]), None, int(cycles.sum())
-    make_driver, config = _pynq_engine(overlay)
-    image = compile_program(program, config, policy="end", input_hw=tuple(x.shape[2:]))
+    from .pynq_ip import SHIPPED_POLICY, find_image
+    make_driver, config, folder = _pynq_engine(overlay)
+    # the image shipped in the overlay folder, else compiled here (numpy, once per call)
+    image = find_image(folder, program, config, tuple(x.shape[2:]), SHIPPED_POLICY) or \
+        compile_program(program, config, policy=SHIPPED_POLICY, input_hw=tuple(x.shape[2:]))
     driver = make_driver(image.mem_size)
     scale = program.tensors[program.input].scale
     labels, cycles = [], 0
@@ -453,7 +465,7 @@ def _run_engine(model: Model, x: np.ndarray, backend: str, progress: bool, overl
     for i in range(len(x)):
         bar.update(1)
         write_input(image, input_codes(x[i], scale))
-        run = driver.run(image, timeout_s=timeout_s)
+        run = driver.run(image, timeout_s=timeout_s, irq=getattr(driver, "use_irq", False))
         labels.append(labels_from_head(read_tensor(image, image.output)))
         cycles += run.cycles
     bar.close()

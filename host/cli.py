@@ -39,6 +39,10 @@ def _add_config_args(p: argparse.ArgumentParser):
     p.add_argument("--bias-lanes", type=int, default=2, help="lanes for bias pseudo-products")
     p.add_argument("--unsigned", action="store_true", help="unsigned activations (seed mode)")
     p.add_argument("--clk-mhz", type=float, default=100.0, help="PL clock (FCLK_CLK0)")
+    p.add_argument("--top", choices=("engine", "dot"), default="engine",
+                   help="board top: the convolution engine (default) or the dot-product skeleton")
+    p.add_argument("--engine-config", type=Path,
+                   help="EngineConfig JSON of the engine top (default spec.engine.BOARD_CONFIG)")
 
 
 def _add_out_dir_args(p: argparse.ArgumentParser, default: str):
@@ -61,6 +65,16 @@ def _config(args):
                        signed_acts=not args.unsigned, variant=args.variant, clk_mhz=args.clk_mhz)
 
 
+def _engine_config(args):
+    """The EngineConfig of ``--engine-config`` (None: the board's; refused for ``--top dot``)."""
+    if args.engine_config is None:
+        return None
+    if args.top != "engine":
+        raise ValueError(f"--engine-config applies to --top engine, not --top {args.top}")
+    from ..spec.engine import EngineConfig
+    return EngineConfig.from_json(args.engine_config.read_text())
+
+
 def cmd_verilog(args) -> int:
     from dataclasses import replace
 
@@ -69,10 +83,14 @@ def cmd_verilog(args) -> int:
     from ..hdl.verilog import write_verilog
     config = _config(args)
     from ..hdl.soc.generate import CORE_NAME, WRAPPER_NAME, generate
-    _claim_out(args, [f"{CORE_NAME}.v", f"{WRAPPER_NAME}.v", "regmap.json", "config.json", "units"])
-    gen = generate(config, args.out)
-    for p in (gen.core, gen.wrapper, gen.regmap, gen.config):
-        print(p)
+    _claim_out(args, [f"{CORE_NAME}.v", f"{WRAPPER_NAME}.v", "regmap.json", "config.json", "units",
+                      "engine_config.json"])
+    gen = generate(config, args.out, top=args.top, engine_config=_engine_config(args))
+    for p in (gen.core, gen.wrapper, gen.regmap, gen.config, gen.engine_config):
+        if p is not None:
+            print(p)
+    if args.top != "dot":
+        return 0
     # every arithmetic variant as a stand-alone unit with the same lane count
     for variant in VARIANTS:
         unit = make_dot_product(replace(config, variant=variant))
@@ -83,29 +101,37 @@ def cmd_verilog(args) -> int:
 
 def cmd_synth_report(args) -> int:
     from ..fileio import prepare_out_dir, prepare_out_file, write_text
-    from ..hdl.soc.generate import CORE_NAME, generate
-    from ..hdl.soc.synth import XC7Z020, print_timing, synthesize, timing_estimate
+    from ..hdl.soc.generate import generate
+    from ..hdl.soc.report import FIT_BUDGET, synth_report
+    from ..hdl.soc.synth import XC7Z020, print_timing
+    from ..spec.engine import BOARD_CONFIG
     config = _config(args)
+    ecfg = _engine_config(args) or (BOARD_CONFIG if args.top == "engine" else None)
     prepare_out_file(args.out)
     prepare_out_dir(args.workdir, what="--workdir")
-    gen = generate(config, args.workdir / "verilog")
-    print(f"Yosys synth_xilinx -family xc7 on {CORE_NAME} ({config.variant}, "
-          f"{config.n_lanes} lanes) ...", flush=True)
-    util = synthesize([gen.core], top=CORE_NAME, workdir=args.workdir / "yosys")
-    report = util.to_dict()
-    net = json.loads((args.workdir / "yosys" / "netlist.json").read_text())
-    report["timing_estimate"] = timing_estimate(net, CORE_NAME)
-    report["config"] = json.loads(config.to_json())
+    gen = generate(config, args.workdir / "verilog", top=args.top, engine_config=ecfg)
+    report = synth_report(gen, args.workdir, accel_config=config, engine_config=ecfg,
+                          use_cache=not args.no_cache)
     write_text(args.out, json.dumps(report, indent=2))
-    pct = util.percent
-    print(f"{'resource':<10}{'used':>10}{'of':>10}{'%':>8}")
+    what = (f"convolution engine {ecfg.arrays[0].kpbs} cores x {ecfg.arrays[0].lanes} lanes"
+            if args.top == "engine" else f"dot-product top ({config.variant}, {config.n_lanes} lanes)")
+    print(f"board top: {what}; Yosys synth_xilinx -family xc7 "
+          f"({'cached' if report['cached'] else 'ran'} {report['seconds']} s)")
+    pct = report["percent_of_xc7z020"]
+    print(f"{'resource':<10}{'used':>10}{'of':>10}{'%':>8}{'budget':>10}")
     for k, total in XC7Z020.items():
-        print(f"{k:<10}{getattr(util, k):>10g}{total:>10}{pct[k]:>8.2f}")
+        b = report["budget"].get(k)
+        lim = f"{b['limit']:g}" if b else ""
+        print(f"{k:<10}{report[k]:>10g}{total:>10}{pct[k]:>8.2f}{lim:>10}")
+    rule = ", ".join(f"{k} <= {v:.0%}" if isinstance(v, float) else f"{k} <= {v}"
+                     for k, v in FIT_BUDGET.items())
+    print(f"fits the budget ({rule}): {'yes' if report['fits_budget'] else 'NO'}")
     print_timing(report["timing_estimate"])
     print(f"written {args.out}")
-    if not util.fits():
-        over = [k for k in XC7Z020 if getattr(util, k) > XC7Z020[k]]
-        print(f"error: the design does not fit the xc7z020 ({', '.join(over)})", file=sys.stderr)
+    if not report["fits"] or not report["fits_budget"]:
+        over = [k for k, v in report["budget"].items() if k != "fits" and not v["ok"]] or \
+            [k for k in XC7Z020 if report[k] > XC7Z020[k]]
+        print(f"error: the design does not fit the xc7z020 budget ({', '.join(over)})", file=sys.stderr)
         return 1
     return 0
 
@@ -115,10 +141,20 @@ def cmd_bitstream(args) -> int:
     config = _config(args)
     _claim_out(args, ["src", "regmap.json", "config.json", "build.tcl", "README.txt", "out",
                       "project", "vivado.log", "vivado.jou", ".Xil", "overlay_README.md", "programs"])
-    from .api import cache_dir  # compiled programs go into the overlay: given, else the cached ones
-    programs = args.program or sorted((cache_dir() / "programs").glob("*.msdfp"))
-    tree = write_tree(config, args.out, programs=programs)
-    print(f"Vivado build tree written to {tree.root}/ ({len(tree.sources)} sources, {tree.tcl.name})")
+    programs = list(args.program)
+    if args.top == "engine":  # the shipped models (+ --program), compiled for the engine
+        from ..golden.program import load_program
+        from ..spec.engine import BOARD_CONFIG
+        from .api import MODELS, load_model
+        from .pynq_ip import ship_programs
+        ecfg = _engine_config(args) or BOARD_CONFIG
+        progs = {} if args.program else {n: load_model(n).program for n in MODELS}
+        progs.update({p.stem: load_program(p) for p in args.program})
+        programs = ship_programs(progs, ecfg, args.out / "programs")
+    tree = write_tree(config, args.out, top=args.top, engine_config=_engine_config(args),
+                      programs=programs)
+    print(f"Vivado build tree written to {tree.root}/ ({len(tree.sources)} sources, {tree.tcl.name}; "
+          f"top: {tree.top}; overlay files: {', '.join(p.name for p in programs) or 'none'})")
     try:
         bit = run_vivado(tree)
     except VivadoNotFound as e:
@@ -151,13 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--out", type=Path, default=Path("build/reports/utilization.json"))
     p.add_argument("--workdir", type=Path, default=Path("build/synth"))
+    p.add_argument("--no-cache", action="store_true",
+                   help="run Yosys even when a report of the same Verilog is cached")
     p.set_defaults(func=cmd_synth_report)
 
     p = sub.add_parser("bitstream", help="write the Vivado tree; run Vivado when installed")
     _add_config_args(p)
     _add_out_dir_args(p, "build/vivado")
     p.add_argument("--program", type=Path, action="append", default=[],
-                   help="compiled .msdfp to ship in the overlay (default: the cached ones)")
+                   help="quantized .msdfp to ship (compiled for the engine) in the overlay "
+                        "(default: the shipped models)")
     p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser("bench", help="benchmarks: arith (variants, Yosys) or golden (model speed)")

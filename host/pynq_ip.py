@@ -28,13 +28,23 @@ import numpy as np
 
 from .runtime import AcceleratorTimeout, BackendUnavailable, check_timeout, require_engine
 
-__all__ = ["ACCEL_VLNV", "ACCEL_CELL", "MsdfAccelIP", "allocate", "to_device", "from_device", "pynq_module"]
+__all__ = ["ACCEL_VLNV", "ACCEL_CELL", "MsdfAccelIP", "allocate", "to_device", "from_device", "pynq_module",
+           "ENGINE_CONFIG_FILE", "REGMAP_FILE", "IMAGE_SUFFIX", "SHIPPED_POLICY", "check_overlay",
+           "program_digest", "image_name", "ship_programs", "find_image"]
 
 #: VLNV Vivado gives the accelerator's module reference (= hdl.soc.vivado.ACCEL_VLNV; a test
 #: checks they agree: this module must not import the Amaranth side).
 ACCEL_VLNV = "xilinx.com:module_ref:msdf_accel:1.0"
 #: the accelerator's cell in the block design (= hdl.soc.vivado.ACCEL_CELL)
 ACCEL_CELL = "msdf_accel_0"
+
+#: Files of the overlay folder (``make bitstream``'s ``out/``) the ``pynq`` backend reads.
+ENGINE_CONFIG_FILE = "engine_config.json"
+REGMAP_FILE = "regmap.json"
+#: Compiled images shipped beside the bitstream (``host/compiler.py:save_image``).
+IMAGE_SUFFIX = ".msdfi"
+#: The policy the ``pynq`` backend runs (exact early termination, labels equal ``int8``).
+SHIPPED_POLICY = "end"
 
 _CLASS = None
 _CLASS_LOCK = threading.Lock()
@@ -120,7 +130,10 @@ def _make_class():
             waits through :meth:`wait_done`)."""
             require_engine("pynq")
             from .engine_driver import EngineDriver, PynqMemory
-            return EngineDriver(_LockedMMIO(self), PynqMemory(nbytes), wait=self.wait_done)
+            drv = EngineDriver(_LockedMMIO(self), PynqMemory(nbytes), wait=self.wait_done)
+            #: run with CTRL.irq_en when PYNQ found the interrupt (else wait_done polls)
+            drv.use_irq = getattr(self, "irq", None) is not None
+            return drv
 
     return MsdfAccelIP
 
@@ -148,3 +161,93 @@ def __getattr__(name):
                 _CLASS = _make_class()
         return _CLASS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ------------------------------------------------------------------ the overlay folder
+
+def check_overlay(folder):
+    """The :class:`~msdf_unet.spec.engine.EngineConfig` of the overlay in ``folder``
+    (``engine_config.json``), after checking that its ``regmap.json`` is the register map
+    of this runtime's engine; :class:`~.runtime.ConfigMismatch` naming the file otherwise
+    (an overlay of the dot-product top, of an older build, or of another engine)."""
+    import json
+    from pathlib import Path
+
+    from ..hdl.conv.regs import engine_map
+    from ..spec.engine import EngineConfig
+    from .runtime import ConfigMismatch
+    folder = Path(folder)
+    regmap, cfg = folder / REGMAP_FILE, folder / ENGINE_CONFIG_FILE
+    if not cfg.is_file():
+        raise ConfigMismatch(f"the overlay in {folder} has no {ENGINE_CONFIG_FILE}: it was not built "
+                             f"with the convolution engine as its top (rebuild it with "
+                             f"`make bitstream`, whose default top is the engine)")
+    if not regmap.is_file():
+        raise ConfigMismatch(f"the overlay in {folder} has no {REGMAP_FILE} (copy the whole folder "
+                             f"`make bitstream` wrote)")
+    want = engine_map()
+    try:
+        got = json.loads(regmap.read_text())
+        same = got == json.loads(want.to_json())
+    except (ValueError, UnicodeDecodeError):
+        same = False
+    if not same:
+        raise ConfigMismatch(f"{regmap} is not the register map of this runtime's engine "
+                             f"(digest {want.digest32:#010x}): the overlay was built from another "
+                             f"version of msdf-unet; rebuild it or install the matching msdf-unet")
+    try:
+        return EngineConfig.from_json(cfg.read_text())
+    except ValueError as e:
+        raise ConfigMismatch(f"{cfg} is not a valid EngineConfig: {e}") from None
+
+
+def program_digest(program) -> str:
+    """SHA-256 (hex) of a program's ``.msdfp`` bytes: what a shipped image is keyed by."""
+    import hashlib
+
+    from ..golden.program import program_to_bytes
+    return hashlib.sha256(program_to_bytes(program)).hexdigest()
+
+
+def image_name(program, input_hw, policy: str = SHIPPED_POLICY) -> str:
+    """File name of ``program`` compiled for ``input_hw`` with ``policy``:
+    ``<model>-<digest16>.<H>x<W>.<policy>.msdfi`` (the engine config is in the file and
+    checked when it is loaded)."""
+    name = str(program.meta.get("model") or "program")
+    h, w = (int(v) for v in input_hw)
+    return f"{name}-{program_digest(program)[:16]}.{h}x{w}.{policy.replace(':', '-')}{IMAGE_SUFFIX}"
+
+
+def ship_programs(programs, config, dest, *, policy: str = SHIPPED_POLICY) -> list:
+    """Write each ``name -> Program`` of ``programs`` into ``dest`` as ``<name>.msdfp`` and
+    compiled for ``config`` at its nominal input size (:func:`image_name`); return the paths."""
+    from pathlib import Path
+
+    from ..golden.program import program_to_bytes
+    from .compiler import compile_program, save_image
+    from .runtime import atomic_write_bytes
+    dest = Path(dest)
+    out = []
+    for name, program in programs.items():
+        out.append(atomic_write_bytes(dest / f"{name}.msdfp", program_to_bytes(program)))
+        image = compile_program(program, config, policy=policy)
+        out.append(save_image(dest / image_name(program, image.meta["input_hw"], policy), image))
+    return out
+
+
+def find_image(folder, program, config, input_hw, policy: str = SHIPPED_POLICY):
+    """The image of ``program`` compiled for ``config`` / ``input_hw`` / ``policy`` shipped
+    in ``folder``, or None when there is none (the caller compiles it).
+    :class:`~msdf_unet.host.compiler.ImageFormatError` for a corrupt file or one compiled
+    for another engine configuration."""
+    from pathlib import Path
+
+    from .compiler import ImageFormatError, load_image
+    path = Path(folder) / image_name(program, input_hw, policy)
+    if not path.is_file():
+        return None
+    image = load_image(path, expect_config=config)
+    if list(image.meta.get("input_hw", ())) != [int(v) for v in input_hw] or image.policy != policy:
+        raise ImageFormatError(f"{path}: holds input {image.meta.get('input_hw')} / policy "
+                               f"{image.policy}, its name says {list(input_hw)} / {policy}")
+    return image

@@ -11,10 +11,21 @@ from dataclasses import asdict, dataclass, fields
 #: Arithmetic variants selectable at generation time (declared in spec/arith.py)
 from ...spec.arith import ACCEL_ACT_BITS_MAX, ACCEL_MAX_LANES, VARIANTS, check_act_bits
 
-__all__ = ["AccelConfig", "VARIANTS", "CLK_MHZ_RANGE"]
+__all__ = ["AccelConfig", "VARIANTS", "CLK_MHZ_RANGE", "PS7_IO_PLL_MHZ", "ps7_fclk_mhz"]
 
 #: PL clocks the build accepts, in MHz (FCLK_CLK0 of the Zynq-7020)
 CLK_MHZ_RANGE = (1.0, 250.0)
+#: The PS7's IO PLL on the PYNQ-Z2 (50 MHz crystal x 20); FCLK0 = IO PLL / (d0 * d1).
+PS7_IO_PLL_MHZ = 1000.0
+_FCLK_DIVISOR_MAX = 63
+
+
+def ps7_fclk_mhz(requested_mhz: float) -> float:
+    """The FCLK frequency (MHz) the PS7 actually produces for ``requested_mhz``: the IO PLL
+    divided by the product of two dividers in 1..63 closest to the request."""
+    best = min((abs(PS7_IO_PLL_MHZ / (a * b) - requested_mhz), PS7_IO_PLL_MHZ / (a * b))
+               for a in range(1, _FCLK_DIVISOR_MAX + 1) for b in range(1, _FCLK_DIVISOR_MAX + 1))
+    return best[1]
 
 
 def _is_int(v) -> bool:

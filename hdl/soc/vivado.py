@@ -10,11 +10,11 @@ holds a Tcl script that builds a block design around the Amaranth-generated acce
   frequency the PS7 produces exactly from its 1000 MHz IO PLL: :func:`ps7_fclk_mhz`; the
   script checks the PS7's *actual* frequency, so the ``FREQ_HZ`` the wrapper declares is
   the clock the PL gets) and ``IRQ_F2P``;
-- ``S_AXI_HP0`` (64 bit) for an accelerator with an AXI4 master (``mem_master``, the name of
-  that interface on the top; the convolution engine will have one): connected through an
-  interconnect and given the whole DDR (``HP0_DDR_LOWOCM``). The present dot-product top has
-  no master, so by default HP0 stays disabled (an enabled HP0 without a master fails
-  ``validate_bd_design``);
+- ``S_AXI_HP0`` (64 bit) for the top's AXI4 master (``mem_master``: the wrapper interface
+  :data:`~.generate.MEM_BUS` of the convolution engine, the default top): connected through
+  an interconnect and given the whole DDR (``HP0_DDR_LOWOCM``). The dot-product top
+  (``top="dot"``) has no master, so HP0 stays disabled for it (an enabled HP0 without a
+  master fails ``validate_bd_design``);
 - the accelerator as a module reference (``msdf_accel``, the wrapper of
   :mod:`.generate`; PYNQ sees the VLNV :data:`ACCEL_VLNV`), its AXI4-Lite slave on
   ``M_AXI_GP0`` through an AXI interconnect, its interrupt through ``xlconcat`` ->
@@ -23,7 +23,8 @@ holds a Tcl script that builds a block design around the Amaranth-generated acce
 - synthesis, implementation, bitstream; the build fails unless timing is met (worst setup,
   hold and pulse-width slack all >= 0); ``out/`` is the PYNQ overlay folder:
   ``msdf_accel.bit``, ``msdf_accel.hwh``, ``msdf_accel.xsa``, ``regmap.json``,
-  ``config.json``, the compiled programs given to :func:`write_tree` and a ``README.md``.
+  ``config.json``, ``engine_config.json`` (engine top), the compiled programs given to
+  :func:`write_tree` and a ``README.md``.
 
 The script uses Tcl 8.5 commands only (Vivado up to 2020.x embeds Tcl 8.5):
 :data:`TCL86_ONLY` lists what it must not use; the tests scan for them.
@@ -36,8 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import AccelConfig
-from .generate import CORE_NAME, WRAPPER_NAME, generate
+from .config import PS7_IO_PLL_MHZ, AccelConfig, ps7_fclk_mhz
+from .generate import CORE_NAME, WRAPPER_NAME, Generated, generate
 from .platform import PYNQZ2Platform
 
 __all__ = ["VivadoTree", "VivadoNotFound", "write_tree", "run_vivado", "build_tcl", "ps7_fclk_mhz",
@@ -50,9 +51,6 @@ PROJECT = "msdf_unet"
 ACCEL_CELL = f"{WRAPPER_NAME}_0"
 #: VLNV Vivado gives a module reference; the PYNQ driver binds to it (host/pynq_ip.py).
 ACCEL_VLNV = f"xilinx.com:module_ref:{WRAPPER_NAME}:1.0"
-#: The PS7's IO PLL on the PYNQ-Z2 (50 MHz crystal x 20); FCLK0 = IO PLL / (d0 * d1).
-PS7_IO_PLL_MHZ = 1000.0
-_FCLK_DIVISOR_MAX = 63
 #: Tcl commands (and subcommands) that Tcl 8.5 lacks.
 TCL86_ONLY = ("lmap", "try", "throw", "tailcall", "coroutine", "yield", "yieldto", "dict map",
               "string cat", "file tempfile", "info coroutine", "oo::class", "zlib", "lsort -stride",
@@ -94,14 +92,6 @@ PS7_PYNQ_Z2 = {
 }
 
 
-def ps7_fclk_mhz(requested_mhz: float) -> float:
-    """The FCLK frequency (MHz) the PS7 actually produces for ``requested_mhz``: the IO PLL
-    divided by the product of two dividers in 1..63 closest to the request."""
-    best = min((abs(PS7_IO_PLL_MHZ / (a * b) - requested_mhz), PS7_IO_PLL_MHZ / (a * b))
-               for a in range(1, _FCLK_DIVISOR_MAX + 1) for b in range(1, _FCLK_DIVISOR_MAX + 1))
-    return best[1]
-
-
 def _check_fclk(clk_mhz: float) -> None:
     actual = ps7_fclk_mhz(clk_mhz)
     if abs(actual - clk_mhz) > 1e-6:
@@ -123,6 +113,7 @@ class VivadoTree:
     tcl: Path
     sources: tuple[Path, ...]
     out_dir: Path
+    top: str = "engine"
 
     @property
     def command(self) -> list[str]:
@@ -286,13 +277,29 @@ puts "msdf-unet: overlay written to $out"
 """
 
 
-def _overlay_readme(config: AccelConfig, programs: Sequence[str], mem_master: str | None) -> str:
-    progs = "".join(f"- `{Path(p).name}`: " + ("compiled program\n" if p.endswith(".msdfp") else
-                                                 "the convolution engine's EngineConfig\n")
-                    for p in programs) or \
-        "- (no compiled program was given to this build)\n"
+def _overlay_readme(config: AccelConfig, programs: Sequence[str], gen: Generated) -> str:
+    kinds = {".msdfp": "quantized program (`msdf_unet.load_model(path)`)",
+             ".msdfi": "the program compiled for this engine (`host/compiler.py`; the pynq "
+                       "backend uses it instead of compiling on the board)"}
+    progs = "".join(f"- `{Path(p).name}`: {kinds.get(Path(p).suffix, 'file given to the build')}\n"
+                    for p in programs) or "- (no compiled program was given to this build)\n"
+    if gen.top == "engine":
+        top = ("the convolution engine (`hdl/conv/engine.py`); `engine_config.json` is its "
+               "EngineConfig (the runtime refuses a program compiled for another one)")
+        use = f"""```python
+import msdf_unet
+model = msdf_unet.load_model("/home/xilinx/msdf_accel/mri_edge.msdfp")
+seg = msdf_unet.segment(image_or_volume, model, backend="pynq",
+                        overlay="/home/xilinx/msdf_accel/{WRAPPER_NAME}.bit")
+```
+or by hand: `ol.{ACCEL_CELL}.engine_driver(nbytes)` (`msdf_unet.host.engine_driver.EngineDriver`)."""
+    else:
+        top = "the dot-product skeleton (`hdl/soc/accel.py`)"
+        use = f"`ol.{ACCEL_CELL}.dot_driver()` (`msdf_unet.host.driver.DotProductDriver`)."
+    ecfg = "- `engine_config.json`: the engine's EngineConfig\n" if gen.top == "engine" else ""
     return f"""# msdf-unet overlay for the PYNQ-Z2
 
+Top of the PL: {top}.
 Copy this folder to the board (e.g. `/home/xilinx/msdf_accel/`) and load it with
 
 ```python
@@ -302,26 +309,29 @@ ol = Overlay("/home/xilinx/msdf_accel/{WRAPPER_NAME}.bit")
 accel = ol.{ACCEL_CELL}                # msdf_unet.host.pynq_ip.MsdfAccelIP
 ```
 
+{use}
+
 - `{WRAPPER_NAME}.bit`, `{WRAPPER_NAME}.hwh`: bitstream and hardware handoff (pynq.Overlay)
 - `{WRAPPER_NAME}.xsa`: hardware platform (Vitis / PetaLinux)
-- `regmap.json`: the accelerator's register map (the driver checks its digest)
-- `config.json`: the accelerator configuration ({config.variant}, FCLK0 {config.clk_mhz:g} MHz)
-{progs}
+- `regmap.json`: the register map (the driver checks its digest against the hardware's)
+- `config.json`: build settings (FCLK0 {config.clk_mhz:g} MHz)
+{ecfg}{progs}
 Control on M_AXI_GP0; interrupt through xlconcat -> axi_intc -> IRQ_F2P;
-S_AXI_HP0: {"64-bit, master " + mem_master if mem_master else "not used by this top"}.
+S_AXI_HP0: {"64-bit, master " + gen.mem_master if gen.mem_master else "not used by this top"}.
 """
 
 
 def write_tree(config: AccelConfig = AccelConfig(), root: Path | str = "build/vivado", *,
-               mem_master: str | None = None, programs: Sequence[Path | str] = (),
-               engine_config_json: str | None = None) -> VivadoTree:
+               top: str = "engine", engine_config=None,
+               programs: Sequence[Path | str] = ()) -> VivadoTree:
     """Write the complete Vivado build tree under ``root`` (sources, Tcl, README).
 
-    ``programs`` (compiled ``.msdfp`` files) are copied into the tree and from there into
-    the overlay folder; ``engine_config_json`` (the convolution engine's
-    ``EngineConfig.to_json()``, once the engine is the top) goes there as
-    ``engine_config.json``, where the board runtime reads it. ValueError for a ``clk_mhz``
-    the PS7 cannot produce exactly or a missing program file.
+    ``top`` / ``engine_config``: the board top (:func:`.generate.generate`; default the
+    convolution engine with :data:`~msdf_unet.spec.engine.BOARD_CONFIG`). The engine's
+    AXI4 master goes to ``S_AXI_HP0`` and its ``engine_config.json`` into the overlay.
+    ``programs`` (compiled ``.msdfp`` / ``.msdfi`` files) are copied into the tree and from
+    there into the overlay folder. ValueError for a ``clk_mhz`` the PS7 cannot produce
+    exactly or a missing program file.
     """
     _check_fclk(config.clk_mhz)
     root = Path(root)
@@ -330,32 +340,34 @@ def write_tree(config: AccelConfig = AccelConfig(), root: Path | str = "build/vi
         if not p.is_file():
             raise ValueError(f"program {p} does not exist")
     root.mkdir(parents=True, exist_ok=True)
-    gen = generate(config, root / "src")
+    gen = generate(config, root / "src", top=top, engine_config=engine_config)
     # regmap/config sit at the root so the Tcl copies them next to the bitstream
     shutil.copyfile(gen.regmap, root / "regmap.json")
     shutil.copyfile(gen.config, root / "config.json")
     prog_rel = []
-    if engine_config_json is not None:
+    if gen.engine_config is not None:
         (root / "programs").mkdir(exist_ok=True)
-        (root / "programs" / "engine_config.json").write_text(engine_config_json)
+        shutil.copyfile(gen.engine_config, root / "programs" / "engine_config.json")
         prog_rel.append("programs/engine_config.json")
     for p in programs:
         (root / "programs").mkdir(exist_ok=True)
-        shutil.copyfile(p, root / "programs" / p.name)
+        if p.resolve() != (root / "programs" / p.name).resolve():
+            shutil.copyfile(p, root / "programs" / p.name)
         prog_rel.append(f"programs/{p.name}")
     sources = [str(p.relative_to(root)) for p in gen.sources]
     tcl = root / "build.tcl"
     tcl.write_text(build_tcl(config, part=PYNQZ2Platform().part, sources=sources,
-                             mem_master=mem_master, programs=prog_rel))
-    (root / "overlay_README.md").write_text(_overlay_readme(config, prog_rel, mem_master))
+                             mem_master=gen.mem_master, programs=prog_rel))
+    (root / "overlay_README.md").write_text(
+        _overlay_readme(config, [p for p in prog_rel if not p.endswith("engine_config.json")], gen))
     (root / "README.txt").write_text(
         f"msdf-unet Vivado build tree for the PYNQ-Z2 ({PYNQZ2Platform().part}).\n"
-        f"Top of the PL: {WRAPPER_NAME} (wraps {CORE_NAME}); block design {BD_NAME}.\n"
+        f"Top of the PL: {WRAPPER_NAME} (wraps {CORE_NAME}, the {gen.top} top); block design {BD_NAME}.\n"
         f"Build:  cd {root} && vivado -mode batch -source build.tcl\n"
         f"Result: the overlay folder out/ ({WRAPPER_NAME}.bit, .hwh, .xsa, regmap.json, "
         f"config.json, README.md, programs)\n")
     return VivadoTree(root=root, tcl=tcl, sources=tuple(root / s for s in sources),
-                      out_dir=root / "out")
+                      out_dir=root / "out", top=gen.top)
 
 
 def run_vivado(tree: VivadoTree) -> Path:

@@ -37,7 +37,7 @@ def run_on_rtl(config: AccelConfig, cases: list[dict], *, simulator: str = "veri
     try:
         (work / "in.json").write_text(json.dumps(cases))
         out = work / "out.json"
-        gen = generate(config, SIM_BUILD_ROOT / f"{name}-verilog")
+        gen = generate(config, SIM_BUILD_ROOT / f"{name}-verilog", top="dot")
         run_cocotb(simulator=simulator, verilog_sources=gen.sources, toplevel=WRAPPER_NAME,
                    test_module="msdf_unet.sim.soc.tb_batch", build_name=name,
                    parameters_env={"MSDF_ACCEL_CONFIG": config.to_json(),

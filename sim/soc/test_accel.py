@@ -22,7 +22,7 @@ CASES = [
 def test_accelerator(simulator, config, n_txns):
     require_simulator(simulator)
     name = f"accel-{config.variant}-{config.data_lanes}-{config.bias_lanes}-{int(config.signed_acts)}"
-    gen = generate(config, SIM_BUILD_ROOT / f"{name}-{simulator}-verilog")  # one per xdist worker
+    gen = generate(config, SIM_BUILD_ROOT / f"{name}-{simulator}-verilog", top="dot")  # one per xdist worker
     run_cocotb(simulator=simulator, verilog_sources=gen.sources, toplevel=WRAPPER_NAME,
                test_module="msdf_unet.sim.soc.tb_accel", build_name=name,
                parameters_env={"MSDF_ACCEL_CONFIG": config.to_json(),

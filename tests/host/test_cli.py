@@ -9,8 +9,34 @@ from msdf_unet.hdl.soc.regs import accelerator_map
 from msdf_unet.host.cli import main
 
 
+SMALL = {"arrays": [{"variant": "mma", "kpbs": 1, "lanes": 6}]}
+
+
+def _small(tmp_path):
+    p = tmp_path / "small_engine.json"
+    from msdf_unet.spec.engine import EngineConfig
+    p.write_text(EngineConfig.from_dict(SMALL).to_json())
+    return p
+
+
+def test_verilog_default_top_is_the_engine(tmp_path):
+    from msdf_unet.hdl.conv.regs import engine_map
+    from msdf_unet.spec.engine import EngineConfig
+    out = tmp_path / "v"
+    assert main(["verilog", "--engine-config", str(_small(tmp_path)), "--out", str(out)]) == 0
+    assert RegisterMap.from_json((out / "regmap.json").read_text()) == engine_map()
+    assert EngineConfig.from_json((out / "engine_config.json").read_text()) == EngineConfig.from_dict(SMALL)
+    assert "m_axi_awaddr" in (out / "msdf_accel.v").read_text() and not (out / "units").exists()
+
+
+def test_engine_config_with_the_dot_top_is_refused(tmp_path, capsys):
+    assert main(["verilog", "--top", "dot", "--engine-config", str(_small(tmp_path)),
+                 "--out", str(tmp_path / "v")]) == 2
+    assert "--engine-config applies to --top engine" in capsys.readouterr().err
+
+
 def test_verilog_writes_top_units_and_map(tmp_path, capsys):
-    assert main(["verilog", "--out", str(tmp_path)]) == 0
+    assert main(["verilog", "--top", "dot", "--out", str(tmp_path)]) == 0
     assert RegisterMap.from_json((tmp_path / "regmap.json").read_text()) == accelerator_map(n_lanes=11)
     assert re.search(r"^module msdf_accel_core\(", (tmp_path / "msdf_accel_core.v").read_text(), re.M)
     for v in VARIANTS:
@@ -21,17 +47,18 @@ def test_verilog_writes_top_units_and_map(tmp_path, capsys):
 
 def test_bitstream_without_vivado_explains(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    assert main(["bitstream", "--out", str(tmp_path / "viv")]) == 3
+    assert main(["bitstream", "--top", "dot", "--out", str(tmp_path / "viv")]) == 3
     err = capsys.readouterr().err
     assert "Vivado is not on PATH" in err and str(tmp_path / "viv") in err
     assert (tmp_path / "viv" / "build.tcl").is_file()
 
 
 def test_bad_config_is_named(tmp_path, capsys):
-    assert main(["verilog", "--config", str(_write(tmp_path, {"variant": "fast"})),
+    assert main(["verilog", "--top", "dot", "--config", str(_write(tmp_path, {"variant": "fast"})),
                  "--out", str(tmp_path)]) == 2
     assert "variant must be one of" in capsys.readouterr().err
-    assert main(["verilog", "--config", str(_write(tmp_path, {"lanes": 3})), "--out", str(tmp_path)]) == 2
+    assert main(["verilog", "--top", "dot", "--config", str(_write(tmp_path, {"lanes": 3})),
+                 "--out", str(tmp_path)]) == 2
     assert "unknown AccelConfig keys ['lanes']" in capsys.readouterr().err
 
 
@@ -67,19 +94,20 @@ def test_foreign_folder_is_refused_unless_forced(tmp_path, capsys, monkeypatch, 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")                   # no Vivado
     for name in ("thesis.tex", "data.csv", "notes.txt"):
         (tmp_path / name).write_text("precious")
-    assert main([command, "--out", str(tmp_path)]) == 2
+    dot = ["--top", "dot"]                                          # fast: the folder rules only
+    assert main([command, *dot, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "data.csv, notes.txt, thesis.tex" in err and "--force" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "notes.txt", "thesis.tex"]
-    assert main([command, "--out", str(tmp_path), "--force"]) in (0, 3)
+    assert main([command, *dot, "--out", str(tmp_path), "--force"]) in (0, 3)
     assert (tmp_path / MARKER).is_file() and (tmp_path / "thesis.tex").read_text() == "precious"
-    assert main([command, "--out", str(tmp_path)]) in (0, 3)        # our own output now
+    assert main([command, *dot, "--out", str(tmp_path)]) in (0, 3)        # our own output now
 
 
 def test_verilog_reuses_its_own_output_from_before_markers(tmp_path):
-    assert main(["verilog", "--out", str(tmp_path)]) == 0
+    assert main(["verilog", "--top", "dot", "--out", str(tmp_path)]) == 0
     (tmp_path / MARKER).unlink()
-    assert main(["verilog", "--out", str(tmp_path)]) == 0
+    assert main(["verilog", "--top", "dot", "--out", str(tmp_path)]) == 0
 
 
 def test_synth_report_workdir_below_a_file(tmp_path, capsys):

@@ -15,12 +15,16 @@ from pathlib import Path
 import pytest
 
 from msdf_unet.hdl.bus.regmap import RegisterMap
+from msdf_unet.hdl.conv.regs import engine_map
 from msdf_unet.hdl.soc.config import AccelConfig
-from msdf_unet.hdl.soc.generate import CORE_NAME, WRAPPER_NAME
+from msdf_unet.hdl.soc.generate import CORE_NAME, MEM_BUS, WRAPPER_NAME
 from msdf_unet.hdl.soc.vivado import (ACCEL_CELL, BD_NAME, PROJECT, PS7_IO_PLL_MHZ, TCL86_ONLY,
                                       VivadoNotFound, build_tcl, ps7_fclk_mhz, run_vivado, write_tree)
+from msdf_unet.spec.engine import ArrayConfig, EngineConfig
 
-CONFIG = AccelConfig(variant="bitserial", clk_mhz=100.0)
+CONFIG = AccelConfig(clk_mhz=100.0)
+#: a small engine (1 core of 6 lanes): the tree's structure does not depend on its size
+SMALL = EngineConfig(arrays=(ArrayConfig("mma", 1, 6),))
 
 STUBS = r"""
 set ::calls {}
@@ -54,7 +58,7 @@ foreach cmd {lmap try throw tailcall coroutine yield} {
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    return write_tree(CONFIG, tmp_path_factory.mktemp("vivado") / "tree")
+    return write_tree(CONFIG, tmp_path_factory.mktemp("vivado") / "tree", engine_config=SMALL)
 
 
 def run_tcl(tree, tmp_path, *, board="", period=10.0, slack=0.25, hold=0.05, tpws=1.0, act_mhz=100.0):
@@ -98,10 +102,13 @@ def test_tree_holds_every_source_and_the_exports(tree):
     assert re.search(rf"^module {CORE_NAME}\(", core, re.M)
     assert re.search(rf"^module {WRAPPER_NAME} \(", wrapper, re.M)
     assert f"{CORE_NAME} core (" in wrapper
-    assert "FREQ_HZ 100000000" in wrapper and "PROTOCOL AXI4LITE" in wrapper
+    assert "FREQ_HZ 100000000" in wrapper and "PROTOCOL AXI4LITE" in wrapper and "PROTOCOL AXI4," in wrapper
     assert AccelConfig.from_json((tree.root / "config.json").read_text()) == CONFIG
-    RegisterMap.from_json((tree.root / "regmap.json").read_text())
+    assert RegisterMap.from_json((tree.root / "regmap.json").read_text()) == engine_map()
+    assert EngineConfig.from_json((tree.root / "programs" / "engine_config.json").read_text()) == SMALL
     tcl = tree.tcl.read_text()
+    assert f'Master "/{ACCEL_CELL}/{MEM_BUS}" Slave "/processing_system7_0/S_AXI_HP0"' in tcl
+    assert "CONFIG.PCW_USE_S_AXI_HP0 {1}" in tcl and "HP0_DDR_LOWOCM" in tcl
     assert "set part xc7z020clg400-1" in tcl
     for p in tree.sources:
         assert str(p.relative_to(tree.root)) in tcl
@@ -124,7 +131,12 @@ def test_tcl_runs_end_to_end_and_copies_the_overlay(tree, tmp_path):
     assert runs[1][2:4] == ("-to_step", "write_bitstream")
     out = root / "out"
     assert {p.name for p in out.iterdir()} == {f"{WRAPPER_NAME}.bit", f"{WRAPPER_NAME}.hwh",
-                                              "regmap.json", "config.json", "README.md"}
+                                              "regmap.json", "config.json", "README.md",
+                                              "engine_config.json"}
+    auto = [" ".join(c) for c in calls if c[0] == "apply_bd_automation"]
+    assert any(f"/{ACCEL_CELL}/{MEM_BUS}" in a and "S_AXI_HP0" in a for a in auto)
+    assert ("get_bd_addr_spaces", f"{ACCEL_CELL}/{MEM_BUS}") in calls     # DDR mapped for the master
+    assert any(c[0] == "assign_bd_address" and "-target_address_space" in c for c in calls)
     assert any(c[0] == "write_hw_platform" and c[-1].endswith(f"{WRAPPER_NAME}.xsa") for c in calls)
     assert ACCEL_CELL in (out / "README.md").read_text()
     assert json.loads((out / "config.json").read_text())["clk_mhz"] == 100.0
@@ -201,21 +213,35 @@ def test_script_uses_no_tcl86_only_command(tree):
 def test_clock_must_be_one_the_ps7_makes(tmp_path):
     assert ps7_fclk_mhz(100.0) == 100.0 and ps7_fclk_mhz(150.0) == pytest.approx(PS7_IO_PLL_MHZ / 7)
     with pytest.raises(ValueError, match="clk_mhz 150 is not a frequency the PS7 makes"):
-        write_tree(AccelConfig(clk_mhz=150.0), tmp_path / "t")
+        write_tree(AccelConfig(clk_mhz=150.0), tmp_path / "t", engine_config=SMALL)
 
 
 def test_programs_are_copied_into_the_overlay(tmp_path):
     prog = tmp_path / "mri_edge.msdfp"
     prog.write_bytes(b"program")
-    t = write_tree(CONFIG, tmp_path / "tree", programs=[prog])
+    t = write_tree(CONFIG, tmp_path / "tree", engine_config=SMALL, programs=[prog])
     root, _ = run_tcl(t, tmp_path / "run")
     assert (root / "out" / "mri_edge.msdfp").read_bytes() == b"program"
-    from msdf_unet.spec.engine import EngineConfig
-    t3 = write_tree(CONFIG, tmp_path / "tree3", engine_config_json=EngineConfig().to_json())
-    root3, _ = run_tcl(t3, tmp_path / "run3")
-    assert EngineConfig.from_json((root3 / "out" / "engine_config.json").read_text()) == EngineConfig()
+    assert EngineConfig.from_json((root / "out" / "engine_config.json").read_text()) == SMALL
+    assert "mri_edge.msdfp" in (root / "out" / "README.md").read_text()
     with pytest.raises(ValueError, match="does not exist"):
         write_tree(CONFIG, tmp_path / "t2", programs=[tmp_path / "nope.msdfp"])
+
+
+def test_dot_top_is_an_explicit_alternative_without_hp0(tmp_path):
+    from msdf_unet.hdl.soc.regs import accelerator_map
+    cfg = AccelConfig(variant="bitserial")
+    t = write_tree(cfg, tmp_path / "tree", top="dot")
+    assert t.top == "dot"
+    assert RegisterMap.from_json((t.root / "regmap.json").read_text()) == accelerator_map(n_lanes=cfg.n_lanes)
+    assert "PCW_USE_S_AXI_HP0" not in t.tcl.read_text() and not (t.root / "programs").exists()
+    assert "m_axi" not in (t.root / "src" / f"{WRAPPER_NAME}.v").read_text()
+    root, _ = run_tcl(t, tmp_path / "run")
+    assert not (root / "out" / "engine_config.json").exists()
+    with pytest.raises(ValueError, match="engine top only"):
+        write_tree(cfg, tmp_path / "t2", top="dot", engine_config=SMALL)
+    with pytest.raises(ValueError, match="top must be one of"):
+        write_tree(cfg, tmp_path / "t3", top="dsp")
 
 
 @pytest.mark.vivado
@@ -223,6 +249,6 @@ def test_real_vivado_build(tmp_path):
     """Where Vivado is installed: the tree builds into a .bit and .hwh (tens of minutes)."""
     if shutil.which("vivado") is None:
         pytest.skip("needs Vivado on PATH")
-    tree = write_tree(AccelConfig(), tmp_path / "vivado")
+    tree = write_tree(AccelConfig(), tmp_path / "vivado")     # the board top: BOARD_CONFIG
     bit = run_vivado(tree)
     assert bit.stat().st_size > 100_000 and bit.with_suffix(".hwh").is_file()
