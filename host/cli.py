@@ -57,8 +57,18 @@ def _claim_out(args, ours) -> None:
     claim_out_dir(args.out, ours=ours, force=args.force)
 
 
+#: flags of the dot-product top only: (option, attribute, default)
+_DOT_FLAGS = (("--variant", "variant", "mma"), ("--data-lanes", "data_lanes", 9),
+              ("--bias-lanes", "bias_lanes", 2), ("--unsigned", "unsigned", False))
+
+
 def _config(args):
     from ..hdl.soc.config import AccelConfig
+    if getattr(args, "top", "dot") == "engine":
+        used = [opt for opt, attr, default in _DOT_FLAGS if getattr(args, attr) != default]
+        if used:
+            raise ValueError(f"{', '.join(used)} apply to --top dot; the engine top takes its "
+                             f"configuration from --engine-config (default spec.engine.BOARD_CONFIG)")
     if args.config:
         return AccelConfig.from_json(args.config.read_text())
     return AccelConfig(data_lanes=args.data_lanes, bias_lanes=args.bias_lanes,

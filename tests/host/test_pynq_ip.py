@@ -166,7 +166,15 @@ def fake_board(fake_pynq, tmp_path):
     bit = tmp_path / "msdf_accel.bit"
     bit.write_bytes(b"bit")
     bit.with_suffix(".hwh").write_text("<hwh/>")
+    _overlay_files(tmp_path, EngineConfig())
     return bit, engine
+
+
+def _overlay_files(folder, config):
+    """What `make bitstream` puts beside the .bit for the engine top."""
+    from msdf_unet.hdl.conv.regs import engine_map
+    (folder / pynq_ip.REGMAP_FILE).write_text(engine_map().to_json())
+    (folder / pynq_ip.ENGINE_CONFIG_FILE).write_text(config.to_json())
 
 
 def test_engine_driver_runs_through_the_ip_with_flush_and_invalidate(fake_board):
@@ -208,3 +216,67 @@ def test_without_pynq_the_message_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(pynq_ip, "_CLASS", None)
     with pytest.raises(BackendUnavailable, match="PYNQ board"):
         pynq_ip.MsdfAccelIP
+
+
+def test_overlay_of_another_top_or_map_is_refused(fake_board, tmp_path):
+    from msdf_unet.host import api
+    from msdf_unet.host.runtime import ConfigMismatch
+    bit, _ = fake_board
+    img = np.ones((32, 32), np.float32)
+    (tmp_path / pynq_ip.REGMAP_FILE).write_text('{"name": "msdf_accel", "registers": []}')
+    with pytest.raises(ConfigMismatch, match="not the register map of this runtime's engine"):
+        api.segment(img, "mri_edge", "pynq", overlay=bit, progress=False)
+    (tmp_path / pynq_ip.ENGINE_CONFIG_FILE).unlink()
+    with pytest.raises(ConfigMismatch, match="no engine_config.json: it was not built with the convolution engine"):
+        api.segment(img, "mri_edge", "pynq", overlay=bit, progress=False)
+
+
+def test_overlay_config_that_is_not_the_bitstream_s_is_refused(fake_board, tmp_path):
+    from msdf_unet.host import api
+    from msdf_unet.host.runtime import ConfigMismatch
+    from msdf_unet.spec.engine import BOARD_CONFIG
+    bit, engine = fake_board
+    _overlay_files(tmp_path, BOARD_CONFIG)        # the fake bitstream runs EngineConfig()
+    with pytest.raises(ConfigMismatch, match="mixes two builds"):
+        api.segment(np.ones((32, 32), np.float32), "mri_edge", "pynq", overlay=bit, progress=False)
+    assert engine.runs == 0
+
+
+def test_shipped_image_is_used_instead_of_compiling(fake_board, tmp_path, monkeypatch):
+    from msdf_unet.golden.data import load_dataset
+    from msdf_unet.host import api, compiler
+    from msdf_unet.spec.engine import EngineConfig
+    bit, engine = fake_board
+    monkeypatch.setenv("MSDF_UNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(api, "_MODELS", {})
+    model = api.load_model("mri_edge")
+    paths = pynq_ip.ship_programs({"mri_edge": model.program}, EngineConfig(), tmp_path)
+    names = [p.name for p in paths]
+    h, w = model.program.tensors[model.program.input].shape[1:]
+    assert names[0] == "mri_edge.msdfp" and names[1].endswith(f".{h}x{w}.end.msdfi")
+    assert api.load_model(str(tmp_path / "mri_edge.msdfp")).program.meta["model"] == "mri_edge"
+    img = load_dataset("mri", "test").images[5, 0]
+    assert img.shape == (h, w)
+    sw = api.segment(img, model, "int8", progress=False)
+
+    def no_compile(*a, **k):
+        raise AssertionError("compiled on the board although the overlay ships the image")
+    monkeypatch.setattr(compiler, "compile_program", no_compile)
+    hw = api.segment(img, model, "pynq", overlay=bit, progress=False)
+    np.testing.assert_array_equal(hw.labels, sw.labels)
+    assert engine.runs == 1
+    # the image under that name is refused for another engine configuration
+    from msdf_unet.host.compiler import ImageFormatError
+    from msdf_unet.spec.engine import BOARD_CONFIG
+    assert BOARD_CONFIG.digest != EngineConfig().digest
+    with pytest.raises(ImageFormatError, match="recompile the program"):
+        pynq_ip.find_image(tmp_path, model.program, BOARD_CONFIG, (h, w))
+    assert pynq_ip.find_image(tmp_path, model.program, EngineConfig(), (h // 2, w // 2)) is None
+
+
+def test_engine_driver_enables_the_interrupt_when_pynq_found_one(fake_board):
+    bit, engine = fake_board
+    ip = sys.modules["pynq"].Overlay(str(bit)).msdf_accel_0
+    assert ip.engine_driver(1 << 16).use_irq is False
+    ip.irq = object()
+    assert ip.engine_driver(1 << 16).use_irq is True

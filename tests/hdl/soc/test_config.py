@@ -78,5 +78,7 @@ def test_accelerator_refuses_variants_it_cannot_drive(capsys, tmp_path):
             with pytest.raises(ValueError, match=repr(v.name)):
                 DotProductAccelerator(config)
     assert not all(v.accel for v in ARITH_VARIANTS)
-    assert main(["verilog", "--variant", "msdf-v2", "--out", str(tmp_path / "v")]) == 2
+    assert main(["verilog", "--top", "dot", "--variant", "msdf-v2", "--out", str(tmp_path / "v")]) == 2
     assert "'msdf-v2' cannot sit behind the dot-product accelerator" in capsys.readouterr().err
+    assert main(["verilog", "--variant", "msdf-v2", "--out", str(tmp_path / "v")]) == 2   # engine top
+    assert "--variant apply to --top dot" in capsys.readouterr().err
