@@ -1,5 +1,8 @@
 """Yosys utilization report: parsing, percentages, the fit check, and `synth-report` itself."""
 import json
+from pathlib import Path
+
+import pytest
 
 from msdf_unet.hdl.soc.synth import XC7Z020, Utilization
 from msdf_unet.host.cli import main
@@ -19,10 +22,17 @@ def test_too_big_does_not_fit():
     assert not u.fits() and u.to_dict()["fits"] is False
 
 
-def test_synth_report_of_the_skeleton(tmp_path):
+def test_synth_report_of_the_skeleton(tmp_path, capsys):
     out = tmp_path / "utilization.json"
-    assert main(["synth-report", "--out", str(out), "--workdir", str(tmp_path / "w")]) == 0
+    args = ["synth-report", "--top", "dot", "--out", str(out), "--workdir", str(tmp_path / "w")]
+    assert main(args) == 0
     report = json.loads(out.read_text())
+    assert report["cached"] is False and report["top"] == "dot" and report["fits_budget"] is True
+    # a second run of the same Verilog is the cached report
+    assert main(args) == 0
+    again = json.loads(out.read_text())
+    assert again["cached"] is True and "cached" in capsys.readouterr().out
+    assert {k: v for k, v in again.items() if k != "cached"} == {k: v for k, v in report.items() if k != "cached"}
     for k in ("LUT", "FF", "CARRY4", "DSP48E1", "BRAM36"):
         assert k in report and k in report["percent_of_xc7z020"]
     assert report["fits"] is True
@@ -182,3 +192,58 @@ def test_timing_estimate_through_an_unregistered_dsp_input():
     want = (D["ff_clk_to_q"] + 3 * D["route"] + D["lut"] + D["dsp_comb"] + D["ff_setup"])
     p = est["domains"]["clk"]
     assert p["critical_path_ns"] == round(want, 3) and (p["dsp48e1"], p["lut"], p["nets"]) == (1, 1, 3)
+
+
+def _fake_engine_synth(calls):
+    """Stands for hdl/conv/synth.py's route: writes what Yosys would (Verilog, netlist)."""
+    from msdf_unet.hdl.conv.engine import ConvEngine
+    from msdf_unet.hdl.verilog import write_verilog
+
+    def synthesize_engine(config, workdir, *, top):
+        calls.append((config, top))
+        write_verilog(ConvEngine(config), name=top, path=Path(workdir) / f"{top}.v")
+        (Path(workdir) / "netlist.json").write_text(json.dumps({"modules": {top: {"cells": {}, "netnames": {}}}}))
+        return Utilization.from_cells(top, {"LUT6": 46000, "FDRE": 100, "DSP48E1": 30, "RAMB36E1": 120})
+    return synthesize_engine
+
+
+def test_engine_report_goes_through_the_conv_route_once_and_is_cached(tmp_path, monkeypatch, capsys):
+    """The engine top is synthesised by hdl/conv/synth.py (one route) on the core Verilog
+    generate() wrote; the report checks the issue's budget and is cached by the Verilog's hash."""
+    from msdf_unet.hdl.conv import synth as conv_synth
+    from msdf_unet.hdl.soc.generate import CORE_NAME
+    from msdf_unet.hdl.soc.report import FIT_BUDGET
+    from msdf_unet.spec.engine import ArrayConfig, EngineConfig
+    calls = []
+    monkeypatch.setattr(conv_synth, "synthesize_engine", _fake_engine_synth(calls))
+    cfg = EngineConfig(arrays=(ArrayConfig("mma", 1, 6),))
+    (tmp_path / "e.json").write_text(cfg.to_json())
+    out = tmp_path / "u.json"
+    args = ["synth-report", "--engine-config", str(tmp_path / "e.json"), "--out", str(out),
+            "--workdir", str(tmp_path / "w")]
+    assert main(args) == 1                      # 46000 LUT > 85 % of 53200: over the budget
+    report = json.loads(out.read_text())
+    assert calls == [(cfg, CORE_NAME)] and report["top"] == "engine"
+    assert EngineConfig.from_dict(report["config"]) == cfg      # bench frame finds it by config
+    assert report["budget"]["LUT"] == {"used": 46000, "limit": FIT_BUDGET["LUT"] * XC7Z020["LUT"], "ok": False}
+    assert report["budget"]["BRAM36"]["ok"] is True and report["fits_budget"] is False
+    assert report["fits"] is True                                # it fits the device, not the budget
+    text = capsys.readouterr()
+    assert "fits the budget (LUT <= 85%, BRAM36 <= 90%, DSP48E1 <= 220): NO" in text.out
+    assert "LUT" in text.err
+    assert main(args) == 1 and len(calls) == 1                   # cached: no second synthesis
+    assert json.loads(out.read_text())["cached"] is True
+    assert main([*args, "--no-cache"]) == 1 and len(calls) == 2
+
+
+@pytest.mark.slow
+def test_engine_report_of_a_small_engine_for_real(tmp_path):
+    """The real large-stack Yosys route on a 1-core, 6-lane engine (several minutes)."""
+    from msdf_unet.spec.engine import ArrayConfig, EngineConfig
+    cfg = EngineConfig(arrays=(ArrayConfig("mma", 1, 6),))
+    (tmp_path / "e.json").write_text(cfg.to_json())
+    out = tmp_path / "u.json"
+    main(["synth-report", "--engine-config", str(tmp_path / "e.json"), "--out", str(out),
+          "--workdir", str(tmp_path / "w")])
+    report = json.loads(out.read_text())
+    assert report["BRAM36"] > 0 and report["LUT"] > 1000 and report["timing_estimate"]["domains"]
