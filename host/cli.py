@@ -125,8 +125,9 @@ def cmd_synth_report(args) -> int:
     write_text(args.out, json.dumps(report, indent=2))
     what = (f"convolution engine {ecfg.arrays[0].kpbs} cores x {ecfg.arrays[0].lanes} lanes"
             if args.top == "engine" else f"dot-product top ({config.variant}, {config.n_lanes} lanes)")
-    print(f"board top: {what}; Yosys synth_xilinx -family xc7 "
-          f"({'cached' if report['cached'] else 'ran'} {report['seconds']} s)")
+    how = ("cached report" if report["cached"] else
+           "reused a finished run" if report["seconds"] is None else f"Yosys ran {report['seconds']} s")
+    print(f"board top: {what}; Yosys synth_xilinx -family xc7 ({how})")
     pct = report["percent_of_xc7z020"]
     print(f"{'resource':<10}{'used':>10}{'of':>10}{'%':>8}{'budget':>10}")
     for k, total in XC7Z020.items():

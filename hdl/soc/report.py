@@ -58,6 +58,17 @@ def cache_key(gen: Generated) -> str:
     return h.hexdigest()
 
 
+def _finished_run(ydir: Path, gen: Generated) -> bool:
+    """``ydir`` holds a Yosys run (``stat.json``, ``netlist.json``) that finished after its
+    Verilog was written, and that Verilog is ``gen``'s core (e.g. a run started by hand, or
+    one whose report was lost)."""
+    v, stat, net = ydir / f"{CORE_NAME}.v", ydir / "stat.json", ydir / "netlist.json"
+    if not (v.is_file() and stat.is_file() and net.is_file()):
+        return False
+    newer = min(stat.stat().st_mtime, net.stat().st_mtime) >= v.stat().st_mtime
+    return newer and v.read_bytes() == gen.core.read_bytes()
+
+
 def synth_report(gen: Generated, workdir: Path | str, *, accel_config=None, engine_config=None,
                  use_cache: bool = True, log=print) -> dict:
     """The report of ``gen`` (output of :func:`.generate.generate`), from the cache or by
@@ -75,8 +86,14 @@ def synth_report(gen: Generated, workdir: Path | str, *, accel_config=None, engi
             pass                                  # a corrupt entry: synthesise again
     ydir = workdir / "yosys"
     t0 = time.monotonic()
-    if gen.top == "engine":
+    if use_cache and _finished_run(ydir, gen):
+        log(f"synth-report: reusing the finished Yosys run of the same Verilog in {ydir}")
+        stat = json.loads((ydir / "stat.json").read_text())
+        util = Utilization.from_cells(CORE_NAME, stat["design"]["num_cells_by_type"])
+        seconds = None
+    elif gen.top == "engine":
         from ..conv.synth import synthesize_engine
+        seconds = 0.0
         log(f"Yosys on the convolution engine ({engine_config.arrays[0].kpbs} cores x "
             f"{engine_config.arrays[0].lanes} lanes; about 10 minutes per core) in {ydir} ...")
         util = synthesize_engine(engine_config, ydir, top=CORE_NAME)
@@ -84,9 +101,11 @@ def synth_report(gen: Generated, workdir: Path | str, *, accel_config=None, engi
             raise RuntimeError("the engine Verilog Yosys synthesised differs from the generated "
                                f"core {gen.core}: Verilog generation is not deterministic")
     else:
+        seconds = 0.0
         log(f"Yosys on the dot-product top in {ydir} ...")
         util = synthesize([gen.core], top=CORE_NAME, workdir=ydir)
-    seconds = time.monotonic() - t0
+    if seconds is not None:
+        seconds = round(time.monotonic() - t0, 1)
     report = util.to_dict()
     report["budget"] = budget_check(util)
     report["fits_budget"] = report["budget"]["fits"]
@@ -99,7 +118,7 @@ def synth_report(gen: Generated, workdir: Path | str, *, accel_config=None, engi
     report["accel_config"] = json.loads(accel_config.to_json()) if accel_config is not None else None
     report["verilog_sha256"] = hashlib.sha256(gen.core.read_bytes()).hexdigest()
     report["route"] = ROUTES[gen.top]
-    report["seconds"] = round(seconds, 1)
+    report["seconds"] = seconds          # None: reused a finished run (not timed here)
     report["cached"] = False
     write_text(cached, json.dumps(report, indent=2))
     return report
