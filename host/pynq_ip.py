@@ -8,7 +8,14 @@ registers it with PYNQ, so import it *before* loading the overlay::
     from msdf_unet.host.pynq_ip import MsdfAccelIP   # registers the driver
     ol = Overlay("/home/xilinx/msdf_accel/msdf_accel.bit")
     accel = ol.msdf_accel_0                           # an MsdfAccelIP
-    accel.dot_driver().dot(x, w, bias)                # the dot-product top
+    drv = accel.engine_driver(image.mem_size)         # the convolution engine (default top)
+    accel.dot_driver().dot(x, w, bias)                # an overlay of the dot-product top
+
+The overlay folder (``make bitstream``'s ``out/``) also holds ``regmap.json``,
+``engine_config.json`` and the shipped programs: :func:`check_overlay` refuses a folder of
+another top, register map or engine configuration; :func:`ship_programs` (build side) /
+:func:`find_image` (board side) store and find the programs compiled for the overlay's
+engine, so the board does not compile them.
 
 Conventions followed (from PYNQ's own drivers): register access through the IP's MMIO
 (``read``/``write``), buffers from ``pynq.allocate`` (``S_AXI_HP0`` is not cache-coherent:
