@@ -74,6 +74,9 @@ def synth_report(gen: Generated, workdir: Path | str, *, accel_config=None, engi
     """The report of ``gen`` (output of :func:`.generate.generate`), from the cache or by
     running Yosys in ``workdir/yosys``; the fresh report is written to the cache."""
     workdir = Path(workdir)
+    if gen.top == "engine" and engine_config is None:
+        from ...spec.engine import EngineConfig
+        engine_config = EngineConfig.from_json(gen.engine_config.read_text())
     key = cache_key(gen)
     cached = workdir / "cache" / f"{key}.json"
     if use_cache and cached.is_file():
