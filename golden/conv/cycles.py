@@ -234,12 +234,13 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
 
 
 class _Geometry:
-    """The conv core's buffer sizes (``hdl/conv/conv_control.ConvGeometry``)."""
+    """The conv core's buffer sizes (``hdl/conv/conv_control.ConvGeometry``), from the
+    :class:`~msdf_unet.spec.engine.EngineConfig`."""
 
-    def __init__(self, config, lanes, out_buffer_bytes=16384, param_depth=64):
-        self.weight_rows = config.weight_buffer_bytes // lanes
-        self.out_words = out_buffer_bytes // 8
-        self.param_depth = param_depth
+    def __init__(self, config, lanes=None):
+        self.weight_rows = config.weight_buffer_bytes // (config.lanes if lanes is None else lanes)
+        self.out_words = config.out_buffer_words
+        self.param_depth = config.param_table_depth
 
 
 def image_cycles(mem: bytearray, config: E.EngineConfig, cmd_offset: int = 0,
