@@ -217,7 +217,8 @@ class EngineConfig:
     max_channels, max_width, max_height : int
         Largest cin/cout, input width and height of a command (<= 65535: u16 fields).
     max_bias_lanes : int
-        Largest ``bias_lanes`` (>= 5: the MRI program needs 5; <= 255).
+        Largest ``bias_lanes`` (>= 5: the MRI program needs 5; <= 255); every PE has
+        ``lanes + max_bias_lanes`` lanes.
     max_fan_in : int
         Largest ``cin*k*k + bias_lanes`` of one output (sizes the accumulators).
     addr_bits : int
@@ -353,9 +354,12 @@ class EngineConfig:
 # ------------------------------------------------------------------------- descriptors
 
 #: The engine built for the board (``make bitstream``, ``make synth-report``) and the default of
-#: the frame benchmark and the ``msdf`` backend: 3 conv cores of 72 lanes (docs/engine.md,
-#: fits the xc7z020 by Yosys). Declared here once; everything else imports it.
-BOARD_CONFIG = EngineConfig(arrays=(ArrayConfig("mma", 3, 72),))
+#: the frame benchmark and the ``msdf`` backend: 3 conv cores of 72 data lanes (docs/engine.md,
+#: fits the xc7z020 by Yosys) and 14 bias lanes per PE, the most any shipped program needs
+#: (the paper model ``mri_paper``: ``up.3.conv1``; ``tests/host/test_compiler_shipped.py``
+#: derives the number from the shipped programs), so every shipped program runs as trained.
+#: Declared here once; everything else imports it.
+BOARD_CONFIG = EngineConfig(arrays=(ArrayConfig("mma", 3, 72),), max_bias_lanes=14)
 
 
 class DescriptorError(ValueError):
