@@ -155,7 +155,9 @@ def _build_and_test(simulator, verilog_sources, toplevel, test_module, build_dir
     try:
         runner.build(sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
                      build_dir=build_dir, build_args=build_args, timescale=timescale,
-                     waves=waves, log_file=logs.get("build"))
+                     waves=waves, log_file=logs.get("build"),
+                     # iverilog takes seconds: never reuse a build made with other flags
+                     always=simulator == "icarus")
     finally:
         if saved is None:
             os.environ.pop("MAKEFLAGS", None)
