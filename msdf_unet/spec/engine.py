@@ -769,8 +769,10 @@ def _param_docs(cls) -> dict[str, str]:
         else:
             for n in names:
                 docs[n] = (docs[n] + " " + line.strip()).strip()
-    import re
-    md = lambda t: re.sub(r":\w+:`([^`]+)`", r"`\1`", t.replace("``", "`"))  # noqa: E731
+    def md(t):   # Sphinx roles and double backquotes -> Markdown code
+        for role in (":func:", ":attr:", ":data:", ":class:", ":meth:"):
+            t = t.replace(role, "")
+        return t.replace("``", "`")
     return {n: md(t) for n, t in docs.items()}
 
 
