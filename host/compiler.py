@@ -446,10 +446,17 @@ def _limits(where: str, f: dict, c: E.EngineConfig, lanes: int) -> None:
         (lanes, c.max_fan_in, "fan-in (cin*k*k + bias lanes)", "max_fan_in"),
         (E.line_buffer_bytes_needed(f["cin"], f["width"], f["kernel"]), c.line_buffer_bytes,
          "line buffer bytes needed", "line_buffer_bytes"),
+        # one output channel's weights, lanes per row, in each core's weight buffer
+        (-(-f["cin"] * f["kernel"] ** 2 // c.lanes), c.weight_rows,
+         "weight buffer rows of one output channel (ceil(cin*k*k / lanes))", "weight_rows",
+         f" (weight_buffer_bytes={c.weight_buffer_bytes} // lanes={c.lanes})"),
+        # one output row (INT32 for the head) in each core's output-row buffer
+        (E.row_stride(f["width"], E.HEAD_ELEM_BYTES if f["head"] else 1), c.out_buffer_bytes,
+         "output row bytes", "out_buffer_bytes"),
     ]
-    for v, mx, what, name in checks:
+    for v, mx, what, name, *why in checks:
         if v > mx:
-            raise CompileError(f"{where}: {what} {v} exceed the engine limit {name}={mx}")
+            raise CompileError(f"{where}: {what} {v} exceed the engine limit {name}={mx}{''.join(why)}")
 
 
 # ------------------------------------------------------------------------- tensor I/O

@@ -19,10 +19,13 @@ from ..spec import engine as E
 
 __all__ = ["ModelEngine", "FIT_CONFIG", "FIT_CONFIG_NOTE", "engine_cycles", "CLOCK_HZ"]
 
-#: The engine configuration that fits the xc7z020 (docs/engine.md: 3 cores of 72 lanes);
+#: The engine configuration that fits the xc7z020 (docs/engine.md: 3 cores of 72 lanes,
+#: spec.engine.BOARD_CONFIG);
 #: the frame benchmark's and the ``msdf`` backend's default.
 FIT_CONFIG = E.BOARD_CONFIG
-FIT_CONFIG_NOTE = "3 cores x 72 lanes (the configuration that fits the xc7z020, docs/engine.md)"
+FIT_CONFIG_NOTE = (f"{FIT_CONFIG.arrays[0].kpbs} cores x {FIT_CONFIG.lanes} data lanes "
+                   f"(+{FIT_CONFIG.max_bias_lanes} bias lanes per PE; the configuration that fits "
+                   f"the xc7z020, docs/engine.md)")
 #: PL clock the cycle counts are converted at (``frame_ms_at_100mhz``)
 CLOCK_HZ = 100_000_000
 

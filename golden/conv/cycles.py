@@ -218,28 +218,50 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
                 wc = n * (rw_out + 1) + 1
                 total += wc
                 memory_c += wc
-        return total, compute, memory_c
+        return total, compute, memory_c, groups
 
     per_core = [core_time(j * q, min(cout, (j + 1) * q)) for j in range(cores)]
-    # several cores run the same phases at the same time: their transfers queue at the one
-    # memory (summed here: an upper bound; measured on mri_edge 16x16 with 2 cores the
-    # RTL is 0-18% faster), their pixel pipelines overlap (max). One core: exact to 2%.
-    busy = max(t - mc for t, _, mc in per_core)
-    memory_c = sum(mc for _, _, mc in per_core)
-    compute = max(cp for _, cp, _ in per_core)
-    total = overhead + 4 + nch + q + 1 + busy + memory_c
+    span, memory_c = _cores_span(per_core, rec)
+    compute = max(pc[1] for pc in per_core)
+    total = overhead + 4 + nch + q + 1 + span
     total += memory.write_latency + 2
     return CommandCycles(index, op.name, int(total), compute=compute, memory=memory_c,
                          control=int(total) - compute - memory_c)
 
 
-class _Geometry:
-    """The conv core's buffer sizes (``hdl/conv/conv_control.ConvGeometry``)."""
+def _cores_span(per_core, rec: int) -> tuple[int, int]:
+    """``(cycles, memory cycles)`` of several cores' work on one conv command, from each
+    core's ``(cycles, compute, memory, groups)`` as if it ran alone (``rec``: bytes of one
+    channel record).
 
-    def __init__(self, config, lanes, out_buffer_bytes=16384, param_depth=64):
-        self.weight_rows = config.weight_buffer_bytes // lanes
-        self.out_words = out_buffer_bytes // 8
-        self.param_depth = param_depth
+    The cores run the same rows at the same time, each on its own buffers, behind one AXI
+    master (``hdl/bus/transfer_arbiter``: transfers granted in turn, read data returned
+    in order). A parameter load is one read transfer parsed one byte per cycle (8 cycles
+    per beat): while a core parses, the read data of every later transfer waits behind
+    it, so the cores' parameter loads run one after the other (``n * rec`` cycles each).
+    Line fills and output rows move at one beat per cycle and interleave with the other
+    cores' pixel pipelines at no extra cost; everything else overlaps. A core never
+    finishes before it would alone. One core: its own cycles. Checked against the RTL
+    with 2 cores (``sim/conv/test_engine.py``, ``mri-16x16-end-2cores``).
+    """
+    if len(per_core) == 1:
+        t, _, mc, _ = per_core[0]
+        return t, mc
+    parse = [sum(n * rec for _, n in groups) for *_, groups in per_core]
+    alone = max(t for t, *_ in per_core)
+    span = max(alone, max(t - p for (t, *_), p in zip(per_core, parse)) + sum(parse))
+    busy = max(t - mc for t, _, mc, _ in per_core)
+    return span, span - busy
+
+
+class _Geometry:
+    """The conv core's buffer sizes (``hdl/conv/conv_control.ConvGeometry``), from the
+    :class:`~msdf_unet.spec.engine.EngineConfig`."""
+
+    def __init__(self, config, lanes=None):
+        self.weight_rows = config.weight_buffer_bytes // (config.lanes if lanes is None else lanes)
+        self.out_words = config.out_buffer_words
+        self.param_depth = config.param_table_depth
 
 
 def image_cycles(mem: bytearray, config: E.EngineConfig, cmd_offset: int = 0,

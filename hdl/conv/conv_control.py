@@ -37,7 +37,8 @@ class ConvGeometry:
     ``param_depth`` output channels per weight load.
     """
 
-    def __init__(self, config, *, lanes: int, out_buffer_bytes: int = 16384, param_depth: int = 64):
+    def __init__(self, config, *, lanes: int | None = None):
+        lanes = config.lanes if lanes is None else lanes  # EngineConfig validates the multiple of 3
         self.lanes = lanes
         self.bias_lanes = config.max_bias_lanes
         self.weight_rows = config.weight_buffer_bytes // lanes
@@ -49,8 +50,8 @@ class ConvGeometry:
         self.line_words = config.line_buffer_bytes // 8
         #: the line buffer is two banks of 64-bit words (even / odd word addresses)
         self.line_bank_words = -(-self.line_words // 2)
-        self.out_words = out_buffer_bytes // 8
-        self.param_depth = param_depth
+        self.out_words = config.out_buffer_words
+        self.param_depth = config.param_table_depth
         self.max_width = config.max_width
         self.max_height = config.max_height
 

@@ -44,13 +44,12 @@ class ConvEngine(wiring.Component):
     irq : ``Out(1)``
     """
 
-    def __init__(self, config: EngineConfig, *, out_buffer_bytes: int = 16384, max_reads: int = 4):
+    def __init__(self, config: EngineConfig, *, max_reads: int = 4):
         if not isinstance(config, EngineConfig):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         self.config = config
         self.cores = config.arrays[0].kpbs
-        self.geometry = ConvGeometry(config, lanes=config.arrays[0].lanes,
-                                     out_buffer_bytes=out_buffer_bytes)
+        self.geometry = ConvGeometry(config)
         self.max_reads = max_reads
         super().__init__({
             "s_axil": In(AXI4LiteSignature(addr_width=ADDR_WIDTH)),

@@ -63,7 +63,7 @@ __all__ = [
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
-    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG",
+    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "LANES_MULTIPLE",
 ]
 
 #: version of the compiled image format (host/compiler.py) and of this contract
@@ -95,6 +95,9 @@ STATUS_BYTES = 32
 #: A subset of :data:`msdf_unet.spec.arith.VARIANTS`; the others are refused, never built
 #: silently as this one (docs/engine.md, "Missing").
 VARIANTS = ("mma",)
+
+#: ``ArrayConfig.lanes`` is a multiple of this (a 3x3 window row never straddles a chunk)
+LANES_MULTIPLE = 3
 
 #: the PE accumulates in 32 bits: ``fan_in * 127 * 128 < 2**31`` bounds every exact sum
 MAX_FAN_IN_LIMIT = (2 ** 31 - 1) // (MAX_WEIGHT * 128)
@@ -128,7 +131,7 @@ class ErrorCode(enum.IntEnum):
     #: a size that must be positive is 0 (cin, cout, height, width, cout_tile)
     ZERO_SIZE = 3
     #: a size beyond a generation limit or buffer (channels, width, height, bias lanes,
-    #: fan-in, line buffer, weight buffer)
+    #: fan-in, line buffer, weight buffer bytes or rows, output-row buffer)
     SIZE_LIMIT = 4
     #: an offset is not a multiple of its alignment (descriptor, tensor, params, status)
     MISALIGNED = 5
@@ -170,7 +173,8 @@ class ArrayConfig:
         KPBs in the array (each computes one output at a time).
     lanes : int
         Dot-product lanes per KPB (fan-in processed per step; a wider fan-in is split into
-        chunks, every chunk of plane t before plane t+1, so END stays exact).
+        chunks, every chunk of plane t before plane t+1, so END stays exact). A multiple of
+        :data:`LANES_MULTIPLE`; the PE has ``lanes + max_bias_lanes`` lanes.
     """
 
     variant: str = "mma"
@@ -181,7 +185,12 @@ class ArrayConfig:
         if self.variant not in VARIANTS:
             raise EngineConfigError(f"array variant must be one of {VARIANTS}, not {self.variant!r}")
         _int("kpbs", self.kpbs, 1, 1024)
-        _int("lanes", self.lanes, 1, 4096)
+        _int("lanes", self.lanes, LANES_MULTIPLE, 4096)
+        if self.lanes % LANES_MULTIPLE:
+            raise EngineConfigError(
+                f"lanes must be a multiple of {LANES_MULTIPLE}, not {self.lanes!r}: the window "
+                f"builder writes the 3 bytes of one (channel, kernel row) of a 3x3 window per "
+                f"cycle into one chunk of `lanes` bytes, so a window row never straddles two chunks")
 
 
 @dataclass(frozen=True)
@@ -193,13 +202,23 @@ class EngineConfig:
     arrays : tuple of ArrayConfig
         The PE arrays (one build may hold arrays of different variants).
     line_buffer_bytes : int
-        On-chip line buffer; a conv needs :func:`line_buffer_bytes_needed` of it.
+        On-chip line buffer of each core; a conv needs :func:`line_buffer_bytes_needed` of it.
     weight_buffer_bytes : int
-        On-chip weight buffer; holds ``cout_tile`` channel records.
+        On-chip weight buffer of each core: :attr:`weight_rows` rows of ``lanes`` weights;
+        one output channel needs ``ceil(cin*k*k / lanes)`` rows, and ``cout_tile`` channel
+        records must fit its bytes.
+    out_buffer_bytes : int
+        On-chip output-row buffer of each core (a multiple of 8: 64-bit words); one output
+        row of a conv (``row_stride(width)``, 4 bytes per element for the head) must fit.
+    param_table_depth : int
+        Entries of each core's parameter table (requantization and END bounds): output
+        channels loaded at once. A larger ``cout`` takes several loads, so it bounds the
+        cycles, never a command.
     max_channels, max_width, max_height : int
         Largest cin/cout, input width and height of a command (<= 65535: u16 fields).
     max_bias_lanes : int
-        Largest ``bias_lanes`` (>= 5: the MRI program needs 5; <= 255).
+        Largest ``bias_lanes`` (>= 5: the MRI program needs 5; <= 255); every PE has
+        ``lanes + max_bias_lanes`` lanes.
     max_fan_in : int
         Largest ``cin*k*k + bias_lanes`` of one output (sizes the accumulators).
     addr_bits : int
@@ -213,6 +232,8 @@ class EngineConfig:
     arrays: tuple[ArrayConfig, ...] = (ArrayConfig(),)
     line_buffer_bytes: int = 65536
     weight_buffer_bytes: int = 65536
+    out_buffer_bytes: int = 16384
+    param_table_depth: int = 64
     max_channels: int = 1024
     max_width: int = 1024
     max_height: int = 1024
@@ -235,6 +256,14 @@ class EngineConfig:
                                     "(several arrays: docs/engine.md, 'Missing')")
         _int("line_buffer_bytes", self.line_buffer_bytes, 64, 1 << 24)
         _int("weight_buffer_bytes", self.weight_buffer_bytes, 64, 1 << 24)
+        _int("out_buffer_bytes", self.out_buffer_bytes, 64, 1 << 24)
+        if self.out_buffer_bytes % ROW_ALIGN:
+            raise EngineConfigError(f"out_buffer_bytes must be a multiple of {ROW_ALIGN} (64-bit "
+                                    f"words), not {self.out_buffer_bytes!r}")
+        _int("param_table_depth", self.param_table_depth, 1, 4096)
+        if self.weight_buffer_bytes < self.lanes:
+            raise EngineConfigError(f"weight_buffer_bytes={self.weight_buffer_bytes} holds no row "
+                                    f"of lanes={self.lanes} weights")
         _int("max_channels", self.max_channels, 1, 0xFFFF)
         _int("max_width", self.max_width, 1, 0xFFFF)
         _int("max_height", self.max_height, 1, 0xFFFF)
@@ -257,6 +286,21 @@ class EngineConfig:
     @property
     def max_image_bytes(self) -> int:
         return 1 << self.addr_bits
+
+    @property
+    def lanes(self) -> int:
+        """Data lanes of each core's PE (``arrays[0].lanes``: one array is built)."""
+        return self.arrays[0].lanes
+
+    @property
+    def weight_rows(self) -> int:
+        """Rows of :attr:`lanes` weights in each core's weight buffer."""
+        return self.weight_buffer_bytes // self.lanes
+
+    @property
+    def out_buffer_words(self) -> int:
+        """64-bit words of each core's output-row buffer."""
+        return self.out_buffer_bytes // 8
 
     # --- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -310,9 +354,12 @@ class EngineConfig:
 # ------------------------------------------------------------------------- descriptors
 
 #: The engine built for the board (``make bitstream``, ``make synth-report``) and the default of
-#: the frame benchmark and the ``msdf`` backend: 3 conv cores of 72 lanes (docs/engine.md,
-#: fits the xc7z020 by Yosys). Declared here once; everything else imports it.
-BOARD_CONFIG = EngineConfig(arrays=(ArrayConfig("mma", 3, 72),))
+#: the frame benchmark and the ``msdf`` backend: 3 conv cores of 72 data lanes (docs/engine.md,
+#: fits the xc7z020 by Yosys) and 14 bias lanes per PE, the most any shipped program needs
+#: (the paper model ``mri_paper``: ``up.3.conv1``; ``tests/host/test_compiler_shipped.py``
+#: derives the number from the shipped programs), so every shipped program runs as trained.
+#: Declared here once; everything else imports it.
+BOARD_CONFIG = EngineConfig(arrays=(ArrayConfig("mma", 3, 72),), max_bias_lanes=14)
 
 
 class DescriptorError(ValueError):
@@ -649,7 +696,11 @@ def check_descriptor(d: dict, config: EngineConfig, mem_size: int) -> tuple[Erro
                     ("fan-in", d["cin"] * k * k + d["bias_lanes"], c.max_fan_in),
                     ("line buffer bytes", line_buffer_bytes_needed(d["cin"], d["width"], k),
                      c.line_buffer_bytes),
-                    ("weight buffer bytes", d["cout_tile"] * rec, c.weight_buffer_bytes)]
+                    ("weight buffer bytes", d["cout_tile"] * rec, c.weight_buffer_bytes),
+                    ("weight buffer rows of one channel", -(-d["cin"] * k * k // c.lanes),
+                     c.weight_rows),
+                    ("output row bytes", row_stride(d["width"], HEAD_ELEM_BYTES if d["head"] else 1),
+                     c.out_buffer_bytes)]
         for what, v, mx in lim:
             if v > mx:
                 return ErrorCode.SIZE_LIMIT, f"{op.name}: {what} {v} exceeds the limit {mx}"
@@ -687,10 +738,42 @@ def markdown_tables() -> str:
     out += ["", "### Error codes", "", "| error | code | meaning |", "|---|---|---|"]
     docs = _member_docs(ErrorCode)
     out += [f"| `{m.name}` | {m.value} | {docs.get(m.name, '')} |" for m in ErrorCode]
+    out += ["", "### Engine configuration (`EngineConfig`; sizes of buffers are per core)", "",
+            "| field | default | `BOARD_CONFIG` | meaning |", "|---|---|---|---|"]
+    docs = _param_docs(EngineConfig)
+    show = lambda v: (", ".join(f"{a.kpbs} x {a.variant} KPBs of {a.lanes} lanes" for a in v)  # noqa: E731
+                      if isinstance(v, tuple) else str(v))
+    default = EngineConfig()
+    for f in fields(EngineConfig):
+        out.append(f"| `{f.name}` | {show(getattr(default, f.name))} | "
+                   f"{show(getattr(BOARD_CONFIG, f.name))} | {docs[f.name]} |")
     out += ["", "### Channel record (one per output channel of a conv parameter block)", "",
             "| field | type | count |", "|---|---|---|"]
     out += [f"| `{n}` | {dt} | {c} |" for n, dt, c in CHANNEL_RECORD]
     return "\n".join(out) + "\n"
+
+
+def _param_docs(cls) -> dict[str, str]:
+    """``{name: text}`` of the numpydoc ``Parameters`` section of ``cls`` (one line each)."""
+    import inspect
+    lines = inspect.getdoc(cls).splitlines()
+    start = lines.index("Parameters") + 2
+    docs, names = {}, []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        if not line.startswith(" "):
+            names = [n.strip() for n in line.split(":")[0].split(",")]
+            for n in names:
+                docs[n] = ""
+        else:
+            for n in names:
+                docs[n] = (docs[n] + " " + line.strip()).strip()
+    def md(t):   # Sphinx roles and double backquotes -> Markdown code
+        for role in (":func:", ":attr:", ":data:", ":class:", ":meth:"):
+            t = t.replace(role, "")
+        return t.replace("``", "`")
+    return {n: md(t) for n, t in docs.items()}
 
 
 def _member_docs(e) -> dict[str, str]:

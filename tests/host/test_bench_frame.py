@@ -32,7 +32,7 @@ def test_paper_frame(tmp_path):
     assert [r["variant"] for r in rep["results"]] == ["mma"]
     cfg = dataclasses.replace(PRESETS["paper"], input_size=HW)
     shipped = (WEIGHTS_DIR / PRETRAINED_TASKS["mri4"] / "weights.npz").is_file()
-    program = bench_frame._program("paper", max_bias_lanes=FIT_CONFIG.max_bias_lanes)
+    program = bench_frame._program("paper")
     codes = bench_frame.input_slice(program, "paper", HW)
     assert codes.shape == (4, *HW)
     end, full = _direct(program, codes, "end"), _direct(program, codes, "full")
@@ -42,6 +42,9 @@ def test_paper_frame(tmp_path):
         assert all(k in r for k in KEYS)
         # the shipped paper-preset MRI program when present (issue 7), else random weights
         assert r["weights"] == ("trained (mri4)" if shipped else "random")
+        # the network as shipped: every bias lane its quantization needs, none clipped
+        assert r["bias_lanes_max"] == max(l.bias_lanes for l in program.conv_layers())
+        assert program.meta.get("bias_saturated", {}) == {}
         assert (r["end_digits_saved_pct"] is not None) == shipped
         assert r["macs"] == mac_count(cfg)
         walk = [s for s in layer_walk(cfg) if s.op != "concat"]
@@ -66,7 +69,7 @@ def test_paper_frame(tmp_path):
 
 
 def test_testbench_memory_is_faster(tmp_path):
-    program = bench_frame._program("paper", max_bias_lanes=FIT_CONFIG.max_bias_lanes)
+    program = bench_frame._program("paper")
     codes = bench_frame.input_slice(program, "paper", HW)
     rep = bench_frame.frame_report("paper", end_digits=False, input_hw=HW, memory="testbench")
     want = sum(c.cycles for c in _direct(program, codes, "end", C.TESTBENCH))
@@ -86,6 +89,21 @@ def test_resources_read_from_a_report_of_the_same_config(tmp_path, monkeypatch):
     assert res == {"lut": 30000, "ff": 9000, "bram36": 80.0, "dsp": 40, "fits": True}
     assert str(d) in why
     assert bench_frame.resources(E.EngineConfig())[0] is None
+
+
+def test_an_engine_with_too_few_bias_lanes_is_refused(tmp_path, capsys):
+    """The paper network needs more than 8 bias lanes in some layers: an engine with 8 is
+    refused by the compiler (layer and limit named), never given clipped biases."""
+    program = bench_frame._program("paper")
+    need = max(l.bias_lanes for l in program.conv_layers())
+    if need <= 8:
+        pytest.skip("the paper network needs no more than 8 bias lanes")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(dataclasses.replace(FIT_CONFIG, max_bias_lanes=8).to_json())
+    assert cli.main(["bench", "frame", "--preset", "paper", "--config", str(cfg), "--no-end",
+                     "--input-hw", *map(str, HW), "--json", str(tmp_path / "f.json")]) == 2
+    err = capsys.readouterr().err
+    assert "bias lanes" in err and "max_bias_lanes=8" in err and not (tmp_path / "f.json").exists()
 
 
 def test_registered():

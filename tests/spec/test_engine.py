@@ -14,6 +14,19 @@ def test_config_json_round_trip_and_digest():
     assert c.digest != E.EngineConfig().digest
     assert c.digest32 == int(c.digest[:8], 16)
     assert c.total_kpbs == 3 and c.total_lanes == 3 * 36
+    c3 = E.EngineConfig(out_buffer_bytes=4096, param_table_depth=16)
+    assert E.EngineConfig.from_json(c3.to_json()) == c3 and c3.digest != E.EngineConfig().digest
+
+
+def test_config_json_without_the_new_buffers_loads_the_built_sizes():
+    """A JSON written before out_buffer_bytes/param_table_depth existed describes the
+    engine that was built then: a 16 KiB output-row buffer and a 64-entry parameter table."""
+    d = E.EngineConfig().to_dict()
+    del d["out_buffer_bytes"], d["param_table_depth"]
+    c = E.EngineConfig.from_dict(d)
+    assert (c.out_buffer_bytes, c.param_table_depth) == (16384, 64)
+    assert c.out_buffer_words == 16384 // 8
+    assert c.weight_rows == c.weight_buffer_bytes // c.arrays[0].lanes
 
 
 def test_config_refuses_what_the_rtl_does_not_build():
@@ -38,10 +51,21 @@ def test_config_refuses_what_the_rtl_does_not_build():
     ({"line_buffer_bytes": True}, "line_buffer_bytes"),
     ({"arrays": ()}, "arrays"),
     ({"max_channels": 70000}, "max_channels"),
+    ({"out_buffer_bytes": 1001}, "out_buffer_bytes must be a multiple of 8"),
+    ({"out_buffer_bytes": 32}, "out_buffer_bytes"),
+    ({"param_table_depth": 0}, "param_table_depth"),
+    ({"weight_buffer_bytes": 64, "arrays": (E.ArrayConfig("mma", 1, 72),)}, "holds no row"),
 ])
 def test_config_bad_values(kw, match):
     with pytest.raises(E.EngineConfigError, match=match):
         E.EngineConfig(**kw)
+
+
+@pytest.mark.parametrize("lanes", [16, 70, 1])
+def test_lanes_must_be_a_multiple_of_3(lanes):
+    """The window builder writes a 3x3 window row (3 bytes) into one chunk per cycle."""
+    with pytest.raises(E.EngineConfigError, match=r"lanes must be .*3"):
+        E.ArrayConfig("mma", 1, lanes)
 
 
 def test_config_bad_json():
@@ -138,6 +162,26 @@ def test_check_descriptor_order_and_codes():
     assert code(bias_lanes=c.max_bias_lanes + 1) == E.ErrorCode.SIZE_LIMIT
     assert code(width=c.max_width + 1) == E.ErrorCode.SIZE_LIMIT
     assert code(cout_tile=1000, cout=1000) == E.ErrorCode.SIZE_LIMIT
+    # the buffers every core has: one channel's weight rows, one output row
+    small = E.EngineConfig(arrays=(E.ArrayConfig("mma", 1, 12),), weight_buffer_bytes=64,
+                           out_buffer_bytes=64)
+    ok_small = dict(ok, cin=2, cout=1, cout_tile=1, width=8, bias_lanes=1)
+    assert E.check_descriptor(ok_small, small, 1 << 20)[0] == E.ErrorCode.NONE
+    # 143 bytes hold one row of 72 weights: 8 channels x 9 fit one row, 9 channels need
+    # two (while the 104-byte channel record still fits the buffer's bytes)
+    rows = E.EngineConfig(arrays=(E.ArrayConfig("mma", 1, 72),), weight_buffer_bytes=143)
+    assert rows.weight_rows == 1
+    d = dict(ok, cout=1, cout_tile=1, bias_lanes=1, width=8)
+    assert E.check_descriptor(dict(d, cin=8), rows, 1 << 20)[0] == E.ErrorCode.NONE
+    assert E.channel_record_bytes(9, 3, 1) <= 143
+    code_, why = E.check_descriptor(dict(d, cin=9), rows, 1 << 20)
+    assert code_ == E.ErrorCode.SIZE_LIMIT and "weight buffer rows" in why
+    code_, why = E.check_descriptor(dict(ok_small, width=65), small, 1 << 20)
+    assert code_ == E.ErrorCode.SIZE_LIMIT and "output row bytes" in why
+    # the head's row holds INT32: 16 pixels are 64 bytes, 17 are not
+    head = dict(ok_small, head=1, relu=0, policy=E.Policy.FULL, kernel=1, padding=0)
+    assert E.check_descriptor(dict(head, width=16), small, 1 << 20)[0] == E.ErrorCode.NONE
+    assert E.check_descriptor(dict(head, width=17), small, 1 << 20)[0] == E.ErrorCode.SIZE_LIMIT
     assert code(in_offset=0x1001) == E.ErrorCode.MISALIGNED
     assert code(param_offset=0x3008) == E.ErrorCode.MISALIGNED
     assert code(mem=0x3000) == E.ErrorCode.OUT_OF_IMAGE

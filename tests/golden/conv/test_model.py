@@ -69,7 +69,7 @@ def test_shipped_programs(shipped, task, policy):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_random_programs(seed, kw, hw, policy):
     p = random_program(seed, hw=hw, **kw)
-    cfg = E.EngineConfig(arrays=(E.ArrayConfig("mma", kpbs=4, lanes=16),), weight_buffer_bytes=1024)
+    cfg = E.EngineConfig(arrays=(E.ArrayConfig("mma", kpbs=4, lanes=15),), weight_buffer_bytes=1024)
     x = np.random.default_rng(seed).integers(-128, 128, (p.tensors["input"].shape[0], *hw))
     _check(p, x, policy, cfg)
 
