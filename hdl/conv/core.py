@@ -35,7 +35,7 @@ class ConvCore(wiring.Component):
         m = Module()
         g = self.geometry
         m.submodules.ctrl = conv = ConvControl(g, core=self.core, cores=self.cores)
-        m.submodules.pe = pe = PlanePE(lanes=g.lanes + g.bias_lanes)
+        m.submodules.pe = pe = PlanePE(lanes=g.lanes + g.bias_lanes, tag_bits=conv.pe_tag_bits)
         m.submodules.rq = rq = Requantizer()
         m.submodules.lb0 = lb0 = memory.Memory(shape=64, depth=g.line_bank_words, init=[])
         m.submodules.lb1 = lb1 = memory.Memory(shape=64, depth=g.line_bank_words, init=[])
