@@ -70,10 +70,13 @@ class ConvControl(wiring.Component):
       ``(c, ky, kx)`` order (the ``k`` bytes of one ``(c, ky)`` per cycle from two
       line-buffer banks, zero outside the image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
       overlapped with the next chunk) into one of two window banks; the *feeder* sends
-      the other bank's pixel to the PE: output by output, plane by plane, chunk by chunk,
-      skipping the rest of an output on the PE's ``stop``;
-    * the *collector* passes each PE result with its channel's ``mult``/``shift`` to the
-      requantizer and writes the code (or INT32) into the output row buffer;
+      the other bank's pixel to the PE with up to 4 of its outputs in flight (the PE's
+      slots): one plane (all chunks) of one slot per turn, round-robin, a slot taking the
+      pixel's next output channel when its output sent its last plane or the PE stopped it
+      (so END stops cost no beat while 4 outputs are in flight);
+    * the *collector* passes each PE result (completion order, tagged with its channel
+      and output-row word) with its channel's ``mult``/``shift`` to the requantizer and
+      writes the code (or INT32) into the output row buffer at the tagged address;
     * when the row's ``n * W`` results are in, one write transfer per channel row.
 
     Members: ``job``/``start``/``done`` (from the sequencer), ``outputs``/``terminated``
