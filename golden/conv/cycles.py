@@ -4,8 +4,9 @@ It follows the RTL's phases (``hdl/conv/conv_control.py``, ``sequencer.py``,
 ``pool_control.py``) with a memory model of two numbers, and the data: how many planes
 each output's PE consumes under END / SIGN_ONLY depends on the activations, so the model
 computes every output's plane sums (as ``golden/hwexact.py`` does) and applies the PE's
-stop rule (``hdl/conv/pe.py``: after plane ``t`` stop when ``A_t 2**r + wpos (2**r - 1)``
-is negative, ``r = 7 - t``).
+stop rule (``hdl/conv/pe.py``: after plane ``t`` stop when ``A_t 2**r + wrest (2**r - 1)``
+is negative, ``r = 7 - t``, ``wrest`` the positive weights of the lanes whose bits below
+plane ``t`` are not all zero).
 
 Phases of a CONV command (one conv core):
 
@@ -108,13 +109,20 @@ def conv_planes(x: np.ndarray, w: np.ndarray, bias_w: np.ndarray, bias_x: np.nda
         bd = mma.plane_digits(bias_x, B, True).astype(np.int64)      # [B, cout, nb]
         P += (bd * bias_w[None]).sum(-1)[:, :, None]
     wpos, wneg = (b[:, None] for b in weight_bounds(allw))
+    u = cols & 0xFF                                                    # codes as unsigned
+    bu = bias_x.astype(np.int64) & 0xFF
+    wplus, bplus = np.maximum(wm, 0), np.maximum(bias_w.astype(np.int64), 0)
     A = np.zeros((cout, h * wd), np.int64)
     planes = full.copy()
     done = np.zeros((cout, h * wd), bool)
     for t in range(B):
         A = 2 * A + P[t]
         r = B - 1 - t
-        stop = A * 2 ** r + wpos * (2 ** r - 1) < 0
+        # positive weights of the lanes whose bits below plane t are not all zero
+        low = (1 << r) - 1
+        wrest = wplus @ ((u & low) != 0).astype(np.int64) + \
+            (bplus * ((bu & low) != 0)).sum(-1)[:, None]
+        stop = A * 2 ** r + wrest * (2 ** r - 1) < 0
         if policy == E.Policy.SIGN_ONLY:
             stop |= A * 2 ** r + wneg * (2 ** r - 1) > 0
         new = stop & ~done

@@ -109,8 +109,8 @@ class ConvControl(wiring.Component):
             "lb0_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
             "lb1_w": In(memory.WritePort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
             "lb1_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
-            "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=L)),
-            "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=L)),
+            "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=2 * L)),
+            "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=2 * L)),
             "wgt_w": In(memory.WritePort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
             "wgt_r": In(memory.ReadPort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
             "par_w": In(memory.WritePort.Signature(addr_width=aw(g.param_depth), shape=self.par_shape)),
@@ -483,13 +483,19 @@ class ConvControl(wiring.Component):
                              pw_chunk.eq(e_chunk), pw_bank.eq(bb), pw_last.eq(e_last)]
             with m.Else():
                 m.d.sync += gather.eq(g_next)
-        # plane t word: bit (7 - t) of every lane's byte
+        # plane t word: bit (7 - t) of every lane's byte, and (for END) whether the lane's
+        # bits below it are not all zero
         plane_bits = Signal(L)
+        rest_bits = Signal(L)
         with m.Switch(pw_t):
             for t in range(ACT_BITS):
                 with m.Case(t):
                     m.d.comb += plane_bits.eq(Cat(*[pw_word[8 * j + ACT_BITS - 1 - t] for j in range(L)]))
-        m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_t, pw_bank)), self.win_w.data.eq(plane_bits),
+                    if t < ACT_BITS - 1:
+                        m.d.comb += rest_bits.eq(Cat(*[pw_word[8 * j:8 * j + ACT_BITS - 1 - t].any()
+                                                       for j in range(L)]))
+        m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_t, pw_bank)),
+                     self.win_w.data.eq(Cat(plane_bits, rest_bits)),
                      self.win_w.en.eq(pw_busy)]
         with m.If(pw_busy):
             m.d.sync += pw_t.eq(pw_t + 1)
@@ -535,6 +541,9 @@ class ConvControl(wiring.Component):
         s_gen = Signal(S)                           # generation bit of the slot's output
         s_o = Array(Signal(range(g.param_depth + 1), name=f"s{s}_o") for s in range(S))
         s_wb = Array(Signal(range(g.weight_rows + 1), name=f"s{s}_wb") for s in range(S))
+        # the weight row of the slot's next beat (kept, so no adder lies between the PE's
+        # stop and the weight memory's address)
+        s_wr = Array(Signal(range(g.weight_rows + 1), name=f"s{s}_wr") for s in range(S))
         s_ob = Array(Signal(OB + 1, name=f"s{s}_ob") for s in range(S))
         s_t = Array(Signal(3, name=f"s{s}_t") for s in range(S))    # its next plane
         mid = Signal()                              # inside a plane of several chunks
@@ -572,16 +581,18 @@ class ConvControl(wiring.Component):
         m.d.comb += new.eq(~live.bit_select(pick, 1))
         sel_o = Signal(range(g.param_depth + 1))
         sel_wb = Signal(range(g.weight_rows + 1))
+        sel_wr = Signal(range(g.weight_rows + 1))
         sel_ob = Signal(OB + 1)
         sel_t, sel_gen = Signal(3), Signal()
         sel_c = Signal(range(MC))
         m.d.comb += [sel_o.eq(Mux(new, nx_o, s_o[pick])), sel_wb.eq(Mux(new, nx_wb, s_wb[pick])),
+                     sel_wr.eq(Mux(new, nx_wb, s_wr[pick])),
                      sel_ob.eq(Mux(new, nx_ob, s_ob[pick])), sel_t.eq(Mux(new, 0, s_t[pick])),
                      sel_gen.eq(s_gen.bit_select(pick, 1) ^ new), sel_c.eq(Mux(new, 0, fc))]
         f_issue = Signal()
         m.d.comb += f_issue.eq(f_act & full.bit_select(fb, 1) & adv & have)
         m.d.comb += [self.win_r.addr.eq(Cat(sel_c, sel_t, fb)), self.win_r.en.eq(f_issue),
-                     self.wgt_r.addr.eq(sel_wb + sel_c), self.wgt_r.en.eq(f_issue)]
+                     self.wgt_r.addr.eq(sel_wr), self.wgt_r.en.eq(f_issue)]
         plane_end = Signal()
         out_end = Signal()
         m.d.comb += [plane_end.eq(sel_c == nch - 1), out_end.eq(plane_end & (sel_t == planes - 1))]
@@ -603,9 +614,11 @@ class ConvControl(wiring.Component):
                              s_gen.bit_select(pick, 1).eq(sel_gen),
                              nx_o.eq(nx_o + 1), nx_wb.eq(nx_wb + nch), nx_ob.eq(nx_ob + rw_out)]
             with m.If(plane_end):
-                m.d.sync += [mid.eq(0), fc.eq(0), rr.eq(pick + 1), s_t[pick].eq(sel_t + 1)]
+                m.d.sync += [mid.eq(0), fc.eq(0), rr.eq(pick + 1), s_t[pick].eq(sel_t + 1),
+                             s_wr[pick].eq(sel_wb)]
             with m.Else():
-                m.d.sync += [mid.eq(1), cur.eq(pick), fc.eq(sel_c + 1), s_t[pick].eq(sel_t)]
+                m.d.sync += [mid.eq(1), cur.eq(pick), fc.eq(sel_c + 1), s_t[pick].eq(sel_t),
+                             s_wr[pick].eq(sel_wr + 1)]
         m.d.sync += s_busy.eq(busy_next)
         with m.If(f_act & full.bit_select(fb, 1) & ~avail & (busy_next == 0)):
             # every output of the pixel was sent or stopped
@@ -621,12 +634,16 @@ class ConvControl(wiring.Component):
         m.d.comb += self.par_feed_addr.eq(q_o)
         pf = self.par_feed_data
         bias_bits = Cat(*[pf.bias_x[j].bit_select((ACT_BITS - 1 - q_t)[:3], 1) & (j < nbl) for j in range(NB)])
+        low = Signal(ACT_BITS)                      # the bits below plane q_t
+        m.d.comb += low.eq((Const(1, ACT_BITS + 1) << (ACT_BITS - 1 - q_t)[:3]) - 1)
+        bias_rest = Cat(*[(pf.bias_x[j] & low).any() & (j < nbl) for j in range(NB)])
         beat = self.pe_i.payload
         m.d.comb += [
             self.pe_i.valid.eq(q_v),
-            beat.bits.eq(Cat(self.win_r.data, Mux(q_c_first, bias_bits, 0))),
+            beat.bits.eq(Cat(self.win_r.data[:L], Mux(q_c_first, bias_bits, 0))),
+            beat.rest.eq(Cat(self.win_r.data[L:], Mux(q_c_first, bias_rest, 0))),
             beat.plane.eq(q_t), beat.chunk_first.eq(q_c_first), beat.chunk_last.eq(q_c_last),
-            beat.seq.eq(q_seq), beat.wpos.eq(pf.wpos), beat.wneg.eq(pf.wneg),
+            beat.seq.eq(q_seq), beat.wneg.eq(pf.wneg),
             beat.tag.eq(Cat(q_o[:self.o_bits], q_ob)),
         ]
         for j in range(L):

@@ -10,8 +10,10 @@ here; a faster MSDF PE or a bit-parallel DSP48 PE can replace it behind the same
   whole fan-in's plane sum ``P_t`` before it decides anything (exact END over the whole
   fan-in, not per chunk). A beat carries the plane's activation bits of its chunk
   (``bits``), the chunk's weights (``w``), ``plane``, ``chunk_first``/``chunk_last``,
-  the output's *slot* ``seq`` and, on every beat (constant over an output), the
-  channel's END bounds ``wpos``/``wneg`` and an opaque ``tag``.
+  the output's *slot* ``seq``, ``rest`` (the lanes whose activation bits below plane
+  ``t`` are not all zero; the END upper bound counts only their positive weights) and,
+  on every beat (constant over an output), the channel's sum of negative weights
+  ``wneg`` (SIGN_ONLY's lower bound) and an opaque ``tag``.
 * **Interleaving.** Up to :data:`SLOTS` outputs are in flight at once: ``seq % SLOTS`` is
   the output's slot (the unit keeps one prefix per slot). The chunks of one plane of one
   output are contiguous, but the planes of different slots may interleave in any order
@@ -44,11 +46,14 @@ recurrence with headroom ``F`` keeps ``R_{t+1} = A_t - 2**F Z_{t+1}`` with
 (steps past plane ``B-1`` add zero planes: ``A`` doubles). FULL is ``A_{B-1} = S``;
 RELU_END and SIGN_ONLY use the sign of ``S`` (the sign of the MMA's first nonzero digit).
 
-END: after plane ``t`` the planes still to come are unsigned and each adds at most
-``wpos`` (the channel's sum of positive weights, bias lanes included) and at least
-``wneg``, so ``S <= A_t 2**r + wpos (2**r - 1)`` with ``r = B-1-t``. When that bound is
-negative a ReLU output is 0 (RELU_END stops); SIGN_ONLY also stops when the lower bound
-``A_t 2**r + wneg (2**r - 1)`` is positive. Values equal the MMA's exactly; only the
+END: after plane ``t`` the planes still to come are unsigned: lane ``i`` adds
+``w_i (u_i mod 2**r)`` with ``r = B-1-t`` (``u_i`` the lane's code as unsigned), which is
+0 when the lane's remaining bits are all zero and at most ``max(w_i, 0) (2**r - 1)``
+otherwise. So ``S <= A_t 2**r + wrest_t (2**r - 1)`` with ``wrest_t`` the sum of the
+positive weights of the lanes flagged in ``rest`` (never more than ``wpos``, the
+channel's sum of positive weights, bias lanes included), and ``S >= A_t 2**r + wneg
+(2**r - 1)``. When the upper bound is negative a ReLU output is 0 (RELU_END stops);
+SIGN_ONLY also stops when the lower bound is positive. Values equal the MMA's exactly; only the
 cycle at which the unit stops differs (it is never later than the MMA's).
 """
 from __future__ import annotations
@@ -87,9 +92,9 @@ def beat_layout(lanes: int, tag_bits: int = 1) -> data.StructLayout:
         "chunk_first": unsigned(1),                       # first chunk of this plane
         "chunk_last": unsigned(1),                        # last chunk of this plane
         "seq": unsigned(SEQ_BITS),                        # slot (seq % SLOTS) + generation
-        "wpos": signed(BOUND_BITS),                       # END bounds (every beat of the output)
-        "wneg": signed(BOUND_BITS),
+        "wneg": signed(BOUND_BITS),                       # END lower bound (every beat of the output)
         "tag": unsigned(tag_bits),                        # returned with the output's result
+        "rest": unsigned(lanes),                          # lane's bits below plane t not all 0
     })
 
 
@@ -183,25 +188,31 @@ class PlanePE(wiring.Component):
 
         # ---------------- stage 1: the chunk's lane contributions, summed --------------------
         contrib = []
+        rterms = []
         for lane in range(self.lanes):
             w = beat.w[lane]
             c = Signal(signed(9), name=f"c{lane}")
             # plane 0 is the sign plane of two's-complement codes: weight -2**(B-1)
             m.d.comb += c.eq(Mux(beat.bits[lane], Mux(beat.plane == 0, -w, w), 0))
             contrib.append(c)
+            rt = Signal(7, name=f"rt{lane}")   # its positive weight, if bits remain
+            m.d.comb += rt.eq(Mux(beat.rest[lane] & (w > 0), w.as_unsigned()[:7], 0))
+            rterms.append(rt)
         sum_bits = (self.lanes * 128).bit_length() + 1
         s1_valid = Signal()
         s1_sum = Signal(signed(sum_bits))
         s1_plane = Signal(3)
         s1_cf, s1_cl = Signal(), Signal()
         s1_seq = Signal(SEQ_BITS)
-        s1_wpos, s1_wneg = Signal(signed(BOUND_BITS)), Signal(signed(BOUND_BITS))
+        s1_wneg = Signal(signed(BOUND_BITS))
         s1_tag = Signal(TB)
+        s1_wr = Signal((self.lanes * 127).bit_length())
         m.d.sync += s1_valid.eq(hs)
         with m.If(hs):
             m.d.sync += [s1_sum.eq(tree_sum(contrib)), s1_plane.eq(beat.plane),
                          s1_cf.eq(beat.chunk_first), s1_cl.eq(beat.chunk_last), s1_seq.eq(beat.seq),
-                         s1_wpos.eq(beat.wpos), s1_wneg.eq(beat.wneg), s1_tag.eq(beat.tag)]
+                         s1_wneg.eq(beat.wneg), s1_tag.eq(beat.tag),
+                         s1_wr.eq(tree_sum(rterms))]
         s1_slot = s1_seq[:2]
         s1_first = Signal()        # the first beat of an output
         m.d.comb += s1_first.eq(s1_cf & (s1_plane == 0))
@@ -222,6 +233,9 @@ class PlanePE(wiring.Component):
         p_acc = Signal(signed(ACC_BITS))
         p_next = Signal(signed(ACC_BITS))
         m.d.comb += p_next.eq(Mux(s1_cf, 0, p_acc) + s1_sum)
+        wr_acc = Signal(BOUND_BITS)           # wrest over the plane's chunks so far
+        wr_next = Signal(BOUND_BITS)
+        m.d.comb += wr_next.eq(Mux(s1_cf, 0, wr_acc) + s1_wr)
         acc = Array(Signal(signed(ACC_BITS), name=f"acc{s}") for s in range(SLOTS))
         acc_next = Signal(signed(ACC_BITS))
         s2_valid = Signal()
@@ -230,18 +244,18 @@ class PlanePE(wiring.Component):
         s2_plane = Signal(3)
         s2_tag = Signal(TB)
         wide = ACC_BITS + B + 1
-        s2_wup, s2_wlo = Signal(signed(wide)), Signal(signed(wide))   # wpos/wneg (2**r - 1)
+        s2_wup, s2_wlo = Signal(signed(wide)), Signal(signed(wide))   # wrest/wneg (2**r - 1)
         r1 = Signal(3)
         m.d.comb += r1.eq(B - 1 - s1_plane)
         m.d.sync += s2_valid.eq(take & s1_cl)
         with m.If(take):
-            m.d.sync += p_acc.eq(p_next)
+            m.d.sync += [p_acc.eq(p_next), wr_acc.eq(wr_next)]
             with m.If(s1_cl):
                 # the previous prefix of the slot: stage 3 may be writing it this cycle
                 prev = Mux(s2_valid & (s2_slot == s1_slot), acc_next, acc[s1_slot])
                 m.d.sync += [s2_P.eq(p_next), s2_plane.eq(s1_plane), s2_seq.eq(s1_seq),
                              s2_tag.eq(s1_tag), s2_prev.eq(Mux(s1_plane == 0, 0, prev)),
-                             s2_wup.eq((s1_wpos << r1) - s1_wpos),
+                             s2_wup.eq((wr_next << r1) - wr_next),
                              s2_wlo.eq((s1_wneg << r1) - s1_wneg)]
 
         # ---------------- stage 3: prefix, END decision --------------------------------------

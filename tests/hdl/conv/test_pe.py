@@ -37,17 +37,19 @@ def make_output(rng, fan_in, bias_lanes, kind):
 def planes_of(x, w, lanes, seq, tag, planes=B):
     """Plane-major beats grouped by plane: ``[[beats of plane 0], [plane 1], ...]``."""
     n_chunks = -(-len(x) // lanes)
-    wpos, wneg = map(int, weight_bounds(w))
+    _, wneg = map(int, weight_bounds(w))
     out = []
     for t in range(planes):
         row = []
+        low = (1 << (B - 1 - t)) - 1          # the bits below plane t
         for c in range(n_chunks):
             xs = x[c * lanes:(c + 1) * lanes]
             ws = w[c * lanes:(c + 1) * lanes]
             bits = sum((((v & 0xFF) >> (B - 1 - t)) & 1) << i for i, v in enumerate(xs))
+            rest = sum(int((v & 0xFF & low) != 0) << i for i, v in enumerate(xs))
             row.append({"bits": bits, "w": ws + [0] * (lanes - len(ws)), "plane": t,
                         "chunk_first": int(c == 0), "chunk_last": int(c == n_chunks - 1),
-                        "seq": seq, "wpos": wpos, "wneg": wneg, "tag": tag})
+                        "seq": seq, "wneg": wneg, "tag": tag, "rest": rest})
         out.append(row)
     return out
 
@@ -58,14 +60,17 @@ def expected(x, w, policy, digits):
     r = mma.evaluate_planes(P[:, None], L, policy, digits if policy == Policy.TRUNCATE else None)
     value = int(r.values[0])
     S = sum(a * b for a, b in zip(x, w))
-    # the planes the PE needs: END bound / sign bound / TRUNCATE budget
+    # the planes the PE needs: END bound (positive weights of the lanes whose remaining
+    # bits are not all zero; never looser than wpos) / sign bound / TRUNCATE budget
     wpos, wneg = map(int, weight_bounds(w))
     planes = B
     A = 0
     for t in range(B):
         A = 2 * A + int(P[t])
         rr = B - 1 - t
-        up, lo = A * 2 ** rr + wpos * (2 ** rr - 1), A * 2 ** rr + wneg * (2 ** rr - 1)
+        wrest = sum(max(wi, 0) for xi, wi in zip(x, w) if (xi & 0xFF) % 2 ** rr)
+        assert wrest <= wpos
+        up, lo = A * 2 ** rr + wrest * (2 ** rr - 1), A * 2 ** rr + wneg * (2 ** rr - 1)
         if (policy == Policy.RELU_END and up < 0) or (policy == Policy.SIGN_ONLY and (up < 0 or lo > 0)) \
                 or (policy == Policy.TRUNCATE and t + 1 == digits):
             planes = t + 1
