@@ -149,7 +149,8 @@ def feed_cycles(planes: np.ndarray, nch: int, max_planes: int = E.ACT_BITS,
     if n == 0:
         return np.zeros(P, np.int64)
     if not stops:
-        return np.full(P, n * max_planes * nch, np.int64)
+        # one-beat outputs: the pixel is done a cycle after its last output started
+        return np.full(P, n * max_planes * nch + (max_planes * nch == 1), np.int64)
     S = SLOTS
     inf = np.iinfo(np.int64).max // 4
     need = np.asarray(planes, np.int64)

@@ -40,7 +40,7 @@ def test_memory_models():
     assert PYNQ_Z2.read_latency > TESTBENCH.read_latency
 
 
-def _feeder_reference(need, nch, max_planes=8, slots=4, latency=4):
+def _feeder_reference(need, nch, max_planes=8, slots=4, latency=4, stops=True):
     """Cycle by cycle, the feeder's rules of hdl/conv/conv_control.py (round-robin turns
     of one plane per slot, a stop visible ``latency`` cycles after the plane's last beat,
     a stop inside a turn starting the next output at once): cycles of one pixel."""
@@ -70,13 +70,13 @@ def _feeder_reference(need, nch, max_planes=8, slots=4, latency=4):
             ends = last_chunk and t[pick] == max_planes - 1
             nxt_busy[pick] = not ends
             if last_chunk:
-                if need[out[pick]] - 1 == t[pick] and need[out[pick]] < max_planes:
+                if stops and need[out[pick]] - 1 == t[pick] and need[out[pick]] < max_planes:
                     stop[pick] = cyc + latency
                 mid, fc, rr, t[pick] = False, 0, (pick + 1) % slots, t[pick] + 1
             else:
                 mid, cur, fc = True, pick, c + 1
         busy = nxt_busy
-        if nx >= n and not any(busy):
+        if not avail and not any(busy):         # (avail as the cycle began)
             return cyc + 1
         cyc += 1
 
@@ -90,6 +90,9 @@ def test_feed_cycles_follow_the_feeder_schedule():
         assert [int(v) for v in got] == [_feeder_reference(list(need[:, p]), nch) for p in range(4)]
     # no stops possible (FULL, TRUNCATE): every beat, back to back
     assert (feed_cycles(np.full((5, 3), 8), 2, stops=False) == 80).all()
+    for n, nch, p in ((5, 2, 8), (3, 1, 1), (6, 1, 2), (2, 3, 1)):
+        assert feed_cycles(np.full((n, 1), p), nch, p, stops=False)[0] == \
+            _feeder_reference([p] * n, nch, p, stops=False)
     # one chunk, stops while 4 slots are busy: they cost nothing (cycles = planes consumed)
     need = np.concatenate([rng.integers(1, 8, (4, 6)), np.full((4, 6), 8)])
     assert (feed_cycles(need, 1) == need.sum(0)).all()
