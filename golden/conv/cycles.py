@@ -4,8 +4,9 @@ It follows the RTL's phases (``hdl/conv/conv_control.py``, ``sequencer.py``,
 ``pool_control.py``) with a memory model of two numbers, and the data: how many planes
 each output's PE consumes under END / SIGN_ONLY depends on the activations, so the model
 computes every output's plane sums (as ``golden/hwexact.py`` does) and applies the PE's
-stop rule (``hdl/conv/pe.py``: after plane ``t`` stop when ``A_t 2**r + wpos (2**r - 1)``
-is negative, ``r = 7 - t``).
+stop rule (``hdl/conv/pe.py``: after plane ``t`` stop when ``A_t 2**r + wrest (2**r - 1)``
+is negative, ``r = 7 - t``, ``wrest`` the positive weights of the lanes whose bits below
+plane ``t`` are not all zero).
 
 Phases of a CONV command (one conv core):
 
@@ -14,10 +15,11 @@ Phases of a CONV command (one conv core):
 * per output-channel group: parse of the channel records, one byte per cycle;
 * per output row: line-buffer fill (``cin`` transfers of ``ceil(W/8)`` beats per new
   input row), then the pixel pipeline: the builder takes ``cin*k`` cycles (+ the plane
-  writer's 9-cycle tail) per pixel, the feeder ``sum_o beats(o)`` with
-  ``beats(o) = planes(o) * nch`` for an output that runs to its last plane and
-  ``min(8 nch, planes(o) nch + STOP_LATENCY)`` for one the PE stops (the beats already
-  issued when the stop arrives are spent); two window banks overlap build and feed;
+  writer's 9-cycle tail) per pixel, the feeder the cycles of its slot schedule
+  (:func:`feed_cycles`: the pixel's outputs interleaved over :data:`SLOTS` slots, one
+  plane of ``nch`` beats per turn, a stop known ``STOP_LATENCY`` cycles after the
+  plane's last beat; ``n * planes * nch`` when no output can stop); two window banks
+  overlap build and feed;
   then the PE/requantizer drain and one write transfer per output channel row.
 
 Memory model (:class:`MemoryModel`): ``read_latency`` cycles from AR to the first R beat,
@@ -42,11 +44,13 @@ from ..arith import mma
 from ..arith.mma_operands import weight_bounds
 
 __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes", "command_cycles",
-           "image_cycles", "STOP_LATENCY"]
+           "image_cycles", "feed_cycles", "STOP_LATENCY", "SLOTS"]
 
 #: cycles from the beat that decides an output's stop to the feeder seeing ``stop``
 #: (PE input register, plane sum, decision register): beats issued meanwhile are spent
 STOP_LATENCY = 4
+#: outputs the feeder interleaves (``hdl/conv/pe.SLOTS``)
+SLOTS = 4
 #: PE pipeline + requantizer + output-row write enable after a row's last beat
 DRAIN = 9
 #: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
@@ -105,19 +109,126 @@ def conv_planes(x: np.ndarray, w: np.ndarray, bias_w: np.ndarray, bias_x: np.nda
         bd = mma.plane_digits(bias_x, B, True).astype(np.int64)      # [B, cout, nb]
         P += (bd * bias_w[None]).sum(-1)[:, :, None]
     wpos, wneg = (b[:, None] for b in weight_bounds(allw))
+    u = cols & 0xFF                                                    # codes as unsigned
+    bu = bias_x.astype(np.int64) & 0xFF
+    wplus, bplus = np.maximum(wm, 0), np.maximum(bias_w.astype(np.int64), 0)
     A = np.zeros((cout, h * wd), np.int64)
     planes = full.copy()
     done = np.zeros((cout, h * wd), bool)
     for t in range(B):
         A = 2 * A + P[t]
         r = B - 1 - t
-        stop = A * 2 ** r + wpos * (2 ** r - 1) < 0
+        # positive weights of the lanes whose bits below plane t are not all zero
+        low = (1 << r) - 1
+        wrest = wplus @ ((u & low) != 0).astype(np.int64) + \
+            (bplus * ((bu & low) != 0)).sum(-1)[:, None]
+        stop = A * 2 ** r + wrest * (2 ** r - 1) < 0
         if policy == E.Policy.SIGN_ONLY:
             stop |= A * 2 ** r + wneg * (2 ** r - 1) > 0
         new = stop & ~done
         planes[new] = t + 1
         done |= stop
     return planes.reshape(cout, h, wd)
+
+
+def feed_cycles(planes: np.ndarray, nch: int, max_planes: int = E.ACT_BITS,
+                stops: bool = True) -> np.ndarray:
+    """Feeder cycles of each pixel: ``planes [n, P]`` planes each of the pixel's ``n``
+    outputs consumes (:func:`conv_planes`), ``nch`` chunks per plane, ``max_planes``
+    planes of an output that runs to the end; ``stops``: outputs with fewer planes stop
+    on the PE's decision (RELU_END, SIGN_ONLY). Returns ``[P]`` cycles from the pixel's
+    first beat to the cycle after it is done (the next pixel's first beat).
+
+    The feeder's schedule (``hdl/conv/conv_control.py``): :data:`SLOTS` slots, one turn
+    per plane (``nch`` beats), the next turn to the next slot that has an output or can
+    start the next one (round-robin); the decision on a plane whose last beat is issued at
+    cycle ``c`` frees the slot at ``c + STOP_LATENCY`` (beats it issued meanwhile are
+    spent; a stop inside its turn starts the next output at once); a slot is also free
+    after its output's last beat. Simulated turn by turn for all pixels at once."""
+    n, P = planes.shape
+    if n == 0:
+        return np.zeros(P, np.int64)
+    if not stops:
+        # one-beat outputs: the pixel is done a cycle after its last output started
+        return np.full(P, n * max_planes * nch + (max_planes * nch == 1), np.int64)
+    S = SLOTS
+    inf = np.iinfo(np.int64).max // 4
+    need = np.asarray(planes, np.int64)
+    idx = np.arange(P)
+    now = np.zeros(P, np.int64)
+    last = np.full(P, -1, np.int64)          # the latest cycle a slot was freed
+    rr = np.zeros(P, np.int64)
+    nx = np.zeros(P, np.int64)
+    busy = np.zeros((P, S), bool)
+    out = np.zeros((P, S), np.int64)
+    t = np.zeros((P, S), np.int64)
+    stop = np.full((P, S), inf)
+    dur = np.zeros(P, np.int64)
+    act = np.ones(P, bool)
+    while act.any():
+        a = np.flatnonzero(act)
+        nw = now[a]
+        # stops visible by now free their slots
+        fr = busy[a] & (stop[a] <= nw[:, None])
+        if fr.any():
+            last[a] = np.maximum(last[a], np.where(fr, stop[a], -1).max(axis=1))
+            busy[a] &= ~fr
+            stop[a] = np.where(fr, inf, stop[a])
+        avail = nx[a] < n
+        cand = busy[a] | avail[:, None]
+        fin = ~cand.any(axis=1)
+        if fin.any():
+            f = a[fin]
+            dur[f] = np.maximum(now[f] - 1, last[f]) + 1
+            act[f] = False
+        a, cand, avail, nw = a[~fin], cand[~fin], avail[~fin], nw[~fin]
+        if a.size == 0:
+            break
+        order = (rr[a][:, None] + np.arange(S)[None]) % S
+        first = np.argmax(np.take_along_axis(cand, order, axis=1), axis=1)
+        s = order[np.arange(a.size), first]
+        fresh = ~busy[a, s]
+        # a free slot starts the next output
+        f = a[fresh]
+        out[f, s[fresh]] = nx[f]
+        t[f, s[fresh]] = 0
+        busy[f, s[fresh]] = True
+        nx[f] += 1
+        # a stop inside the turn: spent until then; the slot starts the next output at once
+        st = stop[a, s]
+        cut = st < nw + nch
+        if cut.any():
+            c = a[cut]
+            sc = s[cut]
+            last[c] = np.maximum(last[c], st[cut])
+            stop[c, sc] = inf
+            more = nx[c] < n
+            m1, m0 = c[more], c[~more]
+            now[m1] = st[cut][more]
+            out[m1, sc[more]] = nx[m1]
+            t[m1, sc[more]] = 0
+            nx[m1] += 1
+            busy[m0, sc[~more]] = False
+            now[m0] = st[cut][~more] + 1          # the stop's cycle issues nothing
+        # turns that issue a whole plane: not cut, or cut and restarted with a new output
+        issue = ~cut
+        if cut.any():
+            cidx = np.flatnonzero(cut)
+            issue[cidx] = busy[a[cidx], s[cidx]]
+        b = a[issue]
+        sb = s[issue]
+        now[b] += nch
+        rr[b] = (sb + 1) % S
+        tb = t[b, sb]
+        ob = out[b, sb]
+        stops_here = (need[ob, b] - 1 == tb) & (need[ob, b] < max_planes)
+        stop[b[stops_here], sb[stops_here]] = now[b[stops_here]] - 1 + STOP_LATENCY
+        t[b, sb] = tb + 1
+        ended = tb + 1 == max_planes
+        busy[b[ended], sb[ended]] = False
+        stop[b[ended], sb[ended]] = inf
+        last[b[ended]] = np.maximum(last[b[ended]], now[b[ended]] - 1)
+    return dur
 
 
 def _transfers(n_transfers: int, beats: int, mem: MemoryModel) -> int:
@@ -166,10 +277,8 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
     bw = recs[:, lay["bias_w"][0]:lay["bias_w"][0] + nb].view(np.int8)
     bx = recs[:, lay["bias_x"][0]:lay["bias_x"][0] + nb].view(np.int8)
     planes = conv_planes(x, wts, bw, bx, d["policy"], d["digits"])      # [cout, h, w]
-    beats = planes * nch
-    stopped = planes < (min(d["digits"], 8) if d["policy"] == E.Policy.TRUNCATE else 8)
-    if d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY):
-        beats = np.where(stopped, np.minimum(8 * nch, beats + STOP_LATENCY), beats)
+    max_planes = min(d["digits"], E.ACT_BITS) if d["policy"] == E.Policy.TRUNCATE else E.ACT_BITS
+    may_stop = d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY)
     # each core computes its share [j*q, min(cout, (j+1)*q)) of the output channels on
     # its own; the command lasts as long as the slowest core (memory contention between
     # cores is not modelled)
@@ -191,6 +300,8 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
             groups.append((t0, n))
             t0 += n
         for t0, n in groups:
+            feed = feed_cycles(planes[t0:t0 + n].reshape(n, h * w), nch, max_planes,
+                               may_stop).reshape(h, w)            # feeder cycles per pixel
             load = n + 2 + memory.read_latency + n * rec + 2
             total += load
             memory_c += load
@@ -204,7 +315,7 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
                     memory_c += lc
                     loaded = hi_row + 1
                 # pixel pipeline: two banks, build x+1 while x is fed
-                fb = beats[t0:t0 + n, y, :].sum(axis=0)          # feeder cycles per pixel
+                fb = feed[y]
                 b_end = f_end = 0
                 f_ends = []
                 for xi in range(w):

@@ -2,14 +2,14 @@
 result collection and output rows (see :class:`ConvControl`)."""
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...spec.engine import ACT_BITS, HEAD_ELEM_BYTES, MAX_WEIGHT, Policy
 from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
 from .layout import record_offsets
-from .pe import beat_layout, pe_config_layout, pe_result_layout
+from .pe import SEQ_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
 from .requant import requant_in_layout, requant_out_layout
 from .sequencer import job_layout
 
@@ -71,10 +71,13 @@ class ConvControl(wiring.Component):
       ``(c, ky, kx)`` order (the ``k`` bytes of one ``(c, ky)`` per cycle from two
       line-buffer banks, zero outside the image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
       overlapped with the next chunk) into one of two window banks; the *feeder* sends
-      the other bank's pixel to the PE: output by output, plane by plane, chunk by chunk,
-      skipping the rest of an output on the PE's ``stop``;
-    * the *collector* passes each PE result with its channel's ``mult``/``shift`` to the
-      requantizer and writes the code (or INT32) into the output row buffer;
+      the other bank's pixel to the PE with up to 4 of its outputs in flight (the PE's
+      slots): one plane (all chunks) of one slot per turn, round-robin, a slot taking the
+      pixel's next output channel when its output sent its last plane or the PE stopped it
+      (so END stops cost no beat while 4 outputs are in flight);
+    * the *collector* passes each PE result (completion order, tagged with its channel
+      and output-row word) with its channel's ``mult``/``shift`` to the requantizer and
+      writes the code (or INT32) into the output row buffer at the tagged address;
     * when the row's ``n * W`` results are in, one write transfer per channel row.
 
     Members: ``job``/``start``/``done`` (from the sequencer), ``outputs``/``terminated``
@@ -92,6 +95,13 @@ class ConvControl(wiring.Component):
         self.par_shape = param_layout(NB)
         aw = lambda depth: max(1, (depth - 1).bit_length())  # noqa: E731
         self.win_depth = 2 * 8 * g.window_chunks
+        #: the PE's result tag: the output's channel in the group and its output row's
+        #: first word; the requantizer's 16-bit tag carries the result's byte address
+        self.o_bits, self.ob_bits = aw(g.param_depth), aw(g.out_words)
+        if self.ob_bits + 3 > 16:
+            raise ValueError(f"out_words must be at most 8192 (the requantizer's 16-bit tag "
+                             f"holds an output-row byte address), not {g.out_words}")
+        self.pe_tag_bits = self.o_bits + self.ob_bits
         super().__init__({
             "job": In(job_layout()), "start": In(1), "done": Out(1),
             "outputs": Out(32), "terminated": Out(32), "progress": Out(1),
@@ -100,8 +110,8 @@ class ConvControl(wiring.Component):
             "lb0_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
             "lb1_w": In(memory.WritePort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
             "lb1_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
-            "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=L)),
-            "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=L)),
+            "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=2 * L)),
+            "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=2 * L)),
             "wgt_w": In(memory.WritePort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
             "wgt_r": In(memory.ReadPort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
             "par_w": In(memory.WritePort.Signature(addr_width=aw(g.param_depth), shape=self.par_shape)),
@@ -109,10 +119,10 @@ class ConvControl(wiring.Component):
             "par_coll_addr": Out(aw(g.param_depth)), "par_coll_data": In(self.par_shape),
             "ob_w": In(memory.WritePort.Signature(addr_width=aw(g.out_words), shape=64, granularity=8)),
             "ob_r": In(memory.ReadPort.Signature(addr_width=aw(g.out_words), shape=64)),
-            "pe_i": Out(stream.Signature(beat_layout(L + NB))),
+            "pe_i": Out(stream.Signature(beat_layout(L + NB, self.pe_tag_bits))),
             "pe_cfg": Out(pe_config_layout()),
-            "pe_o": In(stream.Signature(pe_result_layout())),
-            "pe_stop": In(1), "pe_stop_seq": In(2),
+            "pe_o": In(stream.Signature(pe_result_layout(self.pe_tag_bits))),
+            "pe_stop": In(1), "pe_stop_seq": In(SEQ_BITS),
             "rq_i": Out(stream.Signature(requant_in_layout())),
             "rq_o": In(stream.Signature(requant_out_layout())),
         })
@@ -474,13 +484,19 @@ class ConvControl(wiring.Component):
                              pw_chunk.eq(e_chunk), pw_bank.eq(bb), pw_last.eq(e_last)]
             with m.Else():
                 m.d.sync += gather.eq(g_next)
-        # plane t word: bit (7 - t) of every lane's byte
+        # plane t word: bit (7 - t) of every lane's byte, and (for END) whether the lane's
+        # bits below it are not all zero
         plane_bits = Signal(L)
+        rest_bits = Signal(L)
         with m.Switch(pw_t):
             for t in range(ACT_BITS):
                 with m.Case(t):
                     m.d.comb += plane_bits.eq(Cat(*[pw_word[8 * j + ACT_BITS - 1 - t] for j in range(L)]))
-        m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_t, pw_bank)), self.win_w.data.eq(plane_bits),
+                    if t < ACT_BITS - 1:
+                        m.d.comb += rest_bits.eq(Cat(*[pw_word[8 * j:8 * j + ACT_BITS - 1 - t].any()
+                                                       for j in range(L)]))
+        m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_t, pw_bank)),
+                     self.win_w.data.eq(Cat(plane_bits, rest_bits)),
                      self.win_w.en.eq(pw_busy)]
         with m.If(pw_busy):
             m.d.sync += pw_t.eq(pw_t + 1)
@@ -499,67 +515,137 @@ class ConvControl(wiring.Component):
             with m.If(bx == W - 1):
                 m.d.sync += [b_act.eq(0), build_done.eq(1)]
 
-        # ---------------- feeder: bank fb -> PE beats ---------------------------------------
+        # ---------------- feeder: bank fb -> PE beats, SLOTS outputs interleaved -------------
+        # The pixel's outputs run in the PE's SLOTS slots at once. Each turn one slot sends
+        # one plane of its output (all its chunks); the next turn goes to the next slot that
+        # has work (round-robin), so with 4 slots of one chunk an output's next plane comes
+        # exactly when the PE's decision on its previous plane is out (STOP_LATENCY + the
+        # beat register): END stops cost nothing. With fewer outputs left the slots send
+        # their next planes before the decision (beats of a stopped output are dropped by
+        # the PE). A stop frees the slot, which takes the pixel's next output at once (in
+        # the same cycle when it is the slot being sent). The pixel is done when every
+        # output was sent or stopped.
+        S = SLOTS
         f_act = Signal()
         fx = Signal(16)
         fb = Signal()
-        fo = Signal(range(g.param_depth + 1))
-        ft = Signal(3)
-        fc = Signal(range(MC))
-        fseq = Signal(2)
-        frow = Signal(range(g.weight_rows + 1))     # weight row of (fo, fc)
-        fobase = Signal(range(g.weight_rows + 1))   # first weight row of fo
         planes = Signal(4)
         m.d.comb += planes.eq(Mux((cmd.policy == Policy.TRUNCATE) & (cmd.digits < ACT_BITS),
                                   cmd.digits, ACT_BITS))
+        OB = self.ob_bits
+        nx_o = Signal(range(g.param_depth + 1))     # the pixel's next output to start
+        nx_wb = Signal(range(g.weight_rows + 1))    # its first weight row
+        nx_ob = Signal(OB + 1)                      # its output row's first word
+        avail = Signal()
+        m.d.comb += avail.eq(nx_o < n)
+        s_busy = Signal(S)                          # the slot has an output to send
+        s_gen = Signal(S)                           # generation bit of the slot's output
+        s_o = Array(Signal(range(g.param_depth + 1), name=f"s{s}_o") for s in range(S))
+        s_wb = Array(Signal(range(g.weight_rows + 1), name=f"s{s}_wb") for s in range(S))
+        # the weight row of the slot's next beat (kept, so no adder lies between the PE's
+        # stop and the weight memory's address)
+        s_wr = Array(Signal(range(g.weight_rows + 1), name=f"s{s}_wr") for s in range(S))
+        s_ob = Array(Signal(OB + 1, name=f"s{s}_ob") for s in range(S))
+        s_t = Array(Signal(3, name=f"s{s}_t") for s in range(S))    # its next plane
+        mid = Signal()                              # inside a plane of several chunks
+        cur = Signal(2)                             # the slot being sent while mid
+        fc = Signal(range(MC))                      # its next chunk
+        rr = Signal(2)                              # the slot after the last turn
         # stage 2: the beat (memory data + registered tags)
         q_v = Signal()
-        q_t, q_c_first, q_c_last, q_seq = Signal(3), Signal(), Signal(), Signal(2)
+        q_t, q_c_first, q_c_last, q_seq = Signal(3), Signal(), Signal(), Signal(SEQ_BITS)
         q_o = Signal(range(g.param_depth + 1))
+        q_ob = Signal(OB)
         pe_hs = Signal()
         m.d.comb += pe_hs.eq(self.pe_i.valid & self.pe_i.ready)
         adv = Signal()
         m.d.comb += adv.eq(~q_v | pe_hs)
+        stop_now = Signal(S)                        # the PE stopped the slot's output
+        for s in range(S):
+            m.d.comb += stop_now[s].eq(self.pe_stop & s_busy[s] &
+                                       (self.pe_stop_seq == Cat(Const(s, 2), s_gen[s])))
+        live = Signal(S)
+        cand = Signal(S)
+        m.d.comb += [live.eq(s_busy & ~stop_now), cand.eq(live | Mux(avail, (1 << S) - 1, 0))]
+        pick = Signal(2)
+        have = Signal()
+        with m.If(mid):
+            m.d.comb += [pick.eq(cur), have.eq(live.bit_select(cur, 1) | avail)]
+        with m.Else():
+            with m.Switch(rr):
+                for r0 in range(S):
+                    with m.Case(r0):
+                        for i in reversed(range(S)):       # the first candidate from rr wins
+                            with m.If(cand[(r0 + i) % S]):
+                                m.d.comb += [pick.eq((r0 + i) % S), have.eq(1)]
+        new = Signal()                              # the picked slot starts the next output
+        m.d.comb += new.eq(~live.bit_select(pick, 1))
+        sel_o = Signal(range(g.param_depth + 1))
+        sel_wb = Signal(range(g.weight_rows + 1))
+        sel_wr = Signal(range(g.weight_rows + 1))
+        sel_ob = Signal(OB + 1)
+        sel_t, sel_gen = Signal(3), Signal()
+        sel_c = Signal(range(MC))
+        m.d.comb += [sel_o.eq(Mux(new, nx_o, s_o[pick])), sel_wb.eq(Mux(new, nx_wb, s_wb[pick])),
+                     sel_wr.eq(Mux(new, nx_wb, s_wr[pick])),
+                     sel_ob.eq(Mux(new, nx_ob, s_ob[pick])), sel_t.eq(Mux(new, 0, s_t[pick])),
+                     sel_gen.eq(s_gen.bit_select(pick, 1) ^ new), sel_c.eq(Mux(new, 0, fc))]
         f_issue = Signal()
-        m.d.comb += f_issue.eq(f_act & full.bit_select(fb, 1) & adv)
-        stopped = Signal()          # the PE stopped the output being issued
-        m.d.comb += stopped.eq(self.pe_stop & (self.pe_stop_seq == fseq))
-        m.d.comb += [self.win_r.addr.eq(Cat(fc, ft, fb)), self.win_r.en.eq(f_issue),
-                     self.wgt_r.addr.eq(frow), self.wgt_r.en.eq(f_issue)]
-        out_last = Signal()         # the beat being issued is its output's last
-        m.d.comb += out_last.eq((ft == planes - 1) & (fc == nch - 1))
-        next_output = Signal()
-        m.d.comb += next_output.eq((f_issue & out_last) | (f_act & full.bit_select(fb, 1) & stopped))
+        m.d.comb += f_issue.eq(f_act & full.bit_select(fb, 1) & adv & have)
+        m.d.comb += [self.win_r.addr.eq(Cat(sel_c, sel_t, fb)), self.win_r.en.eq(f_issue),
+                     self.wgt_r.addr.eq(sel_wr), self.wgt_r.en.eq(f_issue)]
+        plane_end = Signal()
+        out_end = Signal()
+        m.d.comb += [plane_end.eq(sel_c == nch - 1), out_end.eq(plane_end & (sel_t == planes - 1))]
+        busy_next = Signal(S)
+        m.d.comb += busy_next.eq(s_busy & ~stop_now)
         with m.If(adv):
-            m.d.sync += q_v.eq(f_issue & ~stopped)
-        with m.If(f_issue & ~stopped):
-            m.d.sync += [q_t.eq(ft), q_c_first.eq(fc == 0), q_c_last.eq(fc == nch - 1), q_seq.eq(fseq),
-                         q_o.eq(fo)]
-            with m.If(fc == nch - 1):
-                m.d.sync += [fc.eq(0), ft.eq(ft + 1), frow.eq(fobase)]
+            m.d.sync += q_v.eq(f_issue)
+        with m.If(mid & ~have):
+            m.d.sync += [mid.eq(0), fc.eq(0)]       # the slot stopped and nothing is left
+        with m.If(f_issue):
+            m.d.sync += [q_t.eq(sel_t), q_c_first.eq(sel_c == 0), q_c_last.eq(plane_end),
+                         q_seq.eq(Cat(pick, sel_gen)), q_o.eq(sel_o), q_ob.eq(sel_ob)]
+            with m.Switch(pick):
+                for s in range(S):
+                    with m.Case(s):
+                        m.d.comb += busy_next[s].eq(~out_end)
+            with m.If(new):
+                m.d.sync += [s_o[pick].eq(nx_o), s_wb[pick].eq(nx_wb), s_ob[pick].eq(nx_ob),
+                             s_gen.bit_select(pick, 1).eq(sel_gen),
+                             nx_o.eq(nx_o + 1), nx_wb.eq(nx_wb + nch), nx_ob.eq(nx_ob + rw_out)]
+            with m.If(plane_end):
+                m.d.sync += [mid.eq(0), fc.eq(0), rr.eq(pick + 1), s_t[pick].eq(sel_t + 1),
+                             s_wr[pick].eq(sel_wb)]
             with m.Else():
-                m.d.sync += [fc.eq(fc + 1), frow.eq(frow + 1)]
-        with m.If(next_output):
-            m.d.sync += [ft.eq(0), fc.eq(0), fseq.eq(fseq + 1), fo.eq(fo + 1),
-                         fobase.eq(fobase + nch), frow.eq(fobase + nch)]
-            with m.If(fo == n - 1):
-                m.d.comb += clr_full.eq(Mux(fb, 0b10, 0b01))
-                m.d.sync += [fb.eq(~fb), fo.eq(0), fobase.eq(0), frow.eq(0), fx.eq(fx + 1)]
-                with m.If(fx == W - 1):
-                    m.d.sync += [f_act.eq(0), feed_done.eq(1)]
+                m.d.sync += [mid.eq(1), cur.eq(pick), fc.eq(sel_c + 1), s_t[pick].eq(sel_t),
+                             s_wr[pick].eq(sel_wr + 1)]
+        m.d.sync += s_busy.eq(busy_next)
+        with m.If(f_act & full.bit_select(fb, 1) & ~avail & (busy_next == 0)):
+            # every output of the pixel was sent or stopped
+            m.d.comb += clr_full.eq(Mux(fb, 0b10, 0b01))
+            m.d.sync += [fb.eq(~fb), nx_o.eq(0), nx_wb.eq(0), nx_ob.eq(0), mid.eq(0), fc.eq(0),
+                         fx.eq(fx + 1)]
+            with m.If(fx == W - 1):
+                m.d.sync += [f_act.eq(0), feed_done.eq(1)]
         with m.If(row_go):
-            m.d.sync += [f_act.eq(1), fx.eq(0), feed_done.eq(0), fo.eq(0), ft.eq(0), fc.eq(0),
-                         fobase.eq(0), frow.eq(0)]
+            m.d.sync += [f_act.eq(1), fx.eq(0), feed_done.eq(0), nx_o.eq(0), nx_wb.eq(0),
+                         nx_ob.eq(0), mid.eq(0), fc.eq(0), rr.eq(0), s_busy.eq(0)]
         # the beat: data lanes from the window/weights, bias lanes on each plane's first chunk
         m.d.comb += self.par_feed_addr.eq(q_o)
         pf = self.par_feed_data
         bias_bits = Cat(*[pf.bias_x[j].bit_select((ACT_BITS - 1 - q_t)[:3], 1) & (j < nbl) for j in range(NB)])
+        low = Signal(ACT_BITS)                      # the bits below plane q_t
+        m.d.comb += low.eq((Const(1, ACT_BITS + 1) << (ACT_BITS - 1 - q_t)[:3]) - 1)
+        bias_rest = Cat(*[(pf.bias_x[j] & low).any() & (j < nbl) for j in range(NB)])
         beat = self.pe_i.payload
         m.d.comb += [
             self.pe_i.valid.eq(q_v),
-            beat.bits.eq(Cat(self.win_r.data, Mux(q_c_first, bias_bits, 0))),
+            beat.bits.eq(Cat(self.win_r.data[:L], Mux(q_c_first, bias_bits, 0))),
+            beat.rest.eq(Cat(self.win_r.data[L:], Mux(q_c_first, bias_rest, 0))),
             beat.plane.eq(q_t), beat.chunk_first.eq(q_c_first), beat.chunk_last.eq(q_c_last),
-            beat.seq.eq(q_seq), beat.wpos.eq(pf.wpos), beat.wneg.eq(pf.wneg),
+            beat.seq.eq(q_seq), beat.wneg.eq(pf.wneg),
+            beat.tag.eq(Cat(q_o[:self.o_bits], q_ob)),
         ]
         for j in range(L):
             m.d.comb += beat.w[j].eq(self.wgt_r.data[8 * j:8 * j + 8])
@@ -567,35 +653,41 @@ class ConvControl(wiring.Component):
             m.d.comb += beat.w[L + j].eq(Mux(q_c_first & (j < nbl), pf.bias_w[j], 0))
 
         # ---------------- collector: PE -> requantizer -> output rows ------------------------
-        co = Signal(range(g.param_depth + 1))
-        m.d.comb += [self.par_coll_addr.eq(co),
+        # results come in completion order, each tagged with its channel and the first word
+        # of its output row; a pixel's results all come before the next pixel's (its
+        # outputs' beats all precede them), so the collector counts n results per pixel
+        r_o = self.pe_o.payload.tag[:self.o_bits]
+        r_ob = self.pe_o.payload.tag[self.o_bits:]
+        cx = Signal(16)                             # pixel of the results being collected
+        cn = Signal(range(g.param_depth + 1))       # its results collected
+        c_byte = Signal(19)
+        m.d.comb += c_byte.eq(Mux(elem4, cx << 2, cx))
+        m.d.comb += [self.par_coll_addr.eq(r_o),
                      self.rq_i.valid.eq(self.pe_o.valid), self.pe_o.ready.eq(self.rq_i.ready),
                      self.rq_i.payload.acc.eq(self.pe_o.payload.value),
                      self.rq_i.payload.mult.eq(self.par_coll_data.mult),
                      self.rq_i.payload.shift.eq(self.par_coll_data.shift),
-                     self.rq_i.payload.relu.eq(cmd.relu), self.rq_i.payload.head.eq(cmd.head)]
+                     self.rq_i.payload.relu.eq(cmd.relu), self.rq_i.payload.head.eq(cmd.head),
+                     # the result's output-row byte: word (tag) + byte in the word
+                     self.rq_i.payload.tag.eq(Cat(c_byte[:3], r_ob + (c_byte >> 3)))]
         with m.If(self.pe_o.valid & self.pe_o.ready):
-            m.d.sync += [co.eq(Mux(co == n - 1, 0, co + 1)),
-                         terminated.eq(terminated + self.pe_o.payload.terminated)]
-        wo2 = Signal(range(g.param_depth + 1))
-        wx2 = Signal(16)
-        wbase2 = Signal(24)
+            m.d.sync += terminated.eq(terminated + self.pe_o.payload.terminated)
+            with m.If(cn == n - 1):
+                m.d.sync += [cn.eq(0), cx.eq(cx + 1)]
+            with m.Else():
+                m.d.sync += cn.eq(cn + 1)
         m.d.comb += self.rq_o.ready.eq(1)
         v = self.rq_o.payload.value
-        byte_addr = Signal(24)
-        m.d.comb += byte_addr.eq(Mux(elem4, wx2 << 2, wx2))
-        m.d.comb += [self.ob_w.addr.eq(wbase2 + (byte_addr >> 3)),
+        rq_word = self.rq_o.payload.tag[3:3 + OB]
+        rq_lane = self.rq_o.payload.tag[:3]
+        m.d.comb += [self.ob_w.addr.eq(rq_word),
                      self.ob_w.data.eq(Mux(elem4, Cat(v[:32], v[:32]), Cat(*[v[:8]] * 8)))]
         with m.If(self.rq_o.valid):
-            m.d.comb += self.ob_w.en.eq(Mux(elem4, Mux(byte_addr[2], 0xF0, 0x0F),
-                                            Const(1, 8) << byte_addr[:3]))
+            m.d.comb += self.ob_w.en.eq(Mux(elem4, Mux(rq_lane[2], 0xF0, 0x0F),
+                                            Const(1, 8) << rq_lane))
             m.d.sync += [results.eq(results + 1), outputs.eq(outputs + 1)]
-            with m.If(wo2 == n - 1):
-                m.d.sync += [wo2.eq(0), wbase2.eq(0), wx2.eq(wx2 + 1)]
-            with m.Else():
-                m.d.sync += [wo2.eq(wo2 + 1), wbase2.eq(wbase2 + rw_out)]
         with m.If(row_go):
-            m.d.sync += [co.eq(0), wo2.eq(0), wbase2.eq(0), wx2.eq(0)]
+            m.d.sync += [cn.eq(0), cx.eq(0)]
 
         m.d.comb += self.progress.eq((rdd.valid & rdd.ready) | (wrd.valid & wrd.ready) | pe_hs |
                                      self.rq_o.valid | parse)

@@ -5,7 +5,7 @@ comparison itself is in sim/conv/test_engine.py (MSDF_TB_CYCLES)."""
 import numpy as np
 
 from msdf_unet.golden.arith import mma
-from msdf_unet.golden.conv.cycles import PYNQ_Z2, TESTBENCH, conv_planes
+from msdf_unet.golden.conv.cycles import PYNQ_Z2, TESTBENCH, conv_planes, feed_cycles
 from msdf_unet.spec.engine import Policy
 
 
@@ -38,3 +38,61 @@ def test_end_planes_are_exact():
 
 def test_memory_models():
     assert PYNQ_Z2.read_latency > TESTBENCH.read_latency
+
+
+def _feeder_reference(need, nch, max_planes=8, slots=4, latency=4, stops=True):
+    """Cycle by cycle, the feeder's rules of hdl/conv/conv_control.py (round-robin turns
+    of one plane per slot, a stop visible ``latency`` cycles after the plane's last beat,
+    a stop inside a turn starting the next output at once): cycles of one pixel."""
+    n = len(need)
+    busy, out, t, stop = [False] * slots, [0] * slots, [0] * slots, [None] * slots
+    mid, cur, fc, rr, nx, cyc = False, 0, 0, 0, 0, 0
+    while True:
+        stop_now = [busy[s] and stop[s] == cyc for s in range(slots)]
+        live = [busy[s] and not stop_now[s] for s in range(slots)]
+        avail = nx < n
+        have, pick = False, cur
+        if mid:
+            have = live[cur] or avail
+        else:
+            for i in range(slots):
+                if live[(rr + i) % slots] or avail:
+                    pick, have = (rr + i) % slots, True
+                    break
+        nxt_busy = live[:]
+        if mid and not have:
+            mid, fc = False, 0
+        if have:
+            c = fc
+            if not live[pick]:
+                out[pick], t[pick], stop[pick], nx, c = nx, 0, None, nx + 1, 0
+            last_chunk = c == nch - 1
+            ends = last_chunk and t[pick] == max_planes - 1
+            nxt_busy[pick] = not ends
+            if last_chunk:
+                if stops and need[out[pick]] - 1 == t[pick] and need[out[pick]] < max_planes:
+                    stop[pick] = cyc + latency
+                mid, fc, rr, t[pick] = False, 0, (pick + 1) % slots, t[pick] + 1
+            else:
+                mid, cur, fc = True, pick, c + 1
+        busy = nxt_busy
+        if not avail and not any(busy):         # (avail as the cycle began)
+            return cyc + 1
+        cyc += 1
+
+
+def test_feed_cycles_follow_the_feeder_schedule():
+    rng = np.random.default_rng(1)
+    for _ in range(150):
+        n, nch = int(rng.integers(1, 12)), int(rng.integers(1, 5))
+        need = rng.choice([1, 2, 3, 5, 6, 7, 8, 8, 8], size=(n, 4))
+        got = feed_cycles(need, nch)
+        assert [int(v) for v in got] == [_feeder_reference(list(need[:, p]), nch) for p in range(4)]
+    # no stops possible (FULL, TRUNCATE): every beat, back to back
+    assert (feed_cycles(np.full((5, 3), 8), 2, stops=False) == 80).all()
+    for n, nch, p in ((5, 2, 8), (3, 1, 1), (6, 1, 2), (2, 3, 1)):
+        assert feed_cycles(np.full((n, 1), p), nch, p, stops=False)[0] == \
+            _feeder_reference([p] * n, nch, p, stops=False)
+    # one chunk, stops while 4 slots are busy: they cost nothing (cycles = planes consumed)
+    need = np.concatenate([rng.integers(1, 8, (4, 6)), np.full((4, 6), 8)])
+    assert (feed_cycles(need, 1) == need.sum(0)).all()
