@@ -21,9 +21,10 @@ out (derivation and a bit-level model: :func:`msdf_unet.golden.arith.msdf2.lite_
   bits) on the last live plane ``p - 1``; for ``p > B`` as bit 0 of ``2 D`` on plane
   ``p - F``, or bit ``T - p - B`` of the all-zero plane-0 operand. Plane flags are one
   table of ``(t, p)``; the mask of the low ``T - p`` bits is applied when the result is
-  registered (``d & mask(p)``: one LUT per bit). SIGN_ONLY runs with ``p = 0`` (mask 0),
-  RELU_END's zero is a synchronous reset of that register and SIGN_ONLY's -1 a
-  synchronous set of the output register.
+  registered, over the low ``F`` bits only: for ``p <= B`` the accumulator's low ``F`` bits
+  are cleared after the rounding plane (a synchronous reset). TRUNCATE runs without the
+  END offset (``D = C``). RELU_END's zero and SIGN_ONLY's 0/1 are a synchronous reset of
+  the result register and SIGN_ONLY's -1 a synchronous set of the output register.
 * **``digits_used = t + 1``** after an early stop at plane ``t`` and after the last plane
   alike; activations and the bound's low bits are stored bit-reversed, so plane ``t``
   selects bit ``t``.
@@ -154,14 +155,13 @@ class MSDF2LiteDotProduct(wiring.Component):
         nx_x = Signal(data.ArrayLayout(unsigned(B), L), reset_less=True)   # bit t = plane t
         nx_w = Signal(data.ArrayLayout(signed(8), L), reset_less=True)
         nx_pol = Signal(Policy, reset_less=True)
-        nx_p = Signal(range(T + 1), reset_less=True)   # TRUNCATE p in [1, T]; T others, 0 SIGN_ONLY
+        nx_p = Signal(range(T + 1), reset_less=True)   # TRUNCATE p in [1, T]; T otherwise
         nx_wp = Signal(unsigned(wb), reset_less=True)
         nx_c0 = Signal(unsigned(wb), reset_less=True)  # plane-0 term: Wp - (Wp >> (B-1)) (signed: ~)
         m.d.comb += self.i.ready.eq(~nx_valid)
         in_range = _table(m, pay.digits, lambda d: int(1 <= d <= T), 1, "p_in_range")
         p_in = Signal.like(nx_p)
-        m.d.comb += p_in.eq(Mux(pay.policy == Policy.TRUNCATE, Mux(in_range, pay.digits, T),
-                                Mux(pay.policy == Policy.SIGN_ONLY, 0, T)))
+        m.d.comb += p_in.eq(Mux((pay.policy == Policy.TRUNCATE) & in_range, pay.digits, T))
         k0_in = pay.wpos[B - 1:] if wb > B - 1 else Const(0, 1)
         c0_in = Signal(unsigned(wb))
         m.d.comb += c0_in.eq(pay.wpos - k0_in)
@@ -178,6 +178,7 @@ class MSDF2LiteDotProduct(wiring.Component):
         x_r = Signal.like(nx_x)
         w_r = Signal.like(nx_w)
         relu_like = Signal(reset_less=True)
+        is_trunc = Signal(reset_less=True)
         is_relu = Signal(reset_less=True)
         is_sign = Signal(reset_less=True)
         p_r = Signal.like(nx_p)
@@ -187,11 +188,12 @@ class MSDF2LiteDotProduct(wiring.Component):
         first, last, early, done, swap = Signal(), Signal(), Signal(), Signal(), Signal()
         m.d.comb += [first.eq(t == 0), last.eq(t == B - 1), done.eq(act & (last | early)),
                      swap.eq(nx_valid & ~stall & (~act | last | early))]
-        live_at_load = _table(m, nx_p, lambda pv: sum(int(pv == 0 or tp < pv) << tp for tp in range(B)),
+        live_at_load = _table(m, nx_p, lambda pv: sum(int(tp < pv) << tp for tp in range(B)),
                               B, "live_at_load")
         with m.If(swap):                 # never together with an accept (i.ready = ~nx_valid)
             m.d.sync += [nx_valid.eq(0), act.eq(1), t.eq(0), w_r.eq(nx_w),
                          is_relu.eq(nx_pol == Policy.RELU_END), is_sign.eq(nx_pol == Policy.SIGN_ONLY),
+                         is_trunc.eq(nx_pol == Policy.TRUNCATE),
                          relu_like.eq((nx_pol == Policy.RELU_END) | (nx_pol == Policy.SIGN_ONLY)),
                          p_r.eq(nx_p), wp.eq(nx_wp), c0.eq(nx_c0),
                          wp_rev.eq(Cat(*[nx_wp[B - 1 - k] if B - 1 - k < wb else Const(0, 1)
@@ -223,15 +225,19 @@ class MSDF2LiteDotProduct(wiring.Component):
         contrib = [Mux(x_r[k].bit_select(t, 1), w_r[k], 0) for k in range(L)]
         psum = ripple_tree(contrib) if self.tree == "ripple" else tree_sum(contrib)
         # bound term (wb + 2 bits): plane 0 c0 (signed: ~(Wp - K0), negated below with the
-        # planes), later planes ~Wp with ~bit_{B-1-t}(Wp) as carry; p <= B rounding +-2**wb
+        # planes), later planes ~Wp with ~bit_{B-1-t}(Wp) as carry. TRUNCATE has no END
+        # offset (D = C); its p <= B rounding is 2**wb on plane p - 1 (signed plane 0:
+        # -1 - 2**wb, negated below).
+        lo = Signal(wb)
         top = Signal(2)
         with m.If(first):
-            m.d.comb += top.eq(Cat(~rnd, Const(1, 1)) if sgn else Cat(rnd, Const(0, 1)))
+            m.d.comb += [lo.eq(Mux(is_trunc, (1 << wb) - 1 if sgn else 0, c0)),
+                         top.eq(Cat(~rnd, Const(1, 1)) if sgn else Cat(rnd, Const(0, 1)))]
         with m.Else():
-            m.d.comb += top.eq(Cat(~rnd, ~rnd))
+            m.d.comb += [lo.eq(Mux(is_trunc, 0, ~wp)), top.eq(Mux(is_trunc, Cat(rnd, Const(0, 1)), 0b11))]
         term = Signal(signed(wb + 2))
-        m.d.comb += term.eq(Cat(Mux(first, c0, ~wp), top))
-        u = add_carry(psum, term, ~first & ~wp_rev.bit_select(t, 1))
+        m.d.comb += term.eq(Cat(lo, top))
+        u = add_carry(psum, term, ~first & ~is_trunc & ~wp_rev.bit_select(t, 1))
         px = Signal(signed(len(u)))
         m.d.comb += px.eq(Mux(first, ~u, u) if sgn else u)
 
@@ -247,8 +253,10 @@ class MSDF2LiteDotProduct(wiring.Component):
                      early.eq(act & ~last & relu_like & neg_now)]
 
         # ---------------- finish register: the policy's value, masked -------------------------
-        mask = _table(m, p_r, lambda pv: sum(int(pv >= max(1, T - j)) << j for j in range(W)), W,
-                      "keep_mask")       # TRUNCATE: bits >= T - p; SIGN_ONLY (p = 0): none
+        # TRUNCATE keeps bits >= T - p. With p <= B the low F bits were cleared after the
+        # last live plane (and the planes after it only double D), so only bits < F need it.
+        keep = _table(m, p_r, lambda pv: sum(int(j >= T - pv) << j for j in range(F)), F, "keep_mask")
+        mask = Cat(keep, Const(-1, W - F))
         # data registers without reset: no reset input competes with the clear/set below
         fin_C = Signal(signed(W), reset_less=True)
         fin_set = Signal(reset_less=True)          # SIGN_ONLY and S < 0: value -1
@@ -257,17 +265,24 @@ class MSDF2LiteDotProduct(wiring.Component):
         ne_now = Signal()
         m.d.comb += ne_now.eq(early | neg_now)
         term_now = Signal()
-        m.d.comb += term_now.eq(Mux(is_relu, ne_now, Mux(is_sign, early | nz_now,
-                                                         ~mask[0])))
+        m.d.comb += term_now.eq(Mux(is_relu, ne_now, Mux(is_sign, early | nz_now, ~keep[0])))
         with m.If(~stall):
             m.d.sync += fin_valid.eq(done)
-            m.d.sync += D.eq(Mux(act & ~done, d_new, 0))
+            # cleared while idle and after the last plane; TRUNCATE p <= B: the low F bits
+            # also after the last live plane p - 1 (rounding half added there)
+            m.d.sync += [D[F:].eq(Mux(act & ~done, d_new[F:], 0)),
+                         D[:F].eq(Mux(act & ~done & ~rnd, d_new[:F], 0))]
             with m.If(done):
                 m.d.sync += [fin_set.eq(is_sign & ne_now), fin_used.eq(t1), fin_term.eq(term_now)]
-                with m.If(is_relu & ne_now):
-                    m.d.sync += fin_C.eq(0)
+                # RELU_END and S < 0: 0; SIGN_ONLY: bit 0 = (S != 0) (the -1 is set at o)
+                with m.If(is_relu & ne_now | is_sign):
+                    m.d.sync += fin_C[1:].eq(0)
                 with m.Else():
-                    m.d.sync += fin_C.eq((d_new & mask) | (is_sign & nz_now))
+                    m.d.sync += fin_C[1:].eq((d_new & mask)[1:])
+                with m.If(is_relu & ne_now):
+                    m.d.sync += fin_C[0].eq(0)
+                with m.Else():
+                    m.d.sync += fin_C[0].eq(Mux(is_sign, nz_now, d_new[0] & mask[0]))
 
         # ---------------- output register --------------------------------------------------------
         with m.If(self.o.valid & self.o.ready):
