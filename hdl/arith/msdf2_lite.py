@@ -127,7 +127,8 @@ class MSDF2LiteDotProduct(wiring.Component):
         check_unit_params(n_lanes, act_bits, signed_acts)
         if tree not in TREES:
             raise ValueError(f"tree must be one of {TREES}, not {tree!r}")
-        self.n_lanes, self.act_bits, self.signed_acts, self.tree = n_lanes, act_bits, signed_acts, tree
+        self.n_lanes, self.act_bits, self.signed_acts = n_lanes, act_bits, signed_acts
+        self.tree = tree
         self.n_digits = stream_digits(n_lanes, act_bits)
         self.latency_cycles = latency_cycles(act_bits, False)
         i, o = msdf2_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
@@ -157,7 +158,7 @@ class MSDF2LiteDotProduct(wiring.Component):
         nx_pol = Signal(Policy, reset_less=True)
         nx_p = Signal(range(T + 1), reset_less=True)   # TRUNCATE p in [1, T]; T otherwise
         nx_wp = Signal(unsigned(wb), reset_less=True)
-        nx_c0 = Signal(unsigned(wb), reset_less=True)  # plane-0 term: Wp - (Wp >> (B-1)) (signed: ~)
+        nx_c0 = Signal(unsigned(wb), reset_less=True)  # plane 0: Wp - (Wp >> (B-1)) (signed: ~)
         m.d.comb += self.i.ready.eq(~nx_valid)
         in_range = _table(m, pay.digits, lambda d: int(1 <= d <= T), 1, "p_in_range")
         p_in = Signal.like(nx_p)
@@ -192,7 +193,8 @@ class MSDF2LiteDotProduct(wiring.Component):
                               B, "live_at_load")
         with m.If(swap):                 # never together with an accept (i.ready = ~nx_valid)
             m.d.sync += [nx_valid.eq(0), act.eq(1), t.eq(0), w_r.eq(nx_w),
-                         is_relu.eq(nx_pol == Policy.RELU_END), is_sign.eq(nx_pol == Policy.SIGN_ONLY),
+                         is_relu.eq(nx_pol == Policy.RELU_END),
+                         is_sign.eq(nx_pol == Policy.SIGN_ONLY),
                          is_trunc.eq(nx_pol == Policy.TRUNCATE),
                          relu_like.eq((nx_pol == Policy.RELU_END) | (nx_pol == Policy.SIGN_ONLY)),
                          p_r.eq(nx_p), wp.eq(nx_wp), c0.eq(nx_c0),
@@ -234,7 +236,8 @@ class MSDF2LiteDotProduct(wiring.Component):
             m.d.comb += [lo.eq(Mux(is_trunc, (1 << wb) - 1 if sgn else 0, c0)),
                          top.eq(Cat(~rnd, Const(1, 1)) if sgn else Cat(rnd, Const(0, 1)))]
         with m.Else():
-            m.d.comb += [lo.eq(Mux(is_trunc, 0, ~wp)), top.eq(Mux(is_trunc, Cat(rnd, Const(0, 1)), 0b11))]
+            m.d.comb += [lo.eq(Mux(is_trunc, 0, ~wp)),
+                         top.eq(Mux(is_trunc, Cat(rnd, Const(0, 1)), 0b11))]
         term = Signal(signed(wb + 2))
         m.d.comb += term.eq(Cat(lo, top))
         u = add_carry(psum, term, ~first & ~is_trunc & ~wp_rev.bit_select(t, 1))
@@ -255,7 +258,8 @@ class MSDF2LiteDotProduct(wiring.Component):
         # ---------------- finish register: the policy's value, masked -------------------------
         # TRUNCATE keeps bits >= T - p. With p <= B the low F bits were cleared after the
         # last live plane (and the planes after it only double D), so only bits < F need it.
-        keep = _table(m, p_r, lambda pv: sum(int(j >= T - pv) << j for j in range(F)), F, "keep_mask")
+        keep = _table(m, p_r, lambda pv: sum(int(j >= T - pv) << j for j in range(F)), F,
+                      "keep_mask")
         mask = Cat(keep, Const(-1, W - F))
         # data registers without reset: no reset input competes with the clear/set below
         fin_C = Signal(signed(W), reset_less=True)

@@ -1,5 +1,5 @@
-"""pytest entry: the MSDF v2 units' Verilog (msdf-v2, msdf-v2-lite) on Verilator against its golden cycle model
-(cocotb testbench :mod:`msdf_unet.sim.arith.tb_msdf2`)."""
+"""pytest entry: the MSDF v2 units' Verilog (msdf-v2, msdf-v2-lite) on Verilator against
+their golden cycle model (cocotb testbench :mod:`msdf_unet.sim.arith.tb_msdf2`)."""
 import pytest
 
 from msdf_unet.hdl.arith.msdf2 import MSDF2DotProduct
