@@ -132,7 +132,7 @@ def test_formal_bmc_result_equals_exact_sum(L, signed_acts, depth):
     equals the exact policy value of its transaction, in order, including every early END
     decision taken from the accumulator's sign. Depth 8 (latency B + 3 = 6): one
     transaction, accepted in any of the first cycles, under any output stall; depth 10
-    (``slow``; about 15 to 20 minutes of yices on this shared machine): and a second one
+    (``slow``; the signed one took 23 minutes on this shared machine): and a second one
     back to back."""
     from msdf_unet.sim import formal
     proof = LiteResultProof(n_lanes=L, act_bits=3, signed_acts=signed_acts)
