@@ -60,7 +60,8 @@ from .mma import (MAX_WEIGHT, Policy, _check_act_bits, _check_budget, _check_lan
 from .mma_operands import weight_bounds
 
 __all__ = ["MIN_INTERVAL", "wpos_bits", "positive_weight_sum", "truncate_value", "Txn", "Result",
-           "evaluate_planes", "evaluate", "MSDF2CycleModel", "latency_cycles", "random_txns"]
+           "evaluate_planes", "evaluate", "lite_accumulate", "MSDF2CycleModel", "latency_cycles",
+           "random_txns"]
 
 
 #: the transaction buffer refills one cycle after the feeder took its transaction, so the
@@ -167,6 +168,72 @@ def evaluate_planes(P, wpos, n_lanes: int, policy, digits: int | None = None, *,
         term = np.full(batch, int(p < T), np.int64)
     return Outcome(np.asarray(values, np.int64), np.asarray(used, np.int64),
                    np.asarray(term, np.int64), stop, np.maximum(used, MIN_INTERVAL))
+
+
+def lite_accumulate(P, wpos, n_lanes: int, policy, digits: int | None = None) -> dict:
+    """The arithmetic of ``msdf-v2-lite`` (:mod:`msdf_unet.hdl.arith.msdf2_lite`), plane by
+    plane, for plane sums ``P`` (``(B, *batch)``, as :func:`evaluate_planes`).
+
+    **END offset** (every policy but TRUNCATE). The register holds ``D_t = A_t - J_t`` with
+    msdf-v2's threshold ``J_t = K_t - Wp``, ``K_t = Wp >> (B-1-t)``. Since ``K_t = 2 K_{t-1}
+    + bit_{B-1-t}(Wp)``: ``D_0 = P_0 + Wp - K_0`` and ``D_t = 2 D_{t-1} + P_t - Wp -
+    bit_{B-1-t}(Wp)``: a constant per plane (one adder term and a carry), and msdf-v2's stop
+    test ``A_t < J_t`` is ``D_t < 0``: the sign bit of the sum. ``K_{B-1} = Wp`` gives
+    ``J_{B-1} = 0``: after the last plane ``D = A = S``.
+
+    **TRUNCATE** ``p`` (no offset, ``D = C``): planes ``t >= p`` add 0. The rounding half
+    ``h = 2**(T-p-1)`` enters for ``p <= B`` as ``2**(F-1)`` on the last live plane
+    ``p - 1``, whose low ``F`` bits are then cleared (the later planes only double ``D``:
+    ``D_{B-1} = floor((A_{p-1} + 2**(F-1)) / 2**F) 2**F 2**(B-p) = Z_p``); for ``p > B``
+    as ``+1`` on plane ``p - F`` when ``p >= F`` (bit 0 of ``2 D``, free), else as
+    ``2**(F-p)`` on plane 0 (whose ``2 D`` is 0), and the low ``T - p < F`` bits of the
+    final sum are masked.
+
+    Returns ``{"values", "stop_plane", "D"}``: the policy's values (equal to
+    :func:`evaluate_planes`' -- tested), the plane of the END stop (-1: none) and the
+    register's values ``D`` (``(B, *batch)``; after a stop they keep running: the unit
+    drops them). ``|D| < 2**T`` sizes the register (``T + 1`` bits).
+    """
+    pol = _policy(policy)
+    P = np.asarray(P).astype(np.int64)
+    B = P.shape[0]
+    batch = P.shape[1:]
+    T = stream_digits(n_lanes, B)
+    F = T - B
+    Wp = np.broadcast_to(np.asarray(wpos, dtype=np.int64), batch)
+    p = _check_budget(digits, T) if pol is Policy.TRUNCATE else T
+    D = np.zeros(batch, np.int64)
+    Ds = []
+    stop = np.full(batch, -1, np.int64)
+    for t in range(B):
+        if pol is Policy.TRUNCATE:
+            add = P[t] if t < p else 0
+            if p <= B and t == p - 1:
+                add = add + (1 << (F - 1))
+            if p > B and t == p - F:
+                add = add + 1
+            if B < p < F and t == 0:
+                add = add + (1 << (F - p))
+            D = 2 * D + add
+            if p <= B and t == p - 1:
+                D = D & -(1 << F)
+        elif t == 0:
+            D = P[0] + Wp - (Wp >> (B - 1))
+        else:
+            D = 2 * D + P[t] - Wp - ((Wp >> (B - 1 - t)) & 1)
+        Ds.append(D)
+        if pol in (Policy.RELU_END, Policy.SIGN_ONLY) and t < B - 1:
+            stop[(stop < 0) & (D < 0)] = t
+    S = D
+    if pol is Policy.FULL:
+        values = S
+    elif pol is Policy.RELU_END:
+        values = np.where(stop >= 0, 0, np.maximum(S, 0))
+    elif pol is Policy.SIGN_ONLY:
+        values = np.where(stop >= 0, -1, np.sign(S))
+    else:
+        values = S & -(1 << (T - p))
+    return {"values": np.asarray(values, np.int64), "stop_plane": stop, "D": np.stack(Ds)}
 
 
 def evaluate(x, w, policy="FULL", digits: int | None = None, *, wpos=None, act_bits: int = 8,

@@ -51,7 +51,8 @@ from ..soc.config import AccelConfig
 from ..soc.synth import LUTRAM_LUTS, logic_depth, yosys_command
 from ..verilog import write_verilog
 
-__all__ = ["BenchConfig", "VARIANTS", "variant_timing", "build_unit", "synth",
+__all__ = ["BenchConfig", "VARIANTS", "variant_timing", "msdf2_pipelined", "real_cycles_key",
+           "build_unit", "synth",
            "logic_depth", "run_bench", "format_table", "main"]
 
 
@@ -136,7 +137,7 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
         return {"cycles_per_dot": k, "latency_cycles": k + 1}
     if variant.startswith("msdf-v2"):
         from msdf_unet.golden.arith import msdf2
-        pipelined = VARIANTS[variant][2].get("pipelined", True)
+        pipelined = msdf2_pipelined(variant)
         # FULL: B plane cycles per transaction back to back (the finish overlaps the next)
         return {"cycles_per_dot": act_bits,
                 "latency_cycles": msdf2.latency_cycles(act_bits, pipelined)}
@@ -146,6 +147,27 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
         # FULL: T digit cycles per transaction back to back; o.valid at h + 1 + T
         return {"cycles_per_dot": t, "latency_cycles": t + 1}
     raise ValueError(f"unknown variant {variant!r}")
+
+
+def msdf2_pipelined(variant: str) -> bool:
+    """The ``pipelined`` flag of the MSDF v2 cycle model a ``msdf-v2*`` variant follows: its
+    ``pipelined`` option, else its class's ``pipelined`` attribute (``msdf-v2-lite``: flat),
+    else the MSDF2DotProduct default (True)."""
+    module, cls_name, extra = VARIANTS[variant]
+    if "pipelined" in extra:
+        return bool(extra["pipelined"])
+    cls = getattr(importlib.import_module(f"msdf_unet.hdl.arith.{module}"), cls_name)
+    return bool(getattr(cls, "pipelined", True))
+
+
+def real_cycles_key(variant: str) -> str:
+    """The variant whose real-data cycles (:mod:`msdf_unet.golden.arith.layer_cycles`) this
+    one has: itself, or for a ``msdf-v2*`` unit with the same cycle model ``msdf-v2`` /
+    ``msdf-v2-flat``."""
+    from msdf_unet.golden.arith.layer_cycles import VARIANT_KINDS
+    if variant in VARIANT_KINDS or not variant.startswith("msdf-v2"):
+        return variant
+    return "msdf-v2" if msdf2_pipelined(variant) else "msdf-v2-flat"
 
 
 def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
@@ -226,12 +248,13 @@ def _efficiency(rec: dict, real: dict | None = None) -> None:
     luts = rec.get("lut", 0) + rec.get("srl", 0) + rec.get("lutram", 0)
     if "lut" in rec:
         rec["dots_per_cycle_per_klut"] = 1000.0 / (rec["cycles_per_dot"] * luts) if luts else None
-    if real and rec["variant"] in real["effective"]["all"]:
+    key = real_cycles_key(rec["variant"])
+    if real and key in real["effective"]["all"]:
         eff = real["effective"]
-        rec["cycles_per_dot_effective"] = eff["all"][rec["variant"]]
+        rec["cycles_per_dot_effective"] = eff["all"][key]
         for task in eff:
             if task != "all":
-                rec[f"cycles_per_dot_effective_{task}"] = eff[task][rec["variant"]]
+                rec[f"cycles_per_dot_effective_{task}"] = eff[task][key]
         if luts:
             rec["dots_per_cycle_per_klut_effective"] = 1000.0 / (rec["cycles_per_dot_effective"] * luts)
 

@@ -1,4 +1,5 @@
-"""Shared simulation check of the MSDF v2 unit (Amaranth simulator): RTL against
+"""Shared simulation check of the MSDF v2 units (``msdf-v2``, ``msdf-v2-lite``; Amaranth
+simulator): RTL against
 :class:`~msdf_unet.golden.arith.msdf2.MSDF2CycleModel` and exact integer arithmetic. Used
 by the unit tests and by the mutation check."""
 import numpy as np

@@ -158,3 +158,67 @@ def test_bad_inputs():
     m = msdf2.MSDF2CycleModel(n_lanes=2)
     with pytest.raises(ValueError, match="lanes"):
         m.step(True, msdf2.Txn((1,), (1,)), True)
+
+
+# --- msdf-v2-lite's arithmetic (END offset in the register, TRUNCATE rounding/clearing) ------
+
+def _lite_check(x, w, signed, B=8, wpos=None):
+    L = x.shape[-1]
+    T = mma.stream_digits(L, B)
+    P = mma.plane_sums(x, w, B, signed)
+    Wp = msdf2.positive_weight_sum(w) if wpos is None else wpos
+    for pol in Policy:
+        for p in ([1, 2, B - 1, B, B + 1, T - 2, T - 1, T] if pol is Policy.TRUNCATE else [None]):
+            ref = msdf2.evaluate_planes(P, Wp, L, pol, p, pipelined=False)
+            got = msdf2.lite_accumulate(P, Wp, L, pol, p)
+            assert np.array_equal(got["values"], ref.values), (pol, p)
+            assert np.array_equal(got["stop_plane"], ref.stop_plane), (pol, p)
+            # the register fits T + 1 bits
+            assert np.abs(got["D"]).max(initial=0) < 1 << T, (pol, p)
+            if pol is not Policy.TRUNCATE:
+                # D_t = A_t - J_t, J_t = (Wp >> (B-1-t)) - Wp: the END test is D's sign
+                A = np.zeros(P.shape[1:], np.int64)
+                for t in range(B):
+                    A = 2 * A + P[t]
+                    J = (Wp >> (B - 1 - t)) - Wp
+                    assert np.array_equal(got["D"][t], A - J), (pol, t)
+
+
+@pytest.mark.parametrize("L", [n for n in N_SWEEP if n <= 144])
+@pytest.mark.parametrize("signed", [True, False])
+def test_lite_arithmetic_equals_msdf2(L, signed):
+    """lite_accumulate (the arithmetic of msdf-v2-lite) has msdf-v2-flat's values and stop
+    planes for every policy and budget, with the exact and with loose bounds."""
+    rng = np.random.default_rng(L * 3 + signed)
+    x, w = _operands(rng, 300, L, signed)
+    _lite_check(x, w, signed)
+    loose = np.minimum(msdf2.positive_weight_sum(w) + rng.integers(0, 200, len(w)),
+                       (1 << msdf2.wpos_bits(L)) - 1)
+    _lite_check(x, w, signed, wpos=loose)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("L", [576, 1152])
+def test_lite_arithmetic_equals_msdf2_large(L):
+    rng = np.random.default_rng(L)
+    x, w = _operands(rng, 600, L, True)
+    _lite_check(x, w, True)
+
+
+@pytest.mark.parametrize("B", [3, 4, 16])
+def test_lite_arithmetic_small_and_wide_activations(B):
+    """Every 2-lane input at B = 3 and 4 (F > B), and B = 16 with one lane (F <= B: the
+    rounding of p > B then lands on planes p - F >= 0 only)."""
+    if B == 16:
+        rng = np.random.default_rng(16)
+        for signed in (True, False):
+            lo, hi = mma.act_range(B, signed)
+            x = rng.integers(lo, hi + 1, (2000, 1))
+            w = rng.integers(-127, 128, (2000, 1))
+            _lite_check(x, w, signed, B)
+        return
+    lo, hi = mma.act_range(B, True)
+    xs = np.arange(lo, hi + 1)
+    ws = np.array([-127, -100, -3, -1, 0, 1, 2, 64, 127])
+    X = np.array(np.meshgrid(xs, xs, ws, ws)).reshape(4, -1).T
+    _lite_check(X[:, :2], X[:, 2:], True, B)

@@ -114,6 +114,23 @@ def test_msdf2_timing_and_effective_fields():
     assert rec["dots_per_cycle_per_klut_effective"] == pytest.approx(1000 / 750)
 
 
+def test_msdf2_lite_follows_the_flat_cycle_model():
+    """msdf-v2-lite is cycle for cycle MSDF2CycleModel(pipelined=False): the bench takes its
+    timing and its real-data cycles from msdf-v2-flat's."""
+    from msdf_unet.golden.arith import msdf2
+    assert not bench.msdf2_pipelined("msdf-v2-lite") and bench.msdf2_pipelined("msdf-v2")
+    assert bench.variant_timing("msdf-v2-lite", 9) == {
+        "cycles_per_dot": 8, "latency_cycles": msdf2.latency_cycles(8, pipelined=False)}
+    assert bench.real_cycles_key("msdf-v2-lite") == "msdf-v2-flat"
+    assert bench.real_cycles_key("bitserial") == "bitserial"
+    real = {"effective": {"all": {"msdf-v2-flat": 7.0}, "mri": {"msdf-v2-flat": 6.5}}}
+    rec = {"variant": "msdf-v2-lite", "n_lanes": 9, "lut": 200, "srl": 0, "lutram": 0,
+           "cycles_per_dot": 8}
+    bench._efficiency(rec, real)
+    assert rec["cycles_per_dot_effective"] == 7.0 and rec["cycles_per_dot_effective_mri"] == 6.5
+    assert rec["dots_per_cycle_per_klut_effective"] == pytest.approx(1000 / 1400)
+
+
 @pytest.mark.slow
 def test_real_cycles_one_image(tmp_path):
     real = bench.real_cycles(1, cache=tmp_path / "real.json")
