@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import prepare_out_dir
 from .api import BACKENDS, MODELS, InputError, Segmentation, load_model, segment
 from .runtime import BackendUnavailable, atomic_write_bytes
 
@@ -163,6 +164,7 @@ def cli(argv: list[str] | None = None) -> int:
             ap.error(f"--slices must look like 90:94 or 60,90, not {args.slices!r}")
     summaries = []
     try:
+        prepare_out_dir(args.out)  # a bad --out is one line and status 2, before any work
         model = load_model(args.model)
         for src in args.inputs:
             t0 = time.perf_counter()

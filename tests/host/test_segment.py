@@ -124,3 +124,19 @@ def test_palette_png_and_2d_nifti(tmp_path):
     lab = nibabel.load(str(out / "s.labels.nii.gz"))
     assert lab.shape == (96, 96, 1)
     assert labels_sha256(np.asarray(lab.dataobj)[:, :, 0]) == sums["s"]["labels_sha256"]
+
+
+@pytest.mark.parametrize("where", ["file", "below_file"])
+def test_bad_out_is_one_line_and_status_2_before_any_work(slice_pngs, tmp_path, capsys, monkeypatch, where):
+    from msdf_unet.host import segment as seg_cli
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" if where == "file" else tmp_path / "file" / "out"
+
+    def no_work(*a, **k):
+        raise AssertionError("the model was loaded before --out was checked")
+    monkeypatch.setattr(seg_cli, "load_model", no_work)
+    assert main(["segment", str(slice_pngs[0]), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("msdf-unet segment: error: --out") and str(tmp_path / "file") in err
+    assert (tmp_path / "file").read_text() == "not a folder"
