@@ -226,8 +226,9 @@ def _check_array(a, source: str) -> np.ndarray:
     while a.ndim > 3 and a.shape[-1] == 1:  # NIfTI volumes often carry a trailing t = 1
         a = a[..., 0]
     if a.ndim not in (2, 3):
-        raise InputError(f"{source}: shape {a.shape} has {a.ndim} dimensions; expected a 2-D image "
-                         f"[H, W] or a 3-D volume [x, y, z] (4-D series are not supported: pick a volume)")
+        hint = " (4-D series are not supported: pick a volume)" if a.ndim > 3 else ""
+        raise InputError(f"{source}: shape {a.shape} has {a.ndim} dimension{'s' * (a.ndim != 1)}; "
+                         f"expected a 2-D image [H, W] or a 3-D volume [x, y, z]{hint}")
     if a.size == 0 or min(a.shape) == 0:
         raise InputError(f"{source}: the image is empty (shape {a.shape})")
     _check_size(a.shape, source)
@@ -257,9 +258,11 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def read_input(source, affine=None) -> Input:
-    """Read and check an input (array, PNG or NIfTI path); InputError when it is unusable.
+    """Read and check an input (array, or a PNG, NIfTI or ``.npy`` path); InputError when it
+    is unusable.
 
-    The size limits are checked from the PNG / NIfTI header before the pixels are decoded.
+    The size limits are checked from the PNG / NIfTI / ``.npy`` header before the pixels are
+    decoded.
     """
     if isinstance(source, np.ndarray):
         a = _check_array(source, "input array")
@@ -302,7 +305,30 @@ def read_input(source, affine=None) -> Input:
         a = _check_array(a, str(path))
         return Input(a, "volume" if a.ndim == 3 else "image", str(path), affine=img.affine,
                      header=img.header, file_type="nifti")
-    raise InputError(f"{path}: unsupported file type; use .png, .nii or .nii.gz (or pass an array)")
+    if name.endswith(".npy"):
+        a = _read_npy(path)
+        return Input(a, "volume" if a.ndim == 3 else "image", str(path))
+    raise InputError(f"{path}: unsupported file type; use .png, .nii, .nii.gz or .npy (or pass an array)")
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A checked ``.npy`` array; dtype and size come from its header, before the data is read."""
+    from numpy.lib import format as npy
+    try:
+        with open(path, "rb") as f:
+            major, _ = npy.read_magic(f)
+            shape, _, dtype = (npy.read_array_header_1_0 if major == 1 else npy.read_array_header_2_0)(f)
+    except Exception as e:
+        raise InputError(f"{path}: not a .npy array ({type(e).__name__}: {e})") from e
+    if dtype.hasobject or dtype == bool or not (np.issubdtype(dtype, np.integer)
+                                                or np.issubdtype(dtype, np.floating)):
+        raise InputError(f"{path}: dtype {dtype} is not an integer or real dtype")
+    _check_size(tuple(s for s in shape if s != 1) or shape, str(path))
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"{path}: cannot read the .npy array ({type(e).__name__}: {e})") from e
+    return _check_array(np.asarray(a), str(path))
 
 
 def unstripped_reason(volume: np.ndarray) -> str | None:

@@ -128,16 +128,6 @@ def write_outputs(seg: Segmentation, out: Path | str) -> dict:
     return summary
 
 
-def _read_npy(path: str):
-    p = Path(path)
-    if p.name.lower().endswith(".npy"):
-        try:
-            return np.load(p, allow_pickle=False, mmap_mode="r")
-        except Exception as e:
-            raise InputError(f"{p}: cannot read the .npy array ({type(e).__name__}: {e})") from e
-    return None
-
-
 def cli(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="msdf-unet segment",
                                  description="Segment PNG images or NIfTI volumes with a shipped or "
@@ -168,13 +158,10 @@ def cli(argv: list[str] | None = None) -> int:
         model = load_model(args.model)
         for src in args.inputs:
             t0 = time.perf_counter()
-            arr = _read_npy(src)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # printed below from .warnings
-                seg = segment(src if arr is None else np.asarray(arr), model, args.backend,
-                              batch_size=args.batch_size, progress=not args.no_progress, slices=slices)
-            if arr is not None:
-                seg.source = src
+                seg = segment(src, model, args.backend, batch_size=args.batch_size,
+                              progress=not args.no_progress, slices=slices)
             summary = write_outputs(seg, args.out)
             summary["total_seconds"] = round(time.perf_counter() - t0, 3)
             summaries.append(summary)

@@ -127,7 +127,7 @@ def _png_header(path, w, h):
     (np.full((8, 8), np.inf, np.float32), "NaN or infinite"),
     (np.zeros((0, 8), np.float32), "empty"),
     (np.zeros((4, 4, 4, 2), np.float32), "4-D series"),
-    (np.zeros(8, np.float32), "1 dimensions"),
+    (np.zeros(8, np.float32), "has 1 dimension; expected"),
     (np.zeros((8, 8), bool), "dtype bool"),
     (np.zeros((8, 8), complex), "dtype complex"),
     (np.zeros((5000, 2), np.uint8), "exceeds the limit of 4096"),

@@ -81,13 +81,39 @@ def test_nifti_volume_keeps_shape_and_affine(tmp_path):
     (np.full((16, 16), np.nan, np.float32), "NaN"),
     (np.zeros((4, 4, 4, 3), np.float32), "4-D"),
     (np.zeros((0, 3), np.float32), "empty"),
+    (np.zeros(16, np.float32), "1 dimension;"),
+    (np.zeros((16, 16), np.complex64), "dtype complex64"),
+    (np.zeros((16, 16), bool), "dtype bool"),
+    (np.array([[1, "a"]], object), "dtype object"),
 ])
 def test_bad_input_exits_2(tmp_path, capsys, array, match):
     path = tmp_path / "bad.npy"
-    np.save(path, array)
+    np.save(path, array, allow_pickle=True)
     assert main(["segment", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
-    assert match in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1, err
+    assert f"error: {path}:" in err  # the message names the file, not "input array"
     assert not (tmp_path / "o" / "bad.labels.png").exists()
+
+
+def test_oversized_npy_is_refused_from_its_header(tmp_path, capsys):
+    from numpy.lib import format as npy
+    path = tmp_path / "big.npy"
+    with open(path, "wb") as f:  # a header promising 10000 x 10000 floats, and no data
+        npy.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10000, 10000)})
+    assert main(["segment", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert f"{path}: image 10000x10000 exceeds" in capsys.readouterr().err
+
+
+def test_npy_image_is_segmented_like_its_array(tmp_path):
+    from msdf_unet.host.api import segment
+    img = load_dataset("mri", "test").images[3, 0]
+    np.save(tmp_path / "s.npy", img)
+    out = tmp_path / "o"
+    assert main(["segment", str(tmp_path / "s.npy"), "--out", str(out), "--no-progress"]) == 0
+    s = json.loads((out / "s.summary.json").read_text())
+    assert s["input"] == str(tmp_path / "s.npy")
+    assert s["labels_sha256"] == labels_sha256(segment(img, "mri_edge", "int8", progress=False).labels)
 
 
 def test_unavailable_backend_exits_3(slice_pngs, tmp_path, capsys, monkeypatch):
