@@ -196,6 +196,10 @@ def load_model(name_or_path="mri_edge") -> Model:
                 if task not in CLASS_NAMES:
                     raise ValueError(f"{path}: train_log.json names no known data set ({task!r})")
                 m = Model(path.name, task, CLASS_NAMES[task], weights_dir=path)
+            elif path.is_dir():
+                raise ValueError(f"model {key!r}: the folder holds no weights.npz")
+            elif path.suffix == ".msdfp":
+                raise ValueError(f"model {key!r}: no such .msdfp file")
             else:
                 raise ValueError(f"unknown model {key!r}: give one of {sorted(MODELS)}, a .msdfp "
                                  f"program or a folder with weights.npz")

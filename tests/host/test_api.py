@@ -182,5 +182,12 @@ def test_bad_settings():
         segment(np.zeros((8, 8)), "mri_edge", "gpu")
     with pytest.raises(ValueError, match="unknown model"):
         load_model("no_such_model")
+
+
+def test_missing_program_file_or_weights_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"nope\.msdfp': no such \.msdfp file"):
+        load_model(str(tmp_path / "nope.msdfp"))
+    with pytest.raises(ValueError, match="the folder holds no weights.npz"):
+        load_model(str(tmp_path))
     with pytest.raises(ValueError, match="batch_size"):
         segment(np.zeros((8, 8)), "mri_edge", "int8", batch_size=0)
