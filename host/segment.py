@@ -17,8 +17,9 @@ when ``DIR`` already holds outputs of a *different* input with the same stem, ``
 ``-3``, ... is appended, so names never collide. Every file is written under a temporary
 name and renamed: an interrupted run leaves no partial file.
 
-Exit status: 0 done, 2 bad input or settings, 3 backend not available in this build or on
-this machine.
+Exit status: 0 done, 1 the run failed (board timeout or fault, a write error such as a full
+disk; one line, no traceback), 2 bad input or settings (an overlay or program built for
+another engine included), 3 backend not available in this build or on this machine.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import numpy as np
 
 from ..fileio import prepare_out_dir
 from .api import BACKENDS, MODELS, InputError, Segmentation, load_model, segment
-from .runtime import BackendUnavailable, atomic_write_bytes
+from .runtime import AcceleratorError, BackendUnavailable, ConfigMismatch, atomic_write_bytes
 
 __all__ = ["cli", "write_outputs", "output_stem", "labels_sha256"]
 
@@ -178,6 +179,12 @@ def cli(argv: list[str] | None = None) -> int:
     except BackendUnavailable as e:
         print(f"msdf-unet segment: {e}", file=sys.stderr)
         return 3
+    except ConfigMismatch as e:  # an overlay or program for another engine: refused, as bad settings
+        print(f"msdf-unet segment: error: {e}", file=sys.stderr)
+        return 2
+    except (AcceleratorError, OSError) as e:  # board timeout or fault, disk full: one line, no traceback
+        print(f"msdf-unet segment: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     atomic_write_bytes(args.out / "summary.json",
                        (json.dumps({"results": summaries}, indent=1) + "\n").encode())
     return 0

@@ -166,3 +166,20 @@ def test_bad_out_is_one_line_and_status_2_before_any_work(slice_pngs, tmp_path, 
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("msdf-unet segment: error: --out") and str(tmp_path / "file") in err
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("exc, status", [
+    (runtime.ConfigMismatch("register map mismatch: hardware digest 0x1, this runtime 0x2"), 2),
+    (runtime.AcceleratorTimeout("the engine did not finish within 30.0 s"), 1),
+    (runtime.AcceleratorFault(3, "BAD_COMMAND", 4), 1),
+    (OSError(28, "No space left on device"), 1),
+])
+def test_board_faults_and_write_errors_are_one_line(slice_pngs, tmp_path, capsys, monkeypatch, exc, status):
+    from msdf_unet.host import segment as seg_cli
+
+    def fails(*a, **k):
+        raise exc
+    monkeypatch.setattr(seg_cli, "segment", fails)
+    assert main(["segment", str(slice_pngs[0]), "--out", str(tmp_path / "o"), "--no-progress"]) == status
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and str(exc) in err, err
