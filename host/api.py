@@ -48,7 +48,7 @@ from .runtime import BackendUnavailable, atomic_write_bytes, require_engine
 
 __all__ = ["BACKENDS", "MODELS", "MAX_IMAGE_SIDE", "MAX_VOLUME_SIDE", "MAX_VOLUME_VOXELS",
            "InputError", "Model", "Segmentation", "load_model", "read_input", "segment",
-           "unstripped_reason", "cache_dir", "DEFAULT_OVERLAY"]
+           "unstripped_reason", "cache_dir", "DEFAULT_OVERLAY", "check_file_size"]
 
 BACKENDS = ("float", "int8", "msdf", "rtl", "pynq")
 #: Shipped models: name -> task (data set whose preprocessing and classes it uses).
@@ -259,6 +259,29 @@ def _png_size(path: Path) -> tuple[int, int]:
         raise InputError(f"{path}: not a PNG file")
     w, h = struct.unpack(">II", head[16:24])
     return h, w
+
+
+def check_file_size(path) -> None:
+    """InputError when the PNG / NIfTI file ``path`` exceeds the size limits, from its header
+    only (nothing decoded); a file whose header cannot be read is left to its reader. Used
+    by ``msdf-unet eval --input`` (:func:`read_input` checks the same)."""
+    path = Path(path)
+    name = path.name.lower()
+    shape = None
+    if name.endswith(".png"):
+        try:
+            shape = _png_size(path)
+        except (InputError, OSError):
+            return
+    elif name.endswith(".nii") or name.endswith(".nii.gz"):
+        try:
+            import nibabel
+            shape = nibabel.load(str(path)).shape
+        except Exception:
+            return
+        shape = tuple(s for s in shape if s != 1) or shape
+    if shape is not None:
+        _check_size(shape, str(path))
 
 
 def read_input(source, affine=None) -> Input:
