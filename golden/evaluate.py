@@ -294,12 +294,15 @@ def load_image(path) -> np.ndarray:
     """Read a PNG (matplotlib) or NIfTI (nibabel) image as float32 [H, W] or [H, W, D].
 
     Raises ValueError (unreadable file, unsupported extension, wrong number of
-    dimensions, empty or non-finite data).
+    dimensions, empty or non-finite data, over the size limits of ``msdf-unet segment``,
+    checked from the header before decoding).
     """
     path = Path(path)
     name = path.name.lower()
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
+    from ..host.api import check_file_size  # the size limits of `segment`, from the header
+    check_file_size(path)
     try:
         if name.endswith(".png"):
             import matplotlib.image as mpimg

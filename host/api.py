@@ -48,7 +48,7 @@ from .runtime import BackendUnavailable, atomic_write_bytes, require_engine
 
 __all__ = ["BACKENDS", "MODELS", "MAX_IMAGE_SIDE", "MAX_VOLUME_SIDE", "MAX_VOLUME_VOXELS",
            "InputError", "Model", "Segmentation", "load_model", "read_input", "segment",
-           "unstripped_reason", "cache_dir", "DEFAULT_OVERLAY"]
+           "unstripped_reason", "cache_dir", "DEFAULT_OVERLAY", "check_file_size"]
 
 BACKENDS = ("float", "int8", "msdf", "rtl", "pynq")
 #: Shipped models: name -> task (data set whose preprocessing and classes it uses).
@@ -196,6 +196,10 @@ def load_model(name_or_path="mri_edge") -> Model:
                 if task not in CLASS_NAMES:
                     raise ValueError(f"{path}: train_log.json names no known data set ({task!r})")
                 m = Model(path.name, task, CLASS_NAMES[task], weights_dir=path)
+            elif path.is_dir():
+                raise ValueError(f"model {key!r}: the folder holds no weights.npz")
+            elif path.suffix == ".msdfp":
+                raise ValueError(f"model {key!r}: no such .msdfp file")
             else:
                 raise ValueError(f"unknown model {key!r}: give one of {sorted(MODELS)}, a .msdfp "
                                  f"program or a folder with weights.npz")
@@ -226,8 +230,9 @@ def _check_array(a, source: str) -> np.ndarray:
     while a.ndim > 3 and a.shape[-1] == 1:  # NIfTI volumes often carry a trailing t = 1
         a = a[..., 0]
     if a.ndim not in (2, 3):
-        raise InputError(f"{source}: shape {a.shape} has {a.ndim} dimensions; expected a 2-D image "
-                         f"[H, W] or a 3-D volume [x, y, z] (4-D series are not supported: pick a volume)")
+        hint = " (4-D series are not supported: pick a volume)" if a.ndim > 3 else ""
+        raise InputError(f"{source}: shape {a.shape} has {a.ndim} dimension{'s' * (a.ndim != 1)}; "
+                         f"expected a 2-D image [H, W] or a 3-D volume [x, y, z]{hint}")
     if a.size == 0 or min(a.shape) == 0:
         raise InputError(f"{source}: the image is empty (shape {a.shape})")
     _check_size(a.shape, source)
@@ -256,10 +261,35 @@ def _png_size(path: Path) -> tuple[int, int]:
     return h, w
 
 
-def read_input(source, affine=None) -> Input:
-    """Read and check an input (array, PNG or NIfTI path); InputError when it is unusable.
+def check_file_size(path) -> None:
+    """InputError when the PNG / NIfTI file ``path`` exceeds the size limits, from its header
+    only (nothing decoded); a file whose header cannot be read is left to its reader. Used
+    by ``msdf-unet eval --input`` (:func:`read_input` checks the same)."""
+    path = Path(path)
+    name = path.name.lower()
+    shape = None
+    if name.endswith(".png"):
+        try:
+            shape = _png_size(path)
+        except (InputError, OSError):
+            return
+    elif name.endswith(".nii") or name.endswith(".nii.gz"):
+        try:
+            import nibabel
+            shape = nibabel.load(str(path)).shape
+        except Exception:
+            return
+        shape = tuple(s for s in shape if s != 1) or shape
+    if shape is not None:
+        _check_size(shape, str(path))
 
-    The size limits are checked from the PNG / NIfTI header before the pixels are decoded.
+
+def read_input(source, affine=None) -> Input:
+    """Read and check an input (array, or a PNG, NIfTI or ``.npy`` path); InputError when it
+    is unusable.
+
+    The size limits are checked from the PNG / NIfTI / ``.npy`` header before the pixels are
+    decoded.
     """
     if isinstance(source, np.ndarray):
         a = _check_array(source, "input array")
@@ -302,7 +332,30 @@ def read_input(source, affine=None) -> Input:
         a = _check_array(a, str(path))
         return Input(a, "volume" if a.ndim == 3 else "image", str(path), affine=img.affine,
                      header=img.header, file_type="nifti")
-    raise InputError(f"{path}: unsupported file type; use .png, .nii or .nii.gz (or pass an array)")
+    if name.endswith(".npy"):
+        a = _read_npy(path)
+        return Input(a, "volume" if a.ndim == 3 else "image", str(path))
+    raise InputError(f"{path}: unsupported file type; use .png, .nii, .nii.gz or .npy (or pass an array)")
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A checked ``.npy`` array; dtype and size come from its header, before the data is read."""
+    from numpy.lib import format as npy
+    try:
+        with open(path, "rb") as f:
+            major, _ = npy.read_magic(f)
+            shape, _, dtype = (npy.read_array_header_1_0 if major == 1 else npy.read_array_header_2_0)(f)
+    except Exception as e:
+        raise InputError(f"{path}: not a .npy array ({type(e).__name__}: {e})") from e
+    if dtype.hasobject or dtype == bool or not (np.issubdtype(dtype, np.integer)
+                                                or np.issubdtype(dtype, np.floating)):
+        raise InputError(f"{path}: dtype {dtype} is not an integer or real dtype")
+    _check_size(tuple(s for s in shape if s != 1) or shape, str(path))
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"{path}: cannot read the .npy array ({type(e).__name__}: {e})") from e
+    return _check_array(np.asarray(a), str(path))
 
 
 def unstripped_reason(volume: np.ndarray) -> str | None:

@@ -17,8 +17,9 @@ when ``DIR`` already holds outputs of a *different* input with the same stem, ``
 ``-3``, ... is appended, so names never collide. Every file is written under a temporary
 name and renamed: an interrupted run leaves no partial file.
 
-Exit status: 0 done, 2 bad input or settings, 3 backend not available in this build or on
-this machine.
+Exit status: 0 done, 1 the run failed (board timeout or fault, a write error such as a full
+disk; one line, no traceback), 2 bad input or settings (an overlay or program built for
+another engine included), 3 backend not available in this build or on this machine.
 """
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import prepare_out_dir
 from .api import BACKENDS, MODELS, InputError, Segmentation, load_model, segment
-from .runtime import BackendUnavailable, atomic_write_bytes
+from .runtime import AcceleratorError, BackendUnavailable, ConfigMismatch, atomic_write_bytes
 
 __all__ = ["cli", "write_outputs", "output_stem", "labels_sha256"]
 
@@ -127,16 +129,6 @@ def write_outputs(seg: Segmentation, out: Path | str) -> dict:
     return summary
 
 
-def _read_npy(path: str):
-    p = Path(path)
-    if p.name.lower().endswith(".npy"):
-        try:
-            return np.load(p, allow_pickle=False, mmap_mode="r")
-        except Exception as e:
-            raise InputError(f"{p}: cannot read the .npy array ({type(e).__name__}: {e})") from e
-    return None
-
-
 def cli(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="msdf-unet segment",
                                  description="Segment PNG images or NIfTI volumes with a shipped or "
@@ -163,16 +155,14 @@ def cli(argv: list[str] | None = None) -> int:
             ap.error(f"--slices must look like 90:94 or 60,90, not {args.slices!r}")
     summaries = []
     try:
+        prepare_out_dir(args.out)  # a bad --out is one line and status 2, before any work
         model = load_model(args.model)
         for src in args.inputs:
             t0 = time.perf_counter()
-            arr = _read_npy(src)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # printed below from .warnings
-                seg = segment(src if arr is None else np.asarray(arr), model, args.backend,
-                              batch_size=args.batch_size, progress=not args.no_progress, slices=slices)
-            if arr is not None:
-                seg.source = src
+                seg = segment(src, model, args.backend, batch_size=args.batch_size,
+                              progress=not args.no_progress, slices=slices)
             summary = write_outputs(seg, args.out)
             summary["total_seconds"] = round(time.perf_counter() - t0, 3)
             summaries.append(summary)
@@ -189,6 +179,12 @@ def cli(argv: list[str] | None = None) -> int:
     except BackendUnavailable as e:
         print(f"msdf-unet segment: {e}", file=sys.stderr)
         return 3
+    except ConfigMismatch as e:  # an overlay or program for another engine: refused, as bad settings
+        print(f"msdf-unet segment: error: {e}", file=sys.stderr)
+        return 2
+    except (AcceleratorError, OSError) as e:  # board timeout or fault, disk full: one line, no traceback
+        print(f"msdf-unet segment: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     atomic_write_bytes(args.out / "summary.json",
                        (json.dumps({"results": summaries}, indent=1) + "\n").encode())
     return 0

@@ -133,6 +133,20 @@ def test_cli_bad_input_exit_code(tmp_path, capsys):
     assert "cannot read image" in capsys.readouterr().err
 
 
+def test_cli_refuses_an_oversized_image_from_its_header(tmp_path, capsys):
+    import struct
+    import zlib
+
+    from msdf_unet.host.api import MAX_IMAGE_SIDE
+    side = 10 * MAX_IMAGE_SIDE
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    png = tmp_path / "huge.png"  # header only: decoding it would take ~10 GB, checking it 24 bytes
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
+                    + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))
+    assert evaluate.cli(["--input", str(png), "--out", str(tmp_path / "o")]) == 2
+    assert f"image {side}x{side} exceeds the limit of {MAX_IMAGE_SIDE}" in capsys.readouterr().err
+
+
 def test_cli_rejects_bad_digits(capsys):
     with pytest.raises(SystemExit):
         evaluate.cli(["--digits", "four"])

@@ -127,7 +127,7 @@ def _png_header(path, w, h):
     (np.full((8, 8), np.inf, np.float32), "NaN or infinite"),
     (np.zeros((0, 8), np.float32), "empty"),
     (np.zeros((4, 4, 4, 2), np.float32), "4-D series"),
-    (np.zeros(8, np.float32), "1 dimensions"),
+    (np.zeros(8, np.float32), "has 1 dimension; expected"),
     (np.zeros((8, 8), bool), "dtype bool"),
     (np.zeros((8, 8), complex), "dtype complex"),
     (np.zeros((5000, 2), np.uint8), "exceeds the limit of 4096"),
@@ -182,5 +182,12 @@ def test_bad_settings():
         segment(np.zeros((8, 8)), "mri_edge", "gpu")
     with pytest.raises(ValueError, match="unknown model"):
         load_model("no_such_model")
+
+
+def test_missing_program_file_or_weights_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"nope\.msdfp': no such \.msdfp file"):
+        load_model(str(tmp_path / "nope.msdfp"))
+    with pytest.raises(ValueError, match="the folder holds no weights.npz"):
+        load_model(str(tmp_path))
     with pytest.raises(ValueError, match="batch_size"):
         segment(np.zeros((8, 8)), "mri_edge", "int8", batch_size=0)

@@ -81,13 +81,39 @@ def test_nifti_volume_keeps_shape_and_affine(tmp_path):
     (np.full((16, 16), np.nan, np.float32), "NaN"),
     (np.zeros((4, 4, 4, 3), np.float32), "4-D"),
     (np.zeros((0, 3), np.float32), "empty"),
+    (np.zeros(16, np.float32), "1 dimension;"),
+    (np.zeros((16, 16), np.complex64), "dtype complex64"),
+    (np.zeros((16, 16), bool), "dtype bool"),
+    (np.array([[1, "a"]], object), "dtype object"),
 ])
 def test_bad_input_exits_2(tmp_path, capsys, array, match):
     path = tmp_path / "bad.npy"
-    np.save(path, array)
+    np.save(path, array, allow_pickle=True)
     assert main(["segment", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
-    assert match in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1, err
+    assert f"error: {path}:" in err  # the message names the file, not "input array"
     assert not (tmp_path / "o" / "bad.labels.png").exists()
+
+
+def test_oversized_npy_is_refused_from_its_header(tmp_path, capsys):
+    from numpy.lib import format as npy
+    path = tmp_path / "big.npy"
+    with open(path, "wb") as f:  # a header promising 10000 x 10000 floats, and no data
+        npy.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10000, 10000)})
+    assert main(["segment", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert f"{path}: image 10000x10000 exceeds" in capsys.readouterr().err
+
+
+def test_npy_image_is_segmented_like_its_array(tmp_path):
+    from msdf_unet.host.api import segment
+    img = load_dataset("mri", "test").images[3, 0]
+    np.save(tmp_path / "s.npy", img)
+    out = tmp_path / "o"
+    assert main(["segment", str(tmp_path / "s.npy"), "--out", str(out), "--no-progress"]) == 0
+    s = json.loads((out / "s.summary.json").read_text())
+    assert s["input"] == str(tmp_path / "s.npy")
+    assert s["labels_sha256"] == labels_sha256(segment(img, "mri_edge", "int8", progress=False).labels)
 
 
 def test_unavailable_backend_exits_3(slice_pngs, tmp_path, capsys, monkeypatch):
@@ -124,3 +150,36 @@ def test_palette_png_and_2d_nifti(tmp_path):
     lab = nibabel.load(str(out / "s.labels.nii.gz"))
     assert lab.shape == (96, 96, 1)
     assert labels_sha256(np.asarray(lab.dataobj)[:, :, 0]) == sums["s"]["labels_sha256"]
+
+
+@pytest.mark.parametrize("where", ["file", "below_file"])
+def test_bad_out_is_one_line_and_status_2_before_any_work(slice_pngs, tmp_path, capsys, monkeypatch, where):
+    from msdf_unet.host import segment as seg_cli
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" if where == "file" else tmp_path / "file" / "out"
+
+    def no_work(*a, **k):
+        raise AssertionError("the model was loaded before --out was checked")
+    monkeypatch.setattr(seg_cli, "load_model", no_work)
+    assert main(["segment", str(slice_pngs[0]), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("msdf-unet segment: error: --out") and str(tmp_path / "file") in err
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("exc, status", [
+    (runtime.ConfigMismatch("register map mismatch: hardware digest 0x1, this runtime 0x2"), 2),
+    (runtime.AcceleratorTimeout("the engine did not finish within 30.0 s"), 1),
+    (runtime.AcceleratorFault(3, "BAD_COMMAND", 4), 1),
+    (OSError(28, "No space left on device"), 1),
+])
+def test_board_faults_and_write_errors_are_one_line(slice_pngs, tmp_path, capsys, monkeypatch, exc, status):
+    from msdf_unet.host import segment as seg_cli
+
+    def fails(*a, **k):
+        raise exc
+    monkeypatch.setattr(seg_cli, "segment", fails)
+    assert main(["segment", str(slice_pngs[0]), "--out", str(tmp_path / "o"), "--no-progress"]) == status
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and str(exc) in err, err
