@@ -10,11 +10,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...golden.quant import ACT_MAX, ACT_MIN
+from ...spec.engine import ACT_BITS
 
 __all__ = ["requant_in_layout", "requant_out_layout", "Requantizer", "LATENCY_CYCLES"]
 
 #: handshake -> result valid, with ``o.ready`` high
-LATENCY_CYCLES = 3
+LATENCY_CYCLES = 4
 
 
 def requant_in_layout(acc_bits: int = 32) -> data.StructLayout:
@@ -39,7 +40,9 @@ class Requantizer(wiring.Component):
     i : ``In(stream(requant_in_layout))``
     o : ``Out(stream(requant_out_layout))``
 
-    Timing: a stall-free 3-stage pipeline that moves when ``o`` is empty or taken
+    Timing: a stall-free 4-stage pipeline (operands, product, rounding, shift/saturate:
+    each stage one DSP48E1 or one carry chain, docs/engine.md "Timing") that moves when
+    ``o`` is empty or taken
     (``i.ready = ~o.valid | o.ready``): one result per cycle, latency
     :data:`LATENCY_CYCLES`. ``shift = 0`` gives ``acc * mult`` saturated (no rounding term).
     """
@@ -71,18 +74,32 @@ class Requantizer(wiring.Component):
         s2 = Signal(6)
         r2, h2 = Signal(), Signal()
         t2 = Signal(16)
+        # stage 3: rounding term added
+        v3 = Signal()
+        rnd = Signal(signed(self.acc_bits + 33))
+        a3 = Signal(signed(self.acc_bits))
+        s3 = Signal(6)
+        r3, h3 = Signal(), Signal()
+        t3 = Signal(16)
         with m.If(move):
-            m.d.sync += [v1.eq(self.i.valid), v2.eq(v1), self.o.valid.eq(v2)]
+            m.d.sync += [v1.eq(self.i.valid), v2.eq(v1), v3.eq(v2), self.o.valid.eq(v3)]
             m.d.sync += [a1.eq(self.i.payload.acc), m1.eq(self.i.payload.mult),
                          s1.eq(self.i.payload.shift), r1.eq(self.i.payload.relu),
                          h1.eq(self.i.payload.head), t1.eq(self.i.payload.tag)]
             m.d.sync += [prod.eq(a1 * m1), a2.eq(a1), s2.eq(s1), r2.eq(r1), h2.eq(h1), t2.eq(t1)]
-            # stage 3: round half up, shift, saturate
-            rnd = Signal(signed(self.acc_bits + 33))
-            m.d.comb += rnd.eq(prod + Mux(s2 == 0, 0, (Const(1, 2) << (s2 - 1)[:6])))
+            # stage 3: round half up (+ 2**(shift-1))
+            m.d.sync += [rnd.eq(prod + Mux(s2 == 0, 0, (Const(1, 2) << (s2 - 1)[:6]))),
+                         a3.eq(a2), s3.eq(s2), r3.eq(r2), h3.eq(h2), t3.eq(t2)]
+            # stage 4: shift, saturate (range tests as wide AND/OR of the high bits, no
+            # comparator: y > 127 iff y >= 0 and a bit above bit 6 is set; y < -128 iff
+            # y < 0 and not every bit above bit 6 is set)
             y = Signal(signed(self.acc_bits + 33))
-            m.d.comb += y.eq(rnd >> s2)
-            lo = Mux(r2, 0, ACT_MIN)
-            sat = Mux(y > ACT_MAX, ACT_MAX, Mux(y < lo, lo, y))
-            m.d.sync += [self.o.payload.value.eq(Mux(h2, a2, sat)), self.o.payload.tag.eq(t2)]
+            m.d.comb += y.eq(rnd >> s3)
+            neg = y[-1]
+            high = y[ACT_BITS - 1:]
+            over = ~neg & high.any()
+            under = neg & (r3 | ~high.all())
+            lo = Mux(r3, 0, ACT_MIN)
+            sat = Mux(over, ACT_MAX, Mux(under, lo, y[:ACT_BITS].as_signed()))
+            m.d.sync += [self.o.payload.value.eq(Mux(h3, a3, sat)), self.o.payload.tag.eq(t3)]
         return m

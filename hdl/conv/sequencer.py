@@ -127,85 +127,48 @@ class Sequencer(wiring.Component):
         m.d.comb += reserved.eq(reserved_mask_bits(raw))
         m.d.comb += regs.LAYER.op.eq(d.op)
 
-        # ---------------- derived sizes (registered in the CHECK states) --------------------
+        # ---------------- the check, a pipeline of registered stages --------------------
+        # raw (final in FETCH_WAIT) -> A: derived sizes, field flags -> B: first products,
+        # record size -> C: second products, T -> D: limit/bounds flags -> DECIDE (priority).
+        # Each stage is registered so that no path holds more than one DSP48E1 or one wide
+        # adder/comparator (docs/engine.md "Timing"); the states CHECK_B..D wait for them.
+        # Multiplicands are cut to the config's limits (bits of max_channels, ...): a field
+        # beyond its limit fails with SIZE_LIMIT before the products are looked at.
+        def bits(v):
+            return max(1, int(v).bit_length())
+        cb, hb, wb = bits(cfg.max_channels), bits(cfg.max_height), bits(cfg.max_width)
         k = d.kernel
-        fan = Signal(20)
-        m.d.comb += fan.eq(Mux(k == 3, (d.cin << 3) + d.cin, d.cin))
-        lanes_total = Signal(21)
-        m.d.comb += lanes_total.eq(fan + d.bias_lanes)
-        rs_in = Signal(17)
-        m.d.comb += rs_in.eq(_ceil8(d.width))
-        elem_out = Signal(3)
-        m.d.comb += elem_out.eq(Mux(d.head, HEAD_ELEM_BYTES, 1))
-        rs_out = Signal(20)
-        with m.Switch(d.op):
-            with m.Case(Op.CONV):
-                m.d.comb += rs_out.eq(_ceil8(d.width * elem_out))
-            with m.Case(Op.MAXPOOL):
-                m.d.comb += rs_out.eq(_ceil8(d.width >> 1))
-            with m.Default():
-                m.d.comb += rs_out.eq(_ceil8(d.width << 1))
-        h_out = Signal(17)
-        with m.Switch(d.op):
-            with m.Case(Op.MAXPOOL):
-                m.d.comb += h_out.eq(d.height >> 1)
-            with m.Case(Op.UPSAMPLE):
-                m.d.comb += h_out.eq(d.height << 1)
-            with m.Default():
-                m.d.comb += h_out.eq(d.height)
-        c_out = Signal(16)
-        m.d.comb += c_out.eq(Mux(d.op == Op.CONV, d.cout, d.cin))
-        offs, rec = record_offsets(fan, d.bias_lanes)
-        rec_bytes = Signal(24)
-        m.d.comb += rec_bytes.eq(rec)
-        # online delay of the layer's lanes, for the TRUNCATE budget: T = 8 + bitlen(L*127) + 1
-        T = Signal(7)
-        prod = Signal(32)
-        m.d.comb += prod.eq(Mux(lanes_total == 0, 1, lanes_total) * MAX_WEIGHT)
-        bl = Signal(6)
-        for b in range(32):
-            with m.If(prod[b]):
-                m.d.comb += bl.eq(b + 1)
-        m.d.comb += T.eq(ACT_BITS + bl + 1)
-
-        # products, one register stage
-        in_bytes = Signal(48)
-        out_bytes = Signal(48)
-        par_bytes = Signal(48)
-        lb_need = Signal(40)
-        wb_need = Signal(40)
-        m.d.sync += [
-            in_bytes.eq(d.cin * d.height * rs_in),
-            out_bytes.eq(c_out * h_out * rs_out),
-            par_bytes.eq(d.cout * rec_bytes),
-            lb_need.eq((k + 1) * d.cin * rs_in),
-            wb_need.eq(d.cout_tile * rec_bytes),
-        ]
-
-        # ---------------- the check, in the order of spec.engine.check_descriptor ----------
-        chk = Signal(range(max(ErrorCode) + 1))
         is_conv = d.op == Op.CONV
         is_end = d.op == Op.END
         is_pu = (d.op == Op.MAXPOOL) | (d.op == Op.UPSAMPLE)
         known = is_conv | is_end | is_pu
-        end_extra = Signal()
-        m.d.comb += end_extra.eq(Cat(*[getattr(d, f) for f in
-                                      ("policy", "relu", "head", "kernel", "padding", "digits", "cin",
-                                       "cout", "height", "width", "bias_lanes", "cout_tile",
-                                       "in_offset", "out_offset", "param_offset")]).any())
-        conv_only = Signal()
-        m.d.comb += conv_only.eq(Cat(*[getattr(d, f) for f in
-                                       ("policy", "relu", "head", "kernel", "padding", "digits",
-                                        "bias_lanes", "cout_tile", "param_offset", "cout")]).any())
+        # stage A
+        fan = Signal(20)
+        rs_in = Signal(wb + 1)          # ceil8(width), width <= max_width
+        rs_out = Signal(wb + 3)         # ceil8(output row bytes) <= ceil8(4 max_width)
+        h_out = Signal(hb)
+        c_out = Signal(cb)
+        cin_t, h_t = Signal(cb), Signal(hb)
+        lb_rows_cin = Signal(cb + 2)     # (k + 1) * cin, k in {1, 3}
+        a_flags = Signal(data.StructLayout({
+            "unknown": 1, "bad": 1, "zero": 1, "lim": 1, "misal": 1, "st_oob": 1, "trunc": 1}))
+        end_extra = Cat(*[getattr(d, f) for f in
+                          ("policy", "relu", "head", "kernel", "padding", "digits", "cin",
+                           "cout", "height", "width", "bias_lanes", "cout_tile",
+                           "in_offset", "out_offset", "param_offset")]).any()
+        conv_only = Cat(*[getattr(d, f) for f in
+                          ("policy", "relu", "head", "kernel", "padding", "digits",
+                           "bias_lanes", "cout_tile", "param_offset", "cout")]).any()
         kp_ok = ((d.kernel == 1) & (d.padding == 0)) | ((d.kernel == 3) & (d.padding == 1))
         pol = d.policy
+        # the field checks of a CONV except TRUNCATE's digits <= T (stage D)
         bad_conv = Signal()
         with m.If(~kp_ok):
             m.d.comb += bad_conv.eq(1)
         with m.Elif(d.head & d.relu):
             m.d.comb += bad_conv.eq(1)
         with m.Elif(pol == Policy.TRUNCATE):
-            m.d.comb += bad_conv.eq((d.digits < 1) | (d.digits > T))
+            m.d.comb += bad_conv.eq(d.digits < 1)
         with m.Elif(d.digits != 0):
             m.d.comb += bad_conv.eq(1)
         with m.Elif((pol == Policy.SIGN_ONLY) & ~(d.head & (d.cout == 1))):
@@ -218,37 +181,110 @@ class Sequencer(wiring.Component):
                                 (d.cout_tile == 0))
         with m.Elif(is_pu):
             m.d.comb += zero.eq((d.cin == 0) | (d.height == 0) | (d.width == 0))
-        limit = Signal()
         lim_pu = (d.cin > cfg.max_channels) | (d.height > cfg.max_height) | (d.width > cfg.max_width)
         lim_up = (d.op == Op.UPSAMPLE) & (((d.height << 1) > cfg.max_height) |
                                            ((d.width << 1) > cfg.max_width))
-        # the engine's own buffers: one channel's weight rows must fit, and one output row
-        # per channel of the output buffer
-        lim_conv = ((d.cout > cfg.max_channels) | (d.bias_lanes > cfg.max_bias_lanes) |
-                    (lanes_total > cfg.max_fan_in) | (lb_need > cfg.line_buffer_bytes) |
-                    (wb_need > cfg.weight_buffer_bytes) | (fan > self.weight_rows * self.lanes) |
-                    ((rs_out >> 3) > self.out_buffer_words))
-        m.d.comb += limit.eq(~is_end & (lim_pu | lim_up | (is_conv & lim_conv)))
-        misal = Signal()
-        m.d.comb += misal.eq(
-            (d.status_offset & (STATUS_ALIGN - 1)).any() |
-            (~is_end & ((d.in_offset & (FMAP_ALIGN - 1)).any() | (d.out_offset & (FMAP_ALIGN - 1)).any())) |
-            (is_conv & (d.param_offset & (PARAM_ALIGN - 1)).any()))
+        lim_conv_a = ((d.cout > cfg.max_channels) | (d.bias_lanes > cfg.max_bias_lanes))
+        m.d.sync += [
+            a_flags.unknown.eq(~known),
+            a_flags.bad.eq(reserved | (is_end & end_extra) | (is_pu & conv_only) |
+                           (is_conv & bad_conv) |
+                           ((d.op == Op.MAXPOOL) & (d.height[0] | d.width[0]))),
+            a_flags.trunc.eq(is_conv & kp_ok & ~(d.head & d.relu) & (pol == Policy.TRUNCATE)),
+            a_flags.zero.eq(zero),
+            a_flags.lim.eq(~is_end & (lim_pu | lim_up | (is_conv & lim_conv_a))),
+            a_flags.misal.eq(
+                (d.status_offset & (STATUS_ALIGN - 1)).any() |
+                (~is_end & ((d.in_offset & (FMAP_ALIGN - 1)).any() | (d.out_offset & (FMAP_ALIGN - 1)).any())) |
+                (is_conv & (d.param_offset & (PARAM_ALIGN - 1)).any())),
+            a_flags.st_oob.eq((d.status_offset + STATUS_BYTES) > mem_size),
+            fan.eq(Mux(k == 3, (d.cin << 3) + d.cin, d.cin)),
+            rs_in.eq(_ceil8(d.width[:wb])),
+            c_out.eq(Mux(is_conv, d.cout, d.cin)[:cb]),
+            cin_t.eq(d.cin[:cb]), h_t.eq(d.height[:hb]),
+            lb_rows_cin.eq(Mux(k == 3, d.cin[:cb] << 2, d.cin[:cb] << 1)),
+        ]
+        with m.Switch(d.op):
+            with m.Case(Op.CONV):
+                m.d.sync += rs_out.eq(_ceil8(Mux(d.head, d.width[:wb] << 2, d.width[:wb])))
+            with m.Case(Op.MAXPOOL):
+                m.d.sync += rs_out.eq(_ceil8(d.width[:wb] >> 1))
+            with m.Default():
+                m.d.sync += rs_out.eq(_ceil8(d.width[:wb] << 1))
+        with m.Switch(d.op):
+            with m.Case(Op.MAXPOOL):
+                m.d.sync += h_out.eq(d.height[:hb] >> 1)
+            with m.Case(Op.UPSAMPLE):
+                m.d.sync += h_out.eq(d.height[:hb] << 1)
+            with m.Default():
+                m.d.sync += h_out.eq(d.height[:hb])
+        # stage B
+        b_flags = Signal.like(a_flags)
+        lanes_total = Signal(21)
+        # a record of a command within the limits (fan-in <= max_fan_in) is at most rec_max bytes
+        nbm = cfg.max_bias_lanes
+        rec_max = (((cfg.max_fan_in + 2 * nbm + 3) // 4 * 4 + 16) + 7) // 8 * 8
+        rec_bytes = Signal(bits(rec_max))
+        _, rec = record_offsets(fan, d.bias_lanes)
+        in_p1, out_p1 = Signal(cb + hb), Signal(cb + hb)
+        lim_fan = Signal()
+        m.d.sync += [
+            b_flags.eq(a_flags),
+            lanes_total.eq(fan + d.bias_lanes), rec_bytes.eq(rec),
+            in_p1.eq(cin_t * h_t), out_p1.eq(c_out * h_out),
+            lim_fan.eq(fan > self.weight_rows * self.lanes),
+        ]
+        # stage C
+        c_flags = Signal.like(a_flags)
+        in_bytes = Signal(48)
+        out_bytes = Signal(48)
+        par_bytes = Signal(48)
+        lb_need = Signal(40)
+        wb_need = Signal(40)
+        lim_c = Signal()
+        # online delay of the layer's lanes, for the TRUNCATE budget: T = 8 + bitlen(L*127) + 1
+        T = Signal(7)
+        prod = Signal(32)
+        lt1 = Signal(21)
+        m.d.comb += [lt1.eq(Mux(lanes_total == 0, 1, lanes_total)),
+                     prod.eq((lt1 << 7) - lt1)]
+        assert MAX_WEIGHT == 127
+        bl = Signal(6)
+        for b in range(32):
+            with m.If(prod[b]):
+                m.d.comb += bl.eq(b + 1)
+        m.d.sync += [
+            c_flags.eq(b_flags),
+            in_bytes.eq(in_p1 * rs_in), out_bytes.eq(out_p1 * rs_out),
+            par_bytes.eq(d.cout[:cb] * rec_bytes), lb_need.eq(lb_rows_cin * rs_in),
+            wb_need.eq(d.cout_tile * rec_bytes),
+            T.eq(ACT_BITS + bl + 1),
+            lim_c.eq(lim_fan | (lanes_total > cfg.max_fan_in) | ((rs_out >> 3) > self.out_buffer_words)),
+        ]
+        # stage D
+        f = Signal.like(a_flags)
         oob = Signal()
-        m.d.comb += oob.eq(
-            ((d.status_offset + STATUS_BYTES) > mem_size) |
-            (~is_end & (((d.in_offset + in_bytes) > mem_size) | ((d.out_offset + out_bytes) > mem_size))) |
-            (is_conv & ((d.param_offset + par_bytes) > mem_size)))
-        with m.If(~known):
+        m.d.sync += [
+            f.eq(c_flags),
+            f.bad.eq(c_flags.bad | (c_flags.trunc & (d.digits > T))),
+            f.lim.eq(c_flags.lim | (is_conv & (lim_c | (lb_need > cfg.line_buffer_bytes) |
+                                               (wb_need > cfg.weight_buffer_bytes)))),
+            oob.eq(c_flags.st_oob |
+                   (~is_end & (((d.in_offset + in_bytes) > mem_size) |
+                               ((d.out_offset + out_bytes) > mem_size))) |
+                   (is_conv & ((d.param_offset + par_bytes) > mem_size))),
+        ]
+        # DECIDE: in the order of spec.engine.check_descriptor
+        chk = Signal(range(max(ErrorCode) + 1))
+        with m.If(f.unknown):
             m.d.comb += chk.eq(ErrorCode.UNKNOWN_OP)
-        with m.Elif(reserved | (is_end & end_extra) | (is_pu & conv_only) | (is_conv & bad_conv) |
-                    ((d.op == Op.MAXPOOL) & (d.height[0] | d.width[0]))):
+        with m.Elif(f.bad):
             m.d.comb += chk.eq(ErrorCode.BAD_FIELD)
-        with m.Elif(zero):
+        with m.Elif(f.zero):
             m.d.comb += chk.eq(ErrorCode.ZERO_SIZE)
-        with m.Elif(limit):
+        with m.Elif(f.lim):
             m.d.comb += chk.eq(ErrorCode.SIZE_LIMIT)
-        with m.Elif(misal):
+        with m.Elif(f.misal):
             m.d.comb += chk.eq(ErrorCode.MISALIGNED)
         with m.Elif(oob):
             m.d.comb += chk.eq(ErrorCode.OUT_OF_IMAGE)
@@ -340,8 +376,12 @@ class Sequencer(wiring.Component):
                                              ErrorCode.AXI_READ_SLVERR)), error.eq(1)]
                     m.next = "STOP"
                 with m.Else():
-                    m.next = "CHECK"        # products register this cycle
-            with m.State("CHECK"):
+                    m.next = "CHECK_B"      # stage A registers this cycle
+            with m.State("CHECK_B"):
+                m.next = "CHECK_C"
+            with m.State("CHECK_C"):
+                m.next = "CHECK_D"
+            with m.State("CHECK_D"):
                 m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(chk != ErrorCode.NONE):
