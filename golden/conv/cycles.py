@@ -47,8 +47,8 @@ __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes"
 #: cycles from the beat that decides an output's stop to the feeder seeing ``stop``
 #: (PE input register, plane sum, decision register): beats issued meanwhile are spent
 STOP_LATENCY = 4
-#: PE pipeline + requantizer (4 stages) + output-row write enable after a row's last beat
-DRAIN = 10
+#: PE pipeline + requantizer (7 stages) + output-row write enable after a row's last beat
+DRAIN = 13
 #: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
 BUILD_TAIL = 10
 
@@ -134,7 +134,7 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
     """Cycles of one decoded, valid command ``d`` on the image ``mem_bytes`` (the input
     tensor and parameters are read from it, as the engine does)."""
     op = E.Op(d["op"])
-    overhead = memory.read_latency + 16   # fetch (8 beats), check (4 stages), dispatch, status start
+    overhead = memory.read_latency + 18   # fetch (8 beats), check (6 stages), dispatch, status start
     if op == E.Op.END:
         return CommandCycles(index, op.name, overhead, control=overhead)
     c, h, w = d["cin"], d["height"], d["width"]

@@ -51,14 +51,25 @@ def transfer_port(addr_width: int = 32, data_width: int = 64) -> wiring.Signatur
 
 
 class _BurstCutter:
-    """The next burst of a transfer in progress: ``min(16, beats left, beats to 4 KiB)``."""
+    """The next burst of a transfer in progress: ``min(16, beats left, beats to 4 KiB)``,
+    and ``next_addr``, the address after it when the transfer goes on: the next 4 KiB page
+    when the page ends within 16 beats, else ``addr + 16`` beats (computed beside
+    ``beats``, not from it: one adder after the address register)."""
 
     def __init__(self, m, addr, left, beat_bytes):
         beat_shift = beat_bytes.bit_length() - 1
         page_bits = BOUNDARY_BYTES.bit_length() - 1
-        self.to_boundary = Signal(range(BOUNDARY_BYTES // beat_bytes + 1))
+        page_beats = BOUNDARY_BYTES // beat_bytes
+        self.to_boundary = Signal(range(page_beats + 1))
         self.beats = Signal(range(MAX_BURST_BEATS + 1))
-        m.d.comb += self.to_boundary.eq((BOUNDARY_BYTES // beat_bytes) - addr[beat_shift:page_bits])
+        self.next_addr = Signal(len(addr))
+        in_page = addr[beat_shift:page_bits]
+        m.d.comb += [
+            self.to_boundary.eq(page_beats - in_page),
+            self.next_addr.eq(Mux(in_page > page_beats - MAX_BURST_BEATS,
+                                  ((addr >> page_bits) + 1) << page_bits,
+                                  addr + (MAX_BURST_BEATS << beat_shift))),
+        ]
         with m.If((left <= MAX_BURST_BEATS) & (left <= self.to_boundary)):
             m.d.comb += self.beats.eq(left)
         with m.Elif(self.to_boundary < MAX_BURST_BEATS):
@@ -233,7 +244,7 @@ def _address_channel(m, cmd, issue, addr, left, busy, cut, axvalid, axready, axa
             axvalid.eq(1),
             axaddr.eq((addr >> size) << size),
             axlen.eq(cut.beats - 1),
-            addr.eq(addr + (cut.beats << size)),
+            addr.eq(cut.next_addr),      # used only while the transfer goes on
             left.eq(left - cut.beats),
             busy.eq(left != cut.beats),
         ]

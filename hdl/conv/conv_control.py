@@ -11,7 +11,7 @@ from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
 from .layout import record_offsets
 from .pe import beat_layout, pe_config_layout, pe_result_layout
 from .requant import requant_in_layout, requant_out_layout
-from .sequencer import job_layout
+from .sequencer import bit_length, job_layout
 
 __all__ = ["ConvControl", "param_layout", "ConvGeometry"]
 
@@ -140,6 +140,7 @@ class ConvControl(wiring.Component):
         plane_out = Signal(max(1, (g.max_height * (-(-4 * g.max_width // 8) * 8)).bit_length()))
         cin_m1, rw_in_m1, rw_out_m1, H_m1 = Signal(16), Signal(14), Signal(17), Signal(16)
         slot_stride = Signal(24)   # words of one row slot (all input channels)
+        lt127 = Signal(32)         # (fan + bias lanes) * 127
         rec = Signal(24)
         F = Signal(5)
         H, W, CIN, COUT = Signal(16), Signal(16), Signal(16), Signal(16)
@@ -249,7 +250,8 @@ class ConvControl(wiring.Component):
         wo_addr = Signal(32)
         row_addr = Signal(32)        # output row y of channel t0
         # per-group products, registered (t0, n stay put for the group's FIT .. RUN states)
-        t0_rec, t0_plane, n_rec8, n_w = Signal(32), Signal(32), Signal(16), Signal(24)
+        nrec = Signal(32)            # n * rec, counted in FIT
+        rd_v, wr_v = Signal(), Signal()   # the transfer requests, registered (short arbiter paths)
         p_addr, grp_out = Signal(32), Signal(32)
         ob_need = Signal(24)         # (n + 1) * rw_out in FIT
         hi = Signal(17)              # last input row output row y needs: min(y + p, H - 1)
@@ -266,9 +268,21 @@ class ConvControl(wiring.Component):
         m.d.comb += [wrd.payload.strb.eq(0xFF),
                      wrd.payload.data.eq(self.ob_r.data & Cat(*[b.replicate(8) for b in keep]))]
 
-        m.d.sync += [t0_rec.eq(t0 * rec), t0_plane.eq(t0 * plane_out),
-                     p_addr.eq(job.param_addr + t0_rec), grp_out.eq(job.out_addr + t0_plane),
-                     n_rec8.eq((n * rec) >> 3), n_w.eq(n * W)]
+        # Products of registers, computed every cycle, each one DSP48E1 registered twice (Yosys
+        # packs MREG and PREG): valid two cycles after their operands. H, W, CIN, rs_in, rw_in
+        # are set in INIT1, rs_out in INIT2, t0 in SPLIT/ROWS (then GROUP and at least two FIT
+        # cycles pass before LOADP reads p_addr), n in FIT.
+        def product(a, b, width, name):
+            p_m, p_ = Signal(width, name=f"{name}_m"), Signal(width, name=name)
+            m.d.sync += [p_m.eq(a * b), p_.eq(p_m)]
+            return p_
+        m.d.sync += [plane_in.eq(product(H, rs_in, len(plane_in), "plane_in_p")),
+                     slot_stride.eq(product(CIN, rw_in, len(slot_stride), "slot_stride_p")),
+                     plane_out.eq(product(H, rs_out, len(plane_out), "plane_out_p"))]
+        t0_rec = product(t0, rec, 32, "t0_rec")
+        t0_plane = product(t0, plane_out, 32, "t0_plane")
+        n_w = product(n, W, 24, "n_w")
+        m.d.sync += [p_addr.eq(job.param_addr + t0_rec), grp_out.eq(job.out_addr + t0_plane)]
 
         # ---------------- main FSM ---------------------------------------------------------
         cnt = Signal(24)
@@ -293,25 +307,19 @@ class ConvControl(wiring.Component):
                 m.d.sync += [
                     rs_out.eq(((wbytes + 7) >> 3) << 3), rw_out.eq((wbytes + 7) >> 3),
                     last_bytes.eq(wbytes[:3]),
-                    plane_in.eq(H * rs_in), slot_stride.eq(CIN * rw_in),
                     cin_m1.eq(CIN - 1), rw_in_m1.eq(rw_in - 1), H_m1.eq(H - 1),
                 ]
                 # the record's field offsets: up to "mult" here, the rest from it in INIT3
                 m.d.sync += [offr[name].eq(offs[name][0]) for name in ("bias_w", "bias_x", "mult")]
+                # the online delay F = bitlen(L * 127) + 1 of the layer's lanes (in INIT3)
                 lanes_total = Signal(21)
                 m.d.comb += lanes_total.eq(fan + nbl)
-                prod = Signal(32)
                 assert MAX_WEIGHT == 127        # L * 127 = (L << 7) - L: no multiplier
-                m.d.comb += prod.eq((lanes_total << 7) - lanes_total)
-                bl = Signal(6)
-                for b in range(32):
-                    with m.If(prod[b]):
-                        m.d.comb += bl.eq(b + 1)
-                m.d.sync += F.eq(bl + 1)
+                m.d.sync += lt127.eq((lanes_total << 7) - lanes_total)
                 m.next = "INIT3"
             with m.State("INIT3"):
                 tail, rec_tail = record_offsets(fan, nbl, start=("mult", offr["mult"]))
-                m.d.sync += [plane_out.eq(H * rs_out), rw_out_m1.eq(rw_out - 1), rec.eq(rec_tail)]
+                m.d.sync += [rw_out_m1.eq(rw_out - 1), rec.eq(rec_tail), F.eq(bit_length(m, lt127) + 1)]
                 m.d.sync += [offr[name].eq(tail[name][0]) for name in ("shift", "wpos", "wneg")]
                 # nch = ceil(fan / lanes) by counting (at most max_fan_in / lanes cycles)
                 with m.If(cnt < fan):
@@ -332,22 +340,24 @@ class ConvControl(wiring.Component):
                 with m.If(t0 >= ch_hi):
                     m.next = "FINISH"
                 with m.Else():
-                    m.d.sync += [n.eq(0), cnt.eq(nch), ob_need.eq(rw_out)]
+                    m.d.sync += [n.eq(0), cnt.eq(nch), ob_need.eq(rw_out), nrec.eq(0)]
                     m.next = "FIT"
             with m.State("FIT"):
                 # one more channel fits the parameter, weight and output-row buffers?
                 fits = ((n < g.param_depth) & (t0 + n < ch_hi) & (cnt <= g.weight_rows) &
                         (ob_need <= g.out_words))
                 with m.If(fits):
-                    m.d.sync += [n.eq(n + 1), cnt.eq(cnt + nch), ob_need.eq(ob_need + rw_out)]
+                    m.d.sync += [n.eq(n + 1), cnt.eq(cnt + nch), ob_need.eq(ob_need + rw_out),
+                                 nrec.eq(nrec + rec)]
                 with m.Else():
-                    m.d.sync += [pj.eq(0), pos.eq(0), wrow.eq(0), wl_oh.eq(1), wword.eq(0), par.eq(0),
+                    m.d.sync += [pj.eq(0), pos.eq(0), wrow.eq(0), wl_oh.eq(1), wword.eq(0), par.eq(0), rd_v.eq(1),
                                  pj_left.eq(n), rleft.eq(rec), wleft.eq(fan)]
                     m.next = "LOADP"
             with m.State("LOADP"):
-                m.d.comb += [rd.valid.eq(1),
-                             rd.payload.addr.eq(p_addr), rd.payload.beats.eq(n_rec8)]
+                m.d.comb += [rd.valid.eq(rd_v),
+                             rd.payload.addr.eq(p_addr), rd.payload.beats.eq(nrec >> 3)]
                 with m.If(rd.ready):
+                    m.d.sync += rd_v.eq(0)
                     m.next = "LOADP_DATA"
             with m.State("LOADP_DATA"):
                 m.d.comb += rdd.ready.eq(~parse | ((sh_n == 1) & ~parse_done))
@@ -364,7 +374,7 @@ class ConvControl(wiring.Component):
                     m.d.sync += t0.eq(t0 + n)
                     m.next = "GROUP"
                 with m.Elif(next_row <= hi):
-                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi), ll_caddr.eq(ll_addr),
+                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi), ll_caddr.eq(ll_addr), rd_v.eq(1),
                                  ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0),
                                  next_row.eq(hi + 1)]
                     m.next = "LOADL"
@@ -374,13 +384,12 @@ class ConvControl(wiring.Component):
                     m.next = "RUN"
             with m.State("LOADL"):
                 # transfers: (row, channel) in order; data follows in the same order
-                issuing = ll_r <= ll_last_r
-                m.d.comb += [rd.valid.eq(issuing), rd.payload.addr.eq(ll_caddr),
+                m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(ll_caddr),
                              rd.payload.beats.eq(rw_in)]
                 with m.If(rd.valid & rd.ready):
                     with m.If(ll_c == cin_m1):
                         m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in),
-                                     ll_caddr.eq(ll_addr + rs_in)]
+                                     ll_caddr.eq(ll_addr + rs_in), rd_v.eq(ll_r != ll_last_r)]
                     with m.Else():
                         m.d.sync += [ll_c.eq(ll_c + 1), ll_caddr.eq(ll_caddr + plane_in)]
                 m.d.comb += rdd.ready.eq(1)
@@ -399,7 +408,7 @@ class ConvControl(wiring.Component):
                         m.next = "ROWS"
             with m.State("RUN"):
                 with m.If(build_done & feed_done & (results == n_w)):
-                    m.d.sync += [wo.eq(0), wo_addr.eq(row_addr), ob_rbase.eq(0)]
+                    m.d.sync += [wo.eq(0), wo_addr.eq(row_addr), ob_rbase.eq(0), wr_v.eq(1)]
                     m.next = "WCMD"
             with m.State("WCMD"):
                 with m.If(wo == n):
@@ -407,9 +416,9 @@ class ConvControl(wiring.Component):
                                  hi.eq(Mux(y + 1 + pad > H_m1, H_m1, y + 1 + pad))]
                     m.next = "ROWS"
                 with m.Else():
-                    m.d.comb += [wr.valid.eq(1), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
+                    m.d.comb += [wr.valid.eq(wr_v), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
                     with m.If(wr.ready):
-                        m.d.sync += [wq_v.eq(0), wq_w.eq(0), wq_sent.eq(0)]
+                        m.d.sync += [wq_v.eq(0), wq_w.eq(0), wq_sent.eq(0), wr_v.eq(0)]
                         m.next = "WDATA"
             with m.State("WDATA"):
                 # ob read (1 cycle) -> wr_data; the read port holds its data while en is 0
@@ -425,7 +434,7 @@ class ConvControl(wiring.Component):
                     m.d.sync += wq_sent.eq(wq_sent + 1)
                     with m.If(wq_sent == rw_out_m1):
                         m.d.sync += [wo.eq(wo + 1), wo_addr.eq(wo_addr + plane_out),
-                                     ob_rbase.eq(ob_rbase + rw_out), wq_v.eq(0)]
+                                     ob_rbase.eq(ob_rbase + rw_out), wq_v.eq(0), wr_v.eq(wo + 1 != n)]
                         m.next = "WCMD"
             with m.State("FINISH"):
                 with m.If(self.mem.wr_idle & self.mem.rd_idle):
@@ -440,14 +449,14 @@ class ConvControl(wiring.Component):
         bx = Signal(16)
         bb = Signal()
         b_c, b_ky = Signal(16), Signal(2)
-        b_lane = Signal(range(L))
+        b_lane = Signal(L, init=1)  # one-hot: the lane of the element's first byte
         b_chunk = Signal(range(MC))
         b_issue_done = Signal()     # every element of the pixel issued
         # one element per cycle: the k bytes x[c, y+ky-p, x-p .. x-p+k-1] (fan indices
         # c*k*k + ky*k + kx are consecutive); they lie in line-buffer words w0, w0+1, which
         # are in different banks (even/odd word address), so both are read in one cycle
-        e_v, e_lane, e_end, e_last = Signal(), Signal(range(L)), Signal(), Signal()
-        e_rin = Signal()
+        e_v, e_lane, e_end, e_last = Signal(), Signal(L), Signal(), Signal()
+        e_ok = Signal(3)            # byte kx of the element is inside the image (registered)
         e_col = Signal(signed(18))
         e_odd = Signal()
         e_chunk = Signal(range(MC))
@@ -473,9 +482,8 @@ class ConvControl(wiring.Component):
         c0_row = Signal(signed(18))  # c0 of the row's first pixel: -p
         m.d.comb += [c0n.eq(c0 + 1), c0_row.eq(0 - pad)]
         cbw, cbw1 = Signal(signed(26)), Signal(signed(26))      # c*rw_in + (c0 >> 3), + 1
-        kk = Mux(k3, 3, 1)
         last_elem = (b_c == cin_m1) & (b_ky == Mux(k3, 2, 0))
-        elem_end = Mux(k3, b_lane == L - 3, b_lane == L - 1) | last_elem
+        elem_end = Mux(k3, b_lane[L - 3], b_lane[L - 1]) | last_elem
         stall = elem_end & (pw_busy | (e_v & e_end))
         issue = Signal()
         m.d.comb += issue.eq(b_act & ~b_issue_done & ~full.bit_select(bb, 1) & ~stall)
@@ -486,12 +494,16 @@ class ConvControl(wiring.Component):
                      self.lb0_r.en.eq(issue), self.lb1_r.en.eq(issue)]
         m.d.sync += e_v.eq(issue)
         with m.If(issue):
-            m.d.sync += [e_rin.eq(rin_ok.bit_select(b_ky, 1)), e_col.eq(c0), e_odd.eq(a0[0]),
+            m.d.sync += [e_col.eq(c0), e_odd.eq(a0[0]),
                          e_lane.eq(b_lane), e_end.eq(elem_end), e_chunk.eq(b_chunk), e_last.eq(last_elem)]
             with m.If(elem_end):
-                m.d.sync += [b_lane.eq(0), b_chunk.eq(b_chunk + 1)]
+                m.d.sync += [b_lane.eq(1), b_chunk.eq(b_chunk + 1)]
             with m.Else():
-                m.d.sync += b_lane.eq(b_lane + kk)
+                m.d.sync += b_lane.eq(Mux(k3, b_lane << 3, b_lane << 1))
+            for kx in range(3):
+                c_kx = c0 + kx
+                m.d.sync += e_ok[kx].eq(rin_ok.bit_select(b_ky, 1) & (c_kx >= 0) & (c_kx < W) &
+                                        ((kx == 0) | k3))
             # (c, ky) order
             with m.If(b_ky == Mux(k3, 2, 0)):
                 m.d.sync += [b_ky.eq(0), b_c.eq(b_c + 1), cbw.eq(cbw + rw_in), cbw1.eq(cbw1 + rw_in)]
@@ -505,12 +517,17 @@ class ConvControl(wiring.Component):
         g_next = Signal(8 * L)
         new_bytes = []
         for kx in range(3):
-            col = e_col + kx
-            ok = e_rin & (col >= 0) & (col < W) & ((kx == 0) | k3)
             b_ = Signal(8, name=f"e_byte{kx}")
-            m.d.comb += b_.eq(Mux(ok, pair.word_select((e_col[:3] + kx)[:4], 8), 0))
+            m.d.comb += b_.eq(Mux(e_ok[kx], pair.word_select((e_col[:3] + kx)[:4], 8), 0))
             new_bytes.append(b_)
-        m.d.comb += g_next.eq(gather | (Cat(*new_bytes) << (e_lane * 8)))
+        # byte kx lands in lane e_lane + kx (e_lane one-hot: an AND-OR, no barrel shift)
+        lanes_new = []
+        for j in range(L):
+            v = Const(0, 8)
+            for kx in range(min(3, j + 1)):
+                v = v | (new_bytes[kx] & e_lane[j - kx].replicate(8))
+            lanes_new.append(v)
+        m.d.comb += g_next.eq(gather | Cat(*lanes_new))
         with m.If(e_v):
             with m.If(e_end):
                 m.d.sync += [gather.eq(0), pw_word.eq(g_next), pw_busy.eq(1), pw_t.eq(0),
@@ -536,9 +553,9 @@ class ConvControl(wiring.Component):
         with m.If(row_go):
             m.d.sync += [b_act.eq(1), bx.eq(0), build_done.eq(0), b_c.eq(0), b_ky.eq(0),
                          c0.eq(c0_row), cbw.eq(c0_row >> 3), cbw1.eq((c0_row >> 3) + 1),
-                         b_lane.eq(0), b_chunk.eq(0), b_issue_done.eq(0)]
+                         b_lane.eq(1), b_chunk.eq(0), b_issue_done.eq(0)]
         with m.Elif(pixel_built):
-            m.d.sync += [bb.eq(~bb), b_c.eq(0), b_ky.eq(0), b_lane.eq(0),
+            m.d.sync += [bb.eq(~bb), b_c.eq(0), b_ky.eq(0), b_lane.eq(1),
                          c0.eq(c0n), cbw.eq(c0n >> 3), cbw1.eq((c0n >> 3) + 1),
                          b_chunk.eq(0), b_issue_done.eq(0), bx.eq(bx + 1)]
             with m.If(bx == W - 1):

@@ -22,7 +22,8 @@ from ..bus.axi_master import transfer_port
 from .layout import decode_fields, descriptor_layout, record_offsets, reserved_mask_bits, status_words
 from .regs import ID_MAGIC, config_word, engine_map
 
-__all__ = ["Sequencer", "job_layout", "UNIT_CONV", "UNIT_POOL", "N_CLIENTS"]
+__all__ = ["Sequencer", "job_layout", "UNIT_CONV", "UNIT_POOL", "N_CLIENTS", "CHECK_CYCLES",
+           "bit_length"]
 
 #: memory clients of the transfer mux (the sequencer itself is client 0)
 UNIT_SEQ, UNIT_CONV, UNIT_POOL = 0, 1, 2
@@ -37,6 +38,21 @@ def job_layout(addr_bits: int = 32) -> data.StructLayout:
         "in_addr": unsigned(addr_bits), "out_addr": unsigned(addr_bits),
         "param_addr": unsigned(addr_bits),
     })
+
+
+#: cycles between the descriptor's last beat (FETCH_WAIT) and DECIDE: the check pipeline
+CHECK_CYCLES = 5
+
+
+def bit_length(m, x):
+    """``x.bit_length()`` of an unsigned value, as a leading-one detector: ``x[b]`` and no
+    higher bit set gives ``b + 1`` (two OR-reductions deep, no priority chain)."""
+    n = len(x)
+    out = Signal(range(n + 1))
+    lead = [x[b] & ~x[b + 1:].any() if b + 1 < n else x[b] for b in range(n)]
+    for k in range(len(out)):
+        m.d.comb += out[k].eq(Cat(*[lead[b] for b in range(n) if (b + 1) >> k & 1]).any())
+    return out
 
 
 def _ceil8(v):
@@ -128,10 +144,10 @@ class Sequencer(wiring.Component):
         m.d.comb += regs.LAYER.op.eq(d.op)
 
         # ---------------- the check, a pipeline of registered stages --------------------
-        # raw (final in FETCH_WAIT) -> A: derived sizes, field flags -> B: first products,
-        # record size -> C: second products, T -> D: limit/bounds flags -> DECIDE (priority).
+        # raw (final in FETCH_WAIT) -> A: derived sizes, field flags -> products (each one
+        # DSP48E1, registered twice), record size, T -> limit/bounds flags -> DECIDE (priority).
         # Each stage is registered so that no path holds more than one DSP48E1 or one wide
-        # adder/comparator (docs/engine.md "Timing"); the states CHECK_B..D wait for them.
+        # adder/comparator (docs/engine.md "Timing"); CHECK waits CHECK_CYCLES for them.
         # Multiplicands are cut to the config's limits (bits of max_channels, ...): a field
         # beyond its limit fails with SIZE_LIMIT before the products are looked at.
         def bits(v):
@@ -218,75 +234,68 @@ class Sequencer(wiring.Component):
                 m.d.sync += h_out.eq(d.height[:hb] << 1)
             with m.Default():
                 m.d.sync += h_out.eq(d.height[:hb])
-        # stage B
-        b_flags = Signal.like(a_flags)
+        def product(a, b, width, name):
+            # one DSP48E1 with its result registered twice (Yosys packs MREG and PREG):
+            # valid two cycles after its operands
+            p_m, p_ = Signal(width, name=f"{name}_m"), Signal(width, name=name)
+            m.d.sync += [p_m.eq(a * b), p_.eq(p_m)]
+            return p_
+        # stage B (cycle 2)
         lanes_total = Signal(21)
         # a record of a command within the limits (fan-in <= max_fan_in) is at most rec_max bytes
         nbm = cfg.max_bias_lanes
         rec_max = (((cfg.max_fan_in + 2 * nbm + 3) // 4 * 4 + 16) + 7) // 8 * 8
         rec_bytes = Signal(bits(rec_max))
         _, rec = record_offsets(fan, d.bias_lanes)
-        in_p1, out_p1 = Signal(cb + hb), Signal(cb + hb)
         lim_fan = Signal()
         m.d.sync += [
-            b_flags.eq(a_flags),
             lanes_total.eq(fan + d.bias_lanes), rec_bytes.eq(rec),
-            in_p1.eq(cin_t * h_t), out_p1.eq(c_out * h_out),
             lim_fan.eq(fan > self.weight_rows * self.lanes),
         ]
-        # stage C
-        c_flags = Signal.like(a_flags)
-        in_bytes = Signal(48)
-        out_bytes = Signal(48)
-        par_bytes = Signal(48)
-        lb_need = Signal(40)
-        wb_need = Signal(40)
+        in_p1 = product(cin_t, h_t, cb + hb, "in_p1")                 # cycle 3
+        out_p1 = product(c_out, h_out, cb + hb, "out_p1")
+        lb_need = product(lb_rows_cin, rs_in, len(lb_rows_cin) + len(rs_in), "lb_need")
+        # stage C (cycle 3): L*127 and the limits on sizes
         lim_c = Signal()
-        # online delay of the layer's lanes, for the TRUNCATE budget: T = 8 + bitlen(L*127) + 1
-        T = Signal(7)
         prod = Signal(32)
         lt1 = Signal(21)
-        m.d.comb += [lt1.eq(Mux(lanes_total == 0, 1, lanes_total)),
-                     prod.eq((lt1 << 7) - lt1)]
-        assert MAX_WEIGHT == 127
-        bl = Signal(6)
-        for b in range(32):
-            with m.If(prod[b]):
-                m.d.comb += bl.eq(b + 1)
+        m.d.comb += lt1.eq(Mux(lanes_total == 0, 1, lanes_total))
+        assert MAX_WEIGHT == 127        # L * 127 = (L << 7) - L: no multiplier
+        m.d.sync += [prod.eq((lt1 << 7) - lt1),
+                     lim_c.eq(lim_fan | (lanes_total > cfg.max_fan_in) |
+                              ((rs_out >> 3) > self.out_buffer_words))]
+        # stage D (cycle 4): the online delay of the layer's lanes (TRUNCATE budget):
+        # T = 8 + bitlen(L*127) + 1
+        T = Signal(7)
+        m.d.sync += T.eq(ACT_BITS + bit_length(m, prod) + 1)
+        par_bytes = product(d.cout[:cb], rec_bytes, cb + len(rec_bytes), "par_bytes")   # cycle 4
+        wb_need = product(d.cout_tile, rec_bytes, 16 + len(rec_bytes), "wb_need")
+        in_bytes = product(in_p1, rs_in, len(in_p1) + len(rs_in), "in_bytes")         # cycle 5
+        out_bytes = product(out_p1, rs_out, len(out_p1) + len(rs_out), "out_bytes")
+        # stage E (cycle 5), F (cycle 6): the flags DECIDE reads
+        f = a_flags
+        bad_t, lim_e, oob_p, oob_io = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [
-            c_flags.eq(b_flags),
-            in_bytes.eq(in_p1 * rs_in), out_bytes.eq(out_p1 * rs_out),
-            par_bytes.eq(d.cout[:cb] * rec_bytes), lb_need.eq(lb_rows_cin * rs_in),
-            wb_need.eq(d.cout_tile * rec_bytes),
-            T.eq(ACT_BITS + bl + 1),
-            lim_c.eq(lim_fan | (lanes_total > cfg.max_fan_in) | ((rs_out >> 3) > self.out_buffer_words)),
-        ]
-        # stage D
-        f = Signal.like(a_flags)
-        oob = Signal()
-        m.d.sync += [
-            f.eq(c_flags),
-            f.bad.eq(c_flags.bad | (c_flags.trunc & (d.digits > T))),
-            f.lim.eq(c_flags.lim | (is_conv & (lim_c | (lb_need > cfg.line_buffer_bytes) |
-                                               (wb_need > cfg.weight_buffer_bytes)))),
-            oob.eq(c_flags.st_oob |
-                   (~is_end & (((d.in_offset + in_bytes) > mem_size) |
-                               ((d.out_offset + out_bytes) > mem_size))) |
-                   (is_conv & ((d.param_offset + par_bytes) > mem_size))),
+            bad_t.eq(f.trunc & (d.digits > T)),
+            lim_e.eq(is_conv & (lim_c | (lb_need > cfg.line_buffer_bytes) |
+                                (wb_need > cfg.weight_buffer_bytes))),
+            oob_p.eq(is_conv & ((d.param_offset + par_bytes) > mem_size)),
+            oob_io.eq(~is_end & (((d.in_offset + in_bytes) > mem_size) |
+                                 ((d.out_offset + out_bytes) > mem_size))),
         ]
         # DECIDE: in the order of spec.engine.check_descriptor
         chk = Signal(range(max(ErrorCode) + 1))
         with m.If(f.unknown):
             m.d.comb += chk.eq(ErrorCode.UNKNOWN_OP)
-        with m.Elif(f.bad):
+        with m.Elif(f.bad | bad_t):
             m.d.comb += chk.eq(ErrorCode.BAD_FIELD)
         with m.Elif(f.zero):
             m.d.comb += chk.eq(ErrorCode.ZERO_SIZE)
-        with m.Elif(f.lim):
+        with m.Elif(f.lim | lim_e):
             m.d.comb += chk.eq(ErrorCode.SIZE_LIMIT)
         with m.Elif(f.misal):
             m.d.comb += chk.eq(ErrorCode.MISALIGNED)
-        with m.Elif(oob):
+        with m.Elif(f.st_oob | oob_p | oob_io):
             m.d.comb += chk.eq(ErrorCode.OUT_OF_IMAGE)
         m.d.comb += [self.job.cmd.eq(d),
                      self.job.in_addr.eq(base + d.in_offset),
@@ -307,6 +316,7 @@ class Sequencer(wiring.Component):
 
         # ---------------- the FSM ----------------------------------------------------------
         beat = Signal(range(DESCRIPTOR_BYTES // 8 + 1))
+        chk_wait = Signal(range(CHECK_CYCLES))
         cmd_cycles = Signal(32)
         st_code = Signal.like(code)
         st_outputs = Signal(32)
@@ -376,13 +386,12 @@ class Sequencer(wiring.Component):
                                              ErrorCode.AXI_READ_SLVERR)), error.eq(1)]
                     m.next = "STOP"
                 with m.Else():
-                    m.next = "CHECK_B"      # stage A registers this cycle
-            with m.State("CHECK_B"):
-                m.next = "CHECK_C"
-            with m.State("CHECK_C"):
-                m.next = "CHECK_D"
-            with m.State("CHECK_D"):
-                m.next = "DECIDE"
+                    m.d.sync += chk_wait.eq(CHECK_CYCLES - 1)
+                    m.next = "CHECK"        # stage A registers this cycle
+            with m.State("CHECK"):
+                m.d.sync += chk_wait.eq(chk_wait - 1)
+                with m.If(chk_wait == 0):
+                    m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(chk != ErrorCode.NONE):
                     # no status record for a failing command (spec.engine)
