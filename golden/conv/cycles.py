@@ -47,8 +47,8 @@ __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes"
 #: cycles from the beat that decides an output's stop to the feeder seeing ``stop``
 #: (PE input register, plane sum, decision register): beats issued meanwhile are spent
 STOP_LATENCY = 4
-#: PE pipeline + requantizer (7 stages) + output-row write enable after a row's last beat
-DRAIN = 13
+#: PE pipeline + requantizer (8 stages) + output-row write enable after a row's last beat
+DRAIN = 14
 #: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
 BUILD_TAIL = 10
 

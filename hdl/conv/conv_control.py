@@ -180,6 +180,7 @@ class ConvControl(wiring.Component):
         pos = Signal(24)                            # byte position in its record
         wleft = Signal(20)                          # weight bytes of the record still to come
         rleft = Signal(24)                          # bytes of the record still to come
+        r_last, pj_last = Signal(), Signal()        # rleft == 1, pj_left == 1 (registered)
         sh = Signal(64)                             # bytes of the current beat
         sh_n = Signal(4)                            # bytes left in sh
         wword = Signal(8 * L)
@@ -198,7 +199,8 @@ class ConvControl(wiring.Component):
         m.d.comb += [self.wgt_w.addr.eq(wrow), self.wgt_w.data.eq(wword),
                      self.par_w.addr.eq(pj - 1), self.par_w.data.eq(par)]
         with m.If(parse):
-            m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1), pos.eq(pos + 1), rleft.eq(rleft - 1)]
+            m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1), pos.eq(pos + 1), rleft.eq(rleft - 1),
+                         r_last.eq(rleft == 2)]
             with m.If(wleft != 0):
                 # the byte lands in its lane; the row is written on its last lane
                 m.d.sync += wleft.eq(wleft - 1)
@@ -221,11 +223,11 @@ class ConvControl(wiring.Component):
                         m.d.sync += par.as_value()[lo + 8 * b:lo + 8 * b + 8].eq(byte)
             with m.If(rel["shift"] == 0):
                 m.d.sync += par.shift.eq(byte[:6])
-            with m.If(rleft == 1):
+            with m.If(r_last):
                 # the record's last byte: its entry is written next cycle, complete
                 m.d.sync += [pos.eq(0), pj.eq(pj + 1), commit.eq(1), pj_left.eq(pj_left - 1),
-                             rleft.eq(rec), wleft.eq(fan)]
-                m.d.comb += parse_done.eq(pj_left == 1)
+                             rleft.eq(rec), wleft.eq(fan), r_last.eq(rec == 1), pj_last.eq(pj_left == 2)]
+                m.d.comb += parse_done.eq(pj_last)
         with m.If(commit):
             m.d.comb += self.par_w.en.eq(1)
             m.d.sync += [commit.eq(0), par.eq(0)]
@@ -251,8 +253,13 @@ class ConvControl(wiring.Component):
         row_addr = Signal(32)        # output row y of channel t0
         # per-group products, registered (t0, n stay put for the group's FIT .. RUN states)
         nrec = Signal(32)            # n * rec, counted in FIT
-        rd_v, wr_v = Signal(), Signal()   # the transfer requests, registered (short arbiter paths)
         p_addr, grp_out = Signal(32), Signal(32)
+        # the transfer requests, registered (short arbiter paths): rd_v is set only in LOADP
+        # and LOADL (rd_l: LOADL), wr_v only in WCMD
+        rd_v, rd_l, wr_v = Signal(), Signal(), Signal()
+        m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(Mux(rd_l, ll_caddr, p_addr)),
+                     rd.payload.beats.eq(Mux(rd_l, rw_in, nrec >> 3)),
+                     wr.valid.eq(wr_v), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
         ob_need = Signal(24)         # (n + 1) * rw_out in FIT
         hi = Signal(17)              # last input row output row y needs: min(y + p, H - 1)
         wq_v = Signal()
@@ -319,7 +326,7 @@ class ConvControl(wiring.Component):
                 m.next = "INIT3"
             with m.State("INIT3"):
                 tail, rec_tail = record_offsets(fan, nbl, start=("mult", offr["mult"]))
-                m.d.sync += [rw_out_m1.eq(rw_out - 1), rec.eq(rec_tail), F.eq(bit_length(m, lt127) + 1)]
+                m.d.sync += [rw_out_m1.eq(rw_out - 1), rec.eq(rec_tail), F.eq(bit_length(m, lt127, plus=1))]
                 m.d.sync += [offr[name].eq(tail[name][0]) for name in ("shift", "wpos", "wneg")]
                 # nch = ceil(fan / lanes) by counting (at most max_fan_in / lanes cycles)
                 with m.If(cnt < fan):
@@ -351,11 +358,10 @@ class ConvControl(wiring.Component):
                                  nrec.eq(nrec + rec)]
                 with m.Else():
                     m.d.sync += [pj.eq(0), pos.eq(0), wrow.eq(0), wl_oh.eq(1), wword.eq(0), par.eq(0), rd_v.eq(1),
-                                 pj_left.eq(n), rleft.eq(rec), wleft.eq(fan)]
+                                 pj_left.eq(n), rleft.eq(rec), wleft.eq(fan), r_last.eq(rec == 1),
+                                 pj_last.eq(n == 1), rd_l.eq(0)]
                     m.next = "LOADP"
             with m.State("LOADP"):
-                m.d.comb += [rd.valid.eq(rd_v),
-                             rd.payload.addr.eq(p_addr), rd.payload.beats.eq(nrec >> 3)]
                 with m.If(rd.ready):
                     m.d.sync += rd_v.eq(0)
                     m.next = "LOADP_DATA"
@@ -374,7 +380,7 @@ class ConvControl(wiring.Component):
                     m.d.sync += t0.eq(t0 + n)
                     m.next = "GROUP"
                 with m.Elif(next_row <= hi):
-                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi), ll_caddr.eq(ll_addr), rd_v.eq(1),
+                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi), ll_caddr.eq(ll_addr), rd_v.eq(1), rd_l.eq(1),
                                  ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0),
                                  next_row.eq(hi + 1)]
                     m.next = "LOADL"
@@ -384,8 +390,6 @@ class ConvControl(wiring.Component):
                     m.next = "RUN"
             with m.State("LOADL"):
                 # transfers: (row, channel) in order; data follows in the same order
-                m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(ll_caddr),
-                             rd.payload.beats.eq(rw_in)]
                 with m.If(rd.valid & rd.ready):
                     with m.If(ll_c == cin_m1):
                         m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in),
@@ -416,7 +420,6 @@ class ConvControl(wiring.Component):
                                  hi.eq(Mux(y + 1 + pad > H_m1, H_m1, y + 1 + pad))]
                     m.next = "ROWS"
                 with m.Else():
-                    m.d.comb += [wr.valid.eq(wr_v), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
                     with m.If(wr.ready):
                         m.d.sync += [wq_v.eq(0), wq_w.eq(0), wq_sent.eq(0), wr_v.eq(0)]
                         m.next = "WDATA"

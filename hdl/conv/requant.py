@@ -15,7 +15,7 @@ from ...spec.engine import ACT_BITS
 __all__ = ["requant_in_layout", "requant_out_layout", "Requantizer", "LATENCY_CYCLES"]
 
 #: handshake -> result valid, with ``o.ready`` high
-LATENCY_CYCLES = 7
+LATENCY_CYCLES = 8
 
 
 def requant_in_layout(acc_bits: int = 32) -> data.StructLayout:
@@ -40,8 +40,8 @@ class Requantizer(wiring.Component):
     i : ``In(stream(requant_in_layout))``
     o : ``Out(stream(requant_out_layout))``
 
-    Timing: a stall-free 7-stage pipeline (operands, partial products x2, two adder
-    levels, rounding, shift/saturate: each stage one DSP48E1 or one carry chain,
+    Timing: a stall-free 8-stage pipeline (operands, partial products x2, two adder
+    levels, rounding, shift, saturation: each stage one DSP48E1 or one carry chain,
     docs/engine.md "Timing") that moves when ``o`` is empty or taken
     (``i.ready = ~o.valid | o.ready``): one result per cycle, latency
     :data:`LATENCY_CYCLES`. ``shift = 0`` gives ``acc * mult`` saturated (no rounding term).
@@ -102,12 +102,15 @@ class Requantizer(wiring.Component):
         rnd = Signal(signed(pw + 1))
         with m.If(move):
             m.d.sync += rnd.eq(prod + Mux(sd.shift == 0, 0, (Const(1, 2) << (sd.shift - 1)[:6])))
-        # stage 7: shift, saturate (range tests as wide AND/OR of the high bits, no
-        # comparator: y > 127 iff y >= 0 and a bit above bit 6 is set; y < -128 iff y < 0
-        # and not every bit above bit 6 is set)
+        # stage 7: shift
         se = sides[5]
         y = Signal(signed(pw + 1))
-        m.d.comb += y.eq(rnd >> se.shift)
+        with m.If(move):
+            m.d.sync += y.eq(rnd >> se.shift)
+        # stage 8: saturate (range tests as wide AND/OR of the high bits, no comparator:
+        # y > 127 iff y >= 0 and a bit above bit 6 is set; y < -128 iff y < 0 and not every
+        # bit above bit 6 is set)
+        se = sides[6]
         neg = y[-1]
         high = y[ACT_BITS - 1:]
         over = ~neg & high.any()

@@ -44,14 +44,26 @@ def job_layout(addr_bits: int = 32) -> data.StructLayout:
 CHECK_CYCLES = 5
 
 
-def bit_length(m, x):
-    """``x.bit_length()`` of an unsigned value, as a leading-one detector: ``x[b]`` and no
-    higher bit set gives ``b + 1`` (two OR-reductions deep, no priority chain)."""
-    n = len(x)
-    out = Signal(range(n + 1))
-    lead = [x[b] & ~x[b + 1:].any() if b + 1 < n else x[b] for b in range(n)]
-    for k in range(len(out)):
-        m.d.comb += out[k].eq(Cat(*[lead[b] for b in range(n) if (b + 1) >> k & 1]).any())
+def bit_length(m, x, plus=0):
+    """``x.bit_length() + plus`` of an unsigned value ``x != 0`` (0 for ``x = 0``): a
+    binary tree of (any bit set, index of the highest) pairs, ``log2(len(x))`` muxes deep,
+    then the position encoded with ``plus`` folded in (no adder, no priority chain)."""
+    n = 1 << max(0, (len(x) - 1).bit_length())
+    bits = [x[b] if b < len(x) else Const(0, 1) for b in range(n)]
+    level = [(b, Const(0, 1)) for b in bits]          # (any, index within the group)
+    width = 0
+    while len(level) > 1:
+        nxt = []
+        for lo, hi in zip(level[0::2], level[1::2]):
+            nxt.append((lo[0] | hi[0], Mux(hi[0], Cat(hi[1][:width], Const(1, 1)),
+                                           Cat(lo[1][:width], Const(0, 1)))))
+        level, width = nxt, width + 1
+    any_, idx = level[0]
+    out = Signal(range(n + plus + 1))
+    with m.Switch(idx[:width] if width else Const(0, 1)):
+        for b in range(n):
+            with m.Case(b):
+                m.d.comb += out.eq(Mux(any_, b + 1 + plus, 0))
     return out
 
 
@@ -267,7 +279,7 @@ class Sequencer(wiring.Component):
         # stage D (cycle 4): the online delay of the layer's lanes (TRUNCATE budget):
         # T = 8 + bitlen(L*127) + 1
         T = Signal(7)
-        m.d.sync += T.eq(ACT_BITS + bit_length(m, prod) + 1)
+        m.d.sync += T.eq(bit_length(m, prod, plus=ACT_BITS + 1))
         par_bytes = product(d.cout[:cb], rec_bytes, cb + len(rec_bytes), "par_bytes")   # cycle 4
         wb_need = product(d.cout_tile, rec_bytes, 16 + len(rec_bytes), "wb_need")
         in_bytes = product(in_p1, rs_in, len(in_p1) + len(rs_in), "in_bytes")         # cycle 5
