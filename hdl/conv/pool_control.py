@@ -82,6 +82,12 @@ class PoolControl(wiring.Component):
         m.d.sync += [pi_m.eq(H * rs_in), plane_in.eq(pi_m),
                      po_m.eq(Mux(pool, H >> 1, H << 1) * rs_out), plane_out.eq(po_m)]
 
+        # transfer requests, registered (short arbiter paths): set on entering RD_A/RD_B/WR,
+        # cleared by the handshake
+        rd_v, wr_v, rd_addr = Signal(), Signal(), Signal(32)
+        m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(rd_addr), rd.payload.beats.eq(rw_in),
+                     wr.valid.eq(wr_v), wr.payload.addr.eq(out_row), wr.payload.beats.eq(rw_out)]
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.sync += self.done.eq(0)
@@ -109,11 +115,11 @@ class PoolControl(wiring.Component):
                     m.d.sync += [c.eq(c + 1), r.eq(0), ch_in.eq(ch_in + plane_in), ch_out.eq(ch_out + plane_out),
                                  in_row.eq(ch_in + plane_in), out_row.eq(ch_out + plane_out)]
                 with m.Else():
+                    m.d.sync += [rd_v.eq(1), rd_addr.eq(in_row)]
                     m.next = "RD_A"
             with m.State("RD_A"):
-                m.d.comb += [rd.valid.eq(1), rd.payload.addr.eq(in_row), rd.payload.beats.eq(rw_in)]
                 with m.If(rd.ready):
-                    m.d.sync += i.eq(0)
+                    m.d.sync += [i.eq(0), rd_v.eq(0)]
                     m.next = "RD_A_DATA"
             with m.State("RD_A_DATA"):
                 m.d.comb += [rdd.ready.eq(1), self.row_w.addr.eq(i), self.row_w.data.eq(b)]
@@ -122,25 +128,25 @@ class PoolControl(wiring.Component):
                     m.d.sync += i.eq(i + 1)
                     with m.If(rdd.payload.last):
                         with m.If(pool):
+                            m.d.sync += [rd_v.eq(1), rd_addr.eq(in_row + rs_in)]
                             m.next = "RD_B"
                         with m.Else():
-                            m.d.sync += dup.eq(0)
+                            m.d.sync += [dup.eq(0), wr_v.eq(1)]
                             m.next = "WR"
             with m.State("RD_B"):
-                m.d.comb += [rd.valid.eq(1), rd.payload.addr.eq(in_row + rs_in), rd.payload.beats.eq(rw_in)]
                 with m.If(rd.ready):
-                    m.d.sync += i.eq(0)
+                    m.d.sync += [i.eq(0), rd_v.eq(0)]
                     m.next = "RD_B_DATA"
             with m.State("RD_B_DATA"):
                 m.d.comb += [rdd.ready.eq(1), self.row_addr.eq(i)]
                 with m.If(rdd.valid):
                     m.d.sync += [i.eq(i + 1), pv.eq(1), p_addr.eq(i >> 1), p_hi.eq(i[0])]
                     with m.If(rdd.payload.last):
+                        m.d.sync += wr_v.eq(1)
                         m.next = "WR"
             with m.State("WR"):
-                m.d.comb += [wr.valid.eq(1), wr.payload.addr.eq(out_row), wr.payload.beats.eq(rw_out)]
                 with m.If(wr.ready):
-                    m.d.sync += i.eq(0)
+                    m.d.sync += [i.eq(0), wr_v.eq(0)]
                     m.next = "WR_DATA"
             with m.State("WR_DATA"):
                 word = Signal(64)
@@ -162,7 +168,7 @@ class PoolControl(wiring.Component):
                     with m.If(i == rw_out_m1):
                         m.d.sync += [outputs.eq(outputs + wbytes_out), out_row.eq(out_row + rs_out)]
                         with m.If(~pool & ~dup):
-                            m.d.sync += dup.eq(1)
+                            m.d.sync += [dup.eq(1), wr_v.eq(1)]
                             m.next = "WR"
                         with m.Else():
                             m.d.sync += [r.eq(r + 1), in_row.eq(in_row + Mux(pool, rs_in << 1, rs_in))]

@@ -342,6 +342,13 @@ class Sequencer(wiring.Component):
             m.d.sync += cmd_cycles.eq(cmd_cycles + 1)
 
         rd, wr = self.mem.rd_cmd, self.mem.wr_cmd
+        # transfer requests, registered (short arbiter paths): set on entering FETCH/STATUS,
+        # cleared by the handshake (or the watchdog)
+        rd_v, wr_v, rd_addr, wr_addr = Signal(), Signal(), Signal(32), Signal(32)
+        m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(rd_addr),
+                     rd.payload.beats.eq(DESCRIPTOR_BYTES // 8),
+                     wr.valid.eq(wr_v), wr.payload.addr.eq(wr_addr),
+                     wr.payload.beats.eq(STATUS_BYTES // 8)]
         m.d.comb += self.resp_clear.eq(regs.START_stb & regs.START.go & ~busy)
 
         def fail(c):
@@ -351,6 +358,7 @@ class Sequencer(wiring.Component):
             # last in a state: overrides its transition
             with m.If(wd_fire):
                 fail(ErrorCode.WATCHDOG)
+                m.d.sync += [rd_v.eq(0), wr_v.eq(0)]
                 m.d.comb += self.abort.eq(1)
                 m.next = "STOP"
 
@@ -374,13 +382,13 @@ class Sequencer(wiring.Component):
                     m.d.sync += [code.eq(ErrorCode.OUT_OF_IMAGE), error.eq(1)]
                     m.next = "STOP"
                 with m.Else():
+                    m.d.sync += [rd_v.eq(1), rd_addr.eq(base + cmd_addr)]
                     m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.sync += [cmd_cycles.eq(0), st_outputs.eq(0), st_term.eq(0), st_code.eq(0), beat.eq(0)]
-                m.d.comb += [self.sel.eq(UNIT_SEQ), rd.valid.eq(1),
-                             rd.payload.addr.eq(base + cmd_addr),
-                             rd.payload.beats.eq(DESCRIPTOR_BYTES // 8)]
+                m.d.comb += self.sel.eq(UNIT_SEQ)
                 with m.If(rd.ready):
+                    m.d.sync += rd_v.eq(0)
                     m.next = "FETCH_DATA"
                 watchdog()
             with m.State("FETCH_DATA"):
@@ -410,6 +418,7 @@ class Sequencer(wiring.Component):
                     fail(chk)
                     m.next = "STOP"
                 with m.Elif(is_end):
+                    m.d.sync += [wr_v.eq(1), wr_addr.eq(base + d.status_offset)]
                     m.next = "STATUS"
                 with m.Elif(is_conv):
                     m.d.comb += self.conv_start.eq(1)
@@ -430,19 +439,21 @@ class Sequencer(wiring.Component):
                     m.next = "UNIT_RESP"
                 watchdog()
             with m.State("UNIT_RESP"):
+                m.d.sync += [wr_v.eq(1), wr_addr.eq(base + d.status_offset)]
                 m.next = "STATUS"
                 with m.If(self.rd_resp != 0):
                     fail(Mux(self.rd_resp == RESP_DECERR, ErrorCode.AXI_READ_DECERR, ErrorCode.AXI_READ_SLVERR))
+                    m.d.sync += wr_v.eq(0)
                     m.next = "STOP"
                 with m.Elif(self.wr_resp != 0):
                     fail(Mux(self.wr_resp == RESP_DECERR, ErrorCode.AXI_WRITE_DECERR, ErrorCode.AXI_WRITE_SLVERR))
+                    m.d.sync += wr_v.eq(0)
                     m.next = "STOP"
             with m.State("STATUS"):
-                m.d.comb += [self.sel.eq(UNIT_SEQ), wr.valid.eq(1),
-                             wr.payload.addr.eq(base + d.status_offset),
-                             wr.payload.beats.eq(STATUS_BYTES // 8)]
+                m.d.comb += self.sel.eq(UNIT_SEQ)
                 m.d.sync += st_beat.eq(0)
                 with m.If(wr.ready):
+                    m.d.sync += wr_v.eq(0)
                     m.next = "STATUS_DATA"
                 watchdog()
             with m.State("STATUS_DATA"):
