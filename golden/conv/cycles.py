@@ -51,8 +51,8 @@ __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes"
 STOP_LATENCY = 4
 #: outputs the feeder interleaves (``hdl/conv/pe.SLOTS``)
 SLOTS = 4
-#: PE pipeline + requantizer + output-row write enable after a row's last beat
-DRAIN = 9
+#: PE pipeline + requantizer (8 stages) + output-row write enable after a row's last beat
+DRAIN = 14
 #: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
 BUILD_TAIL = 10
 
@@ -245,7 +245,7 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
     """Cycles of one decoded, valid command ``d`` on the image ``mem_bytes`` (the input
     tensor and parameters are read from it, as the engine does)."""
     op = E.Op(d["op"])
-    overhead = memory.read_latency + 14   # fetch (8 beats), check, dispatch, status start
+    overhead = memory.read_latency + 18   # fetch (8 beats), check (6 stages), dispatch, status start
     if op == E.Op.END:
         return CommandCycles(index, op.name, overhead, control=overhead)
     c, h, w = d["cin"], d["height"], d["width"]

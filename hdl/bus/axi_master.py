@@ -51,18 +51,39 @@ def transfer_port(addr_width: int = 32, data_width: int = 64) -> wiring.Signatur
 
 
 class _BurstCutter:
-    """The next burst of a transfer in progress: ``min(16, beats left, beats to 4 KiB)``."""
+    """The next burst of a transfer in progress: ``min(16, beats left, beats to 4 KiB)``,
+    and ``next_addr``, the address after it when the transfer goes on: the next 4 KiB page
+    when the page ends within 16 beats, else ``addr + 16`` beats.
+
+    Timing: no adder before a comparison. Whether the page ends within 16 beats is a test
+    of the address bits (``in_page > page_beats - 16``); the beats to its end are then
+    ``16 - in_page % 16``; ``next_addr`` is computed beside ``beats``, not from it.
+    """
 
     def __init__(self, m, addr, left, beat_bytes):
         beat_shift = beat_bytes.bit_length() - 1
         page_bits = BOUNDARY_BYTES.bit_length() - 1
-        self.to_boundary = Signal(range(BOUNDARY_BYTES // beat_bytes + 1))
+        page_beats = BOUNDARY_BYTES // beat_bytes
+        mb_bits = MAX_BURST_BEATS.bit_length() - 1
+        assert MAX_BURST_BEATS == 1 << mb_bits and page_beats % MAX_BURST_BEATS == 0
         self.beats = Signal(range(MAX_BURST_BEATS + 1))
-        m.d.comb += self.to_boundary.eq((BOUNDARY_BYTES // beat_bytes) - addr[beat_shift:page_bits])
-        with m.If((left <= MAX_BURST_BEATS) & (left <= self.to_boundary)):
+        self.next_addr = Signal(len(addr))
+        in_page = addr[beat_shift:page_bits]
+        near_end = Signal()             # the page ends within MAX_BURST_BEATS beats
+        to_end = Signal(range(MAX_BURST_BEATS + 1))   # its beats to the end, if near_end
+        m.d.comb += [
+            near_end.eq(in_page > page_beats - MAX_BURST_BEATS),
+            to_end.eq(MAX_BURST_BEATS - in_page[:mb_bits]),
+            self.next_addr.eq(Mux(near_end, ((addr >> page_bits) + 1) << page_bits,
+                                  addr + (MAX_BURST_BEATS << beat_shift))),
+        ]
+        with m.If(near_end):
+            with m.If((left >> mb_bits == 0) & (left[:mb_bits] <= to_end)):
+                m.d.comb += self.beats.eq(left)
+            with m.Else():
+                m.d.comb += self.beats.eq(to_end)
+        with m.Elif(left <= MAX_BURST_BEATS):
             m.d.comb += self.beats.eq(left)
-        with m.Elif(self.to_boundary < MAX_BURST_BEATS):
-            m.d.comb += self.beats.eq(self.to_boundary)
         with m.Else():
             m.d.comb += self.beats.eq(MAX_BURST_BEATS)
 
@@ -233,7 +254,7 @@ def _address_channel(m, cmd, issue, addr, left, busy, cut, axvalid, axready, axa
             axvalid.eq(1),
             axaddr.eq((addr >> size) << size),
             axlen.eq(cut.beats - 1),
-            addr.eq(addr + (cut.beats << size)),
+            addr.eq(cut.next_addr),      # used only while the transfer goes on
             left.eq(left - cut.beats),
             busy.eq(left != cut.beats),
         ]

@@ -87,22 +87,24 @@ class TransferArbiter(wiring.Component):
         wany = Signal()
         owner = Signal(range(n))
         w_left = Signal(TRANSFER_BEATS_BITS + 1)
+        w_busy = Signal()           # w_left != 0, registered
         self._first(m, wr_rr, [c.wr_cmd.valid for c in cl], wgrant, wany)
         for j in range(n):
             with m.If(wgrant == j):
-                m.d.comb += [mst.wr_cmd.valid.eq(cl[j].wr_cmd.valid & (w_left == 0)),
+                m.d.comb += [mst.wr_cmd.valid.eq(cl[j].wr_cmd.valid & ~w_busy),
                              mst.wr_cmd.payload.eq(cl[j].wr_cmd.payload),
-                             cl[j].wr_cmd.ready.eq(mst.wr_cmd.ready & (w_left == 0))]
-            with m.If((owner == j) & (w_left != 0)):
+                             cl[j].wr_cmd.ready.eq(mst.wr_cmd.ready & ~w_busy)]
+            with m.If((owner == j) & w_busy):
                 m.d.comb += [mst.wr_data.valid.eq(cl[j].wr_data.valid),
                              mst.wr_data.payload.eq(cl[j].wr_data.payload),
                              cl[j].wr_data.ready.eq(mst.wr_data.ready)]
-            m.d.comb += cl[j].wr_idle.eq(mst.wr_idle & (w_left == 0))
+            m.d.comb += cl[j].wr_idle.eq(mst.wr_idle & ~w_busy)
         wr_hs = Signal()
         m.d.comb += wr_hs.eq(mst.wr_cmd.valid & mst.wr_cmd.ready)
         with m.If(wr_hs):
             m.d.sync += [owner.eq(wgrant), w_left.eq(mst.wr_cmd.payload.beats),
+                         w_busy.eq(mst.wr_cmd.payload.beats != 0),
                          wr_rr.eq(Mux(wgrant == n - 1, 0, wgrant + 1))]
         with m.Elif(mst.wr_data.valid & mst.wr_data.ready):
-            m.d.sync += w_left.eq(w_left - 1)
+            m.d.sync += [w_left.eq(w_left - 1), w_busy.eq(w_left != 1)]
         return m

@@ -11,7 +11,7 @@ from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
 from .layout import record_offsets
 from .pe import SEQ_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
 from .requant import requant_in_layout, requant_out_layout
-from .sequencer import job_layout
+from .sequencer import bit_length, job_layout
 
 __all__ = ["ConvControl", "param_layout", "ConvGeometry"]
 
@@ -145,13 +145,18 @@ class ConvControl(wiring.Component):
         elem4 = Signal()
         rs_out, rw_out = Signal(20), Signal(17)
         last_bytes = Signal(3)     # valid bytes of an output row's last word (0: all 8)
-        plane_in, plane_out = Signal(32), Signal(32)
+        # plane strides of a command within the limits (H <= max_height, W <= max_width):
+        # narrow enough that each product is one DSP48E1
+        plane_in = Signal(max(1, (g.max_height * (-(-g.max_width // 8) * 8)).bit_length()))
+        plane_out = Signal(max(1, (g.max_height * (-(-4 * g.max_width // 8) * 8)).bit_length()))
+        cin_m1, rw_in_m1, rw_out_m1, H_m1 = Signal(16), Signal(14), Signal(17), Signal(16)
         slot_stride = Signal(24)   # words of one row slot (all input channels)
+        lt127 = Signal(32)         # (fan + bias lanes) * 127
         rec = Signal(24)
         F = Signal(5)
         H, W, CIN, COUT = Signal(16), Signal(16), Signal(16), Signal(16)
         nbl = Signal(range(NB + 1))
-        offs, rec_expr = record_offsets(fan, nbl)
+        offs, _ = record_offsets(fan, nbl)
         m.d.comb += [
             self.pe_cfg.policy.eq(cmd.policy), self.pe_cfg.digits.eq(cmd.digits),
             self.pe_cfg.online_delay.eq(F),
@@ -160,6 +165,7 @@ class ConvControl(wiring.Component):
         # ---------------- counters shared by the phases -------------------------------------
         t0 = Signal(16)            # first output channel of the group
         q = Signal(16)             # output channels per core
+        qc, qc1 = Signal(17), Signal(17)   # q * core, q * (core + 1)
         ch_hi = Signal(17)         # end of this core's channels
         n = Signal(range(g.param_depth + 1))   # channels in the group
         y = Signal(16)
@@ -177,12 +183,19 @@ class ConvControl(wiring.Component):
             return s
 
         # ---------------- parameter load: byte parser ---------------------------------------
+        # Every decision of the parser comes from a register or one narrow comparison (no
+        # adder before a compare, no barrel shift): down counters of the record's weight
+        # bytes and bytes, a one-hot weight lane, and the field offsets registered in INIT2.
         pj = Signal(range(g.param_depth + 1))      # channel being parsed
+        pj_left = Signal(range(g.param_depth + 1)) # records still to parse, this one included
         pos = Signal(24)                            # byte position in its record
+        wleft = Signal(20)                          # weight bytes of the record still to come
+        rleft = Signal(24)                          # bytes of the record still to come
+        r_last, pj_last = Signal(), Signal()        # rleft == 1, pj_left == 1 (registered)
         sh = Signal(64)                             # bytes of the current beat
         sh_n = Signal(4)                            # bytes left in sh
         wword = Signal(8 * L)
-        wlane = Signal(range(L))
+        wl_oh = Signal(L, init=1)                   # one-hot lane of the next weight byte
         wrow = Signal(range(g.weight_rows + 1))     # weight row being filled
         par = Signal(self.par_shape)
         commit = Signal()
@@ -190,69 +203,104 @@ class ConvControl(wiring.Component):
         parse = Signal()
         parse_done = Signal()
         m.d.comb += parse.eq(sh_n != 0)
-        f_bw, f_bx = offs["bias_w"][0], offs["bias_x"][0]
-        f_mult, f_shift, f_wpos, f_wneg = (offs[n_][0] for n_ in ("mult", "shift", "wpos", "wneg"))
+        offr = {name: Signal(24, name=f"off_{name}")
+                for name in ("bias_w", "bias_x", "mult", "shift", "wpos", "wneg")}
+        rel = {name: Signal(24, name=f"rel_{name}") for name in offr}
+        m.d.comb += [rel[name].eq(pos - offr[name]) for name in offr]
         m.d.comb += [self.wgt_w.addr.eq(wrow), self.wgt_w.data.eq(wword),
                      self.par_w.addr.eq(pj - 1), self.par_w.data.eq(par)]
         with m.If(parse):
-            m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1), pos.eq(pos + 1)]
-            with m.If(pos < fan):
+            m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1), pos.eq(pos + 1), rleft.eq(rleft - 1),
+                         r_last.eq(rleft == 2)]
+            with m.If(wleft != 0):
                 # the byte lands in its lane; the row is written on its last lane
+                m.d.sync += wleft.eq(wleft - 1)
                 wnext = Signal(8 * L)
-                m.d.comb += wnext.eq(wword | (byte << (wlane * 8)))
-                with m.If((wlane == L - 1) | (pos == fan - 1)):
+                m.d.comb += wnext.eq(Cat(*[Mux(wl_oh[j], byte, wword[8 * j:8 * j + 8]) for j in range(L)]))
+                with m.If(wl_oh[L - 1] | (wleft == 1)):
                     m.d.comb += [self.wgt_w.en.eq(1), self.wgt_w.data.eq(wnext)]
-                    m.d.sync += [wword.eq(0), wlane.eq(0), wrow.eq(wrow + 1)]
+                    m.d.sync += [wword.eq(0), wl_oh.eq(1), wrow.eq(wrow + 1)]
                 with m.Else():
-                    m.d.sync += [wword.eq(wnext), wlane.eq(wlane + 1)]
+                    m.d.sync += [wword.eq(wnext), wl_oh.eq(Cat(0, wl_oh[:-1]))]
             for j in range(NB):
-                with m.If((j < nbl) & (pos == f_bw + j)):
+                with m.If((j < nbl) & (rel["bias_w"] == j)):
                     m.d.sync += par.bias_w[j].eq(byte)
-                with m.If((j < nbl) & (pos == f_bx + j)):
+                with m.If((j < nbl) & (rel["bias_x"] == j)):
                     m.d.sync += par.bias_x[j].eq(byte)
-            for name, off in (("mult", f_mult), ("wpos", f_wpos), ("wneg", f_wneg)):
+            for name in ("mult", "wpos", "wneg"):
                 lo = self.par_shape[name].offset
                 for b in range(4):
-                    with m.If(pos == off + b):
+                    with m.If(rel[name] == b):
                         m.d.sync += par.as_value()[lo + 8 * b:lo + 8 * b + 8].eq(byte)
-            with m.If(pos == f_shift):
+            with m.If(rel["shift"] == 0):
                 m.d.sync += par.shift.eq(byte[:6])
-            with m.If(pos == rec - 1):
+            with m.If(r_last):
                 # the record's last byte: its entry is written next cycle, complete
-                m.d.sync += [pos.eq(0), pj.eq(pj + 1), commit.eq(1)]
-                m.d.comb += parse_done.eq(pj + 1 == n)
+                m.d.sync += [pos.eq(0), pj.eq(pj + 1), commit.eq(1), pj_left.eq(pj_left - 1),
+                             rleft.eq(rec), wleft.eq(fan), r_last.eq(rec == 1), pj_last.eq(pj_left == 2)]
+                m.d.comb += parse_done.eq(pj_last)
         with m.If(commit):
             m.d.comb += self.par_w.en.eq(1)
             m.d.sync += [commit.eq(0), par.eq(0)]
 
         # ---------------- line loader ------------------------------------------------------
+        # Addresses are counters, not products: rows are loaded in order, so the next row's
+        # address (ll_addr) and line-buffer word (ld_a: k+1 row slots of cin channels x
+        # rw_in words, filled in order, wrapping after the last slot) carry over.
         ll_r, ll_c = Signal(17), Signal(16)          # command issue counters
-        ll_addr = Signal(32)
+        ll_addr = Signal(32)                         # address of input row ll_r, channel 0
+        ll_caddr = Signal(32)                        # ... channel ll_c
         ll_last_r = Signal(17)
         ld_r, ld_c, ld_w = Signal(17), Signal(16), Signal(14)   # data counters
-        ld_base = Signal(24)
-        ld_left = Signal(32)                         # words still to receive
         ld_a = Signal(25)
-        m.d.comb += [ld_a.eq(slot_base(ld_r) + ld_base + ld_w),
+        ld_row_end = Signal()
+        m.d.comb += [ld_row_end.eq((ld_w == rw_in_m1) & (ld_c == cin_m1)),
                      self.lb0_w.addr.eq(ld_a >> 1), self.lb1_w.addr.eq(ld_a >> 1),
                      self.lb0_w.data.eq(rdd.payload.data), self.lb1_w.data.eq(rdd.payload.data)]
 
         # ---------------- output row writer ------------------------------------------------
         wo = Signal(range(g.param_depth + 1))
         wo_addr = Signal(32)
-        row_off = Signal(32)
+        row_addr = Signal(32)        # output row y of channel t0
+        # per-group products, registered (t0, n stay put for the group's FIT .. RUN states)
+        nrec = Signal(32)            # n * rec, counted in FIT
+        p_addr, grp_out = Signal(32), Signal(32)
+        # the transfer requests, registered (short arbiter paths): rd_v is set only in LOADP
+        # and LOADL (rd_l: LOADL), wr_v only in WCMD
+        rd_v, rd_l, wr_v = Signal(), Signal(), Signal()
+        m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(Mux(rd_l, ll_caddr, p_addr)),
+                     rd.payload.beats.eq(Mux(rd_l, rw_in, nrec >> 3)),
+                     wr.valid.eq(wr_v), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
+        ob_need = Signal(24)         # (n + 1) * rw_out in FIT
+        hi = Signal(17)              # last input row output row y needs: min(y + p, H - 1)
         wq_v = Signal()
         wq_w = Signal(17)            # words read for the current channel row
         ob_rbase = Signal(24)
         wq_sent = Signal(17)
         # row padding bytes are written as 0 (spec.engine)
         keep = Signal(8)
-        with m.If((wq_sent == rw_out - 1) & (last_bytes != 0)):
+        with m.If((wq_sent == rw_out_m1) & (last_bytes != 0)):
             m.d.comb += keep.eq((Const(1, 9) << last_bytes) - 1)
         with m.Else():
             m.d.comb += keep.eq(0xFF)
         m.d.comb += [wrd.payload.strb.eq(0xFF),
                      wrd.payload.data.eq(self.ob_r.data & Cat(*[b.replicate(8) for b in keep]))]
+
+        # Products of registers, computed every cycle, each one DSP48E1 registered twice (Yosys
+        # packs MREG and PREG): valid two cycles after their operands. H, W, CIN, rs_in, rw_in
+        # are set in INIT1, rs_out in INIT2, t0 in SPLIT/ROWS (then GROUP and at least two FIT
+        # cycles pass before LOADP reads p_addr), n in FIT.
+        def product(a, b, width, name):
+            p_m, p_ = Signal(width, name=f"{name}_m"), Signal(width, name=name)
+            m.d.sync += [p_m.eq(a * b), p_.eq(p_m)]
+            return p_
+        m.d.sync += [plane_in.eq(product(H, rs_in, len(plane_in), "plane_in_p")),
+                     slot_stride.eq(product(CIN, rw_in, len(slot_stride), "slot_stride_p")),
+                     plane_out.eq(product(H, rs_out, len(plane_out), "plane_out_p"))]
+        t0_rec = product(t0, rec, 32, "t0_rec")
+        t0_plane = product(t0, plane_out, 32, "t0_plane")
+        n_w = product(n, W, 24, "n_w")
+        m.d.sync += [p_addr.eq(job.param_addr + t0_rec), grp_out.eq(job.out_addr + t0_plane)]
 
         # ---------------- main FSM ---------------------------------------------------------
         cnt = Signal(24)
@@ -277,53 +325,56 @@ class ConvControl(wiring.Component):
                 m.d.sync += [
                     rs_out.eq(((wbytes + 7) >> 3) << 3), rw_out.eq((wbytes + 7) >> 3),
                     last_bytes.eq(wbytes[:3]),
-                    plane_in.eq(H * rs_in), slot_stride.eq(CIN * rw_in), rec.eq(rec_expr),
+                    cin_m1.eq(CIN - 1), rw_in_m1.eq(rw_in - 1), H_m1.eq(H - 1),
                 ]
-                lanes_total = fan + nbl
-                prod = Signal(32)
-                m.d.comb += prod.eq(lanes_total * MAX_WEIGHT)
-                bl = Signal(6)
-                for b in range(32):
-                    with m.If(prod[b]):
-                        m.d.comb += bl.eq(b + 1)
-                m.d.sync += F.eq(bl + 1)
+                # the record's field offsets: up to "mult" here, the rest from it in INIT3
+                m.d.sync += [offr[name].eq(offs[name][0]) for name in ("bias_w", "bias_x", "mult")]
+                # the online delay F = bitlen(L * 127) + 1 of the layer's lanes (in INIT3)
+                lanes_total = Signal(21)
+                m.d.comb += lanes_total.eq(fan + nbl)
+                assert MAX_WEIGHT == 127        # L * 127 = (L << 7) - L: no multiplier
+                m.d.sync += lt127.eq((lanes_total << 7) - lanes_total)
                 m.next = "INIT3"
             with m.State("INIT3"):
-                m.d.sync += plane_out.eq(H * rs_out)
+                tail, rec_tail = record_offsets(fan, nbl, start=("mult", offr["mult"]))
+                m.d.sync += [rw_out_m1.eq(rw_out - 1), rec.eq(rec_tail), F.eq(bit_length(m, lt127, plus=1))]
+                m.d.sync += [offr[name].eq(tail[name][0]) for name in ("shift", "wpos", "wneg")]
                 # nch = ceil(fan / lanes) by counting (at most max_fan_in / lanes cycles)
                 with m.If(cnt < fan):
                     m.d.sync += [cnt.eq(cnt + L), nch.eq(nch + 1)]
                 with m.Else():
-                    m.d.sync += [cnt.eq(0), q.eq(0)]
+                    m.d.sync += [cnt.eq(0), q.eq(0), qc.eq(0), qc1.eq(0)]
                     m.next = "SPLIT"
             with m.State("SPLIT"):
                 # this core's output channels: [core*q, min(cout, (core+1)*q)), q = ceil(cout/cores)
+                # (q * core and q * (core + 1) counted alongside: qc, qc1)
                 with m.If(cnt < COUT):
-                    m.d.sync += [cnt.eq(cnt + self.cores), q.eq(q + 1)]
+                    m.d.sync += [cnt.eq(cnt + self.cores), q.eq(q + 1),
+                                 qc.eq(qc + self.core), qc1.eq(qc1 + self.core + 1)]
                 with m.Else():
-                    m.d.sync += [t0.eq(q * self.core),
-                                 ch_hi.eq(Mux(q * (self.core + 1) > COUT, COUT, q * (self.core + 1)))]
+                    m.d.sync += [t0.eq(qc), ch_hi.eq(Mux(qc1 > COUT, COUT, qc1))]
                     m.next = "GROUP"
             with m.State("GROUP"):
                 with m.If(t0 >= ch_hi):
                     m.next = "FINISH"
                 with m.Else():
-                    m.d.sync += [n.eq(0), cnt.eq(nch)]
+                    m.d.sync += [n.eq(0), cnt.eq(nch), ob_need.eq(rw_out), nrec.eq(0)]
                     m.next = "FIT"
             with m.State("FIT"):
                 # one more channel fits the parameter, weight and output-row buffers?
                 fits = ((n < g.param_depth) & (t0 + n < ch_hi) & (cnt <= g.weight_rows) &
-                        ((n + 1) * rw_out <= g.out_words))
+                        (ob_need <= g.out_words))
                 with m.If(fits):
-                    m.d.sync += [n.eq(n + 1), cnt.eq(cnt + nch)]
+                    m.d.sync += [n.eq(n + 1), cnt.eq(cnt + nch), ob_need.eq(ob_need + rw_out),
+                                 nrec.eq(nrec + rec)]
                 with m.Else():
-                    m.d.sync += [pj.eq(0), pos.eq(0), wrow.eq(0), wlane.eq(0), wword.eq(0), par.eq(0)]
+                    m.d.sync += [pj.eq(0), pos.eq(0), wrow.eq(0), wl_oh.eq(1), wword.eq(0), par.eq(0), rd_v.eq(1),
+                                 pj_left.eq(n), rleft.eq(rec), wleft.eq(fan), r_last.eq(rec == 1),
+                                 pj_last.eq(n == 1), rd_l.eq(0)]
                     m.next = "LOADP"
             with m.State("LOADP"):
-                m.d.comb += [rd.valid.eq(1),
-                             rd.payload.addr.eq(job.param_addr + t0 * rec),
-                             rd.payload.beats.eq((n * rec) >> 3)]
                 with m.If(rd.ready):
+                    m.d.sync += rd_v.eq(0)
                     m.next = "LOADP_DATA"
             with m.State("LOADP_DATA"):
                 m.d.comb += rdd.ready.eq(~parse | ((sh_n == 1) & ~parse_done))
@@ -332,19 +383,16 @@ class ConvControl(wiring.Component):
                 with m.If(parse_done):
                     m.d.sync += sh_n.eq(0)
                     m.next = "ROWS"
-                    m.d.sync += [y.eq(0), next_row.eq(0), row_off.eq(0)]
+                    m.d.sync += [y.eq(0), next_row.eq(0), row_addr.eq(grp_out), hi.eq(Mux(pad > H_m1, H_m1, pad)),
+                                 ll_addr.eq(job.in_addr), ld_a.eq(0)]
             with m.State("ROWS"):
                 # input rows y-p .. y+p must be in the line buffer
-                hi = Signal(17)
-                m.d.comb += hi.eq(Mux(y + pad >= H, H - 1, y + pad))
                 with m.If(y >= H):
                     m.d.sync += t0.eq(t0 + n)
                     m.next = "GROUP"
                 with m.Elif(next_row <= hi):
-                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi),
-                                 ll_addr.eq(job.in_addr + next_row * rs_in),
-                                 ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0), ld_base.eq(0),
-                                 ld_left.eq((hi + 1 - next_row) * CIN * rw_in),
+                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi), ll_caddr.eq(ll_addr), rd_v.eq(1), rd_l.eq(1),
+                                 ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0),
                                  next_row.eq(hi + 1)]
                     m.next = "LOADL"
                 with m.Else():
@@ -353,41 +401,38 @@ class ConvControl(wiring.Component):
                     m.next = "RUN"
             with m.State("LOADL"):
                 # transfers: (row, channel) in order; data follows in the same order
-                issuing = ll_r <= ll_last_r
-                m.d.comb += [rd.valid.eq(issuing), rd.payload.addr.eq(ll_addr + ll_c * plane_in),
-                             rd.payload.beats.eq(rw_in)]
                 with m.If(rd.valid & rd.ready):
-                    with m.If(ll_c == CIN - 1):
-                        m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in)]
+                    with m.If(ll_c == cin_m1):
+                        m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in),
+                                     ll_caddr.eq(ll_addr + rs_in), rd_v.eq(ll_r != ll_last_r)]
                     with m.Else():
-                        m.d.sync += ll_c.eq(ll_c + 1)
+                        m.d.sync += [ll_c.eq(ll_c + 1), ll_caddr.eq(ll_caddr + plane_in)]
                 m.d.comb += rdd.ready.eq(1)
                 with m.If(rdd.valid):
                     m.d.comb += [self.lb0_w.en.eq(~ld_a[0]), self.lb1_w.en.eq(ld_a[0])]
-                    m.d.sync += ld_left.eq(ld_left - 1)
-                    with m.If(ld_w == rw_in - 1):
+                    m.d.sync += ld_a.eq(Mux(ld_row_end & Mux(k3, ld_r[:2] == 3, ld_r[0]), 0, ld_a + 1))
+                    with m.If(ld_w == rw_in_m1):
                         m.d.sync += ld_w.eq(0)
-                        with m.If(ld_c == CIN - 1):
-                            m.d.sync += [ld_c.eq(0), ld_base.eq(0), ld_r.eq(ld_r + 1)]
+                        with m.If(ld_c == cin_m1):
+                            m.d.sync += [ld_c.eq(0), ld_r.eq(ld_r + 1)]
                         with m.Else():
-                            m.d.sync += [ld_c.eq(ld_c + 1), ld_base.eq(ld_base + rw_in)]
+                            m.d.sync += ld_c.eq(ld_c + 1)
                     with m.Else():
                         m.d.sync += ld_w.eq(ld_w + 1)
-                    with m.If(ld_left == 1):
+                    with m.If(ld_row_end & (ld_r == ll_last_r)):
                         m.next = "ROWS"
             with m.State("RUN"):
-                with m.If(build_done & feed_done & (results == n * W)):
-                    m.d.sync += [wo.eq(0), wo_addr.eq(job.out_addr + t0 * plane_out + row_off),
-                                 ob_rbase.eq(0)]
+                with m.If(build_done & feed_done & (results == n_w)):
+                    m.d.sync += [wo.eq(0), wo_addr.eq(row_addr), ob_rbase.eq(0), wr_v.eq(1)]
                     m.next = "WCMD"
             with m.State("WCMD"):
                 with m.If(wo == n):
-                    m.d.sync += [y.eq(y + 1), row_off.eq(row_off + rs_out)]
+                    m.d.sync += [y.eq(y + 1), row_addr.eq(row_addr + rs_out),
+                                 hi.eq(Mux(y + 1 + pad > H_m1, H_m1, y + 1 + pad))]
                     m.next = "ROWS"
                 with m.Else():
-                    m.d.comb += [wr.valid.eq(1), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
                     with m.If(wr.ready):
-                        m.d.sync += [wq_v.eq(0), wq_w.eq(0), wq_sent.eq(0)]
+                        m.d.sync += [wq_v.eq(0), wq_w.eq(0), wq_sent.eq(0), wr_v.eq(0)]
                         m.next = "WDATA"
             with m.State("WDATA"):
                 # ob read (1 cycle) -> wr_data; the read port holds its data while en is 0
@@ -401,9 +446,9 @@ class ConvControl(wiring.Component):
                         m.d.sync += wq_w.eq(wq_w + 1)
                 with m.If(wrd.valid & wrd.ready):
                     m.d.sync += wq_sent.eq(wq_sent + 1)
-                    with m.If(wq_sent == rw_out - 1):
+                    with m.If(wq_sent == rw_out_m1):
                         m.d.sync += [wo.eq(wo + 1), wo_addr.eq(wo_addr + plane_out),
-                                     ob_rbase.eq(ob_rbase + rw_out), wq_v.eq(0)]
+                                     ob_rbase.eq(ob_rbase + rw_out), wq_v.eq(0), wr_v.eq(wo + 1 != n)]
                         m.next = "WCMD"
             with m.State("FINISH"):
                 with m.If(self.mem.wr_idle & self.mem.rd_idle):
@@ -418,15 +463,14 @@ class ConvControl(wiring.Component):
         bx = Signal(16)
         bb = Signal()
         b_c, b_ky = Signal(16), Signal(2)
-        b_cbase = Signal(24)
-        b_lane = Signal(range(L))
+        b_lane = Signal(L, init=1)  # one-hot: the lane of the element's first byte
         b_chunk = Signal(range(MC))
         b_issue_done = Signal()     # every element of the pixel issued
         # one element per cycle: the k bytes x[c, y+ky-p, x-p .. x-p+k-1] (fan indices
         # c*k*k + ky*k + kx are consecutive); they lie in line-buffer words w0, w0+1, which
         # are in different banks (even/odd word address), so both are read in one cycle
-        e_v, e_lane, e_end, e_last = Signal(), Signal(range(L)), Signal(), Signal()
-        e_rin = Signal()
+        e_v, e_lane, e_end, e_last = Signal(), Signal(L), Signal(), Signal()
+        e_ok = Signal(3)            # byte kx of the element is inside the image (registered)
         e_col = Signal(signed(18))
         e_odd = Signal()
         e_chunk = Signal(range(MC))
@@ -438,30 +482,45 @@ class ConvControl(wiring.Component):
         pw_chunk = Signal(range(MC))
         pw_bank = Signal()
         pw_last = Signal()
-        r_in = Signal(signed(18))
-        c0 = Signal(signed(18))     # column of the element's first byte
-        m.d.comb += [r_in.eq(y + b_ky - pad), c0.eq(bx - pad)]
-        kk = Mux(k3, 3, 1)
-        last_elem = (b_c == CIN - 1) & (b_ky == Mux(k3, 2, 0))
-        elem_end = (b_lane + kk == L) | last_elem
+        # line-buffer word of an element = slot base of input row y+ky-p (registered per row,
+        # with its in-image flag) + cbw = c*rw_in + (x-p)>>3 (a register kept per pixel and
+        # channel): one adder before the block RAM address
+        sb = [Signal(24, name=f"sb{j}") for j in range(3)]
+        rin_ok = Signal(3)
+        for j in range(3):
+            r_j = Signal(signed(18), name=f"r_in{j}")
+            m.d.comb += r_j.eq(y + j - pad)
+            m.d.sync += [sb[j].eq(slot_base(r_j[:17])), rin_ok[j].eq((r_j >= 0) & (r_j < H))]
+        c0 = Signal(signed(18))     # column of the element's first byte: bx - p
+        c0n = Signal(signed(18))
+        c0_row = Signal(signed(18))  # c0 of the row's first pixel: -p
+        m.d.comb += [c0n.eq(c0 + 1), c0_row.eq(0 - pad)]
+        cbw, cbw1 = Signal(signed(26)), Signal(signed(26))      # c*rw_in + (c0 >> 3), + 1
+        last_elem = (b_c == cin_m1) & (b_ky == Mux(k3, 2, 0))
+        elem_end = Mux(k3, b_lane[L - 3], b_lane[L - 1]) | last_elem
         stall = elem_end & (pw_busy | (e_v & e_end))
         issue = Signal()
         m.d.comb += issue.eq(b_act & ~b_issue_done & ~full.bit_select(bb, 1) & ~stall)
-        a0 = Signal(signed(26))
-        m.d.comb += a0.eq(slot_base(r_in[:17]) + b_cbase + (c0 >> 3))
-        m.d.comb += [self.lb0_r.addr.eq((a0 + 1) >> 1), self.lb1_r.addr.eq(a0 >> 1),
+        a0, a1 = Signal(signed(26)), Signal(signed(26))
+        sb_sel = Mux(b_ky[1], sb[2], Mux(b_ky[0], sb[1], sb[0]))
+        m.d.comb += [a0.eq(sb_sel + cbw), a1.eq(sb_sel + cbw1)]
+        m.d.comb += [self.lb0_r.addr.eq(a1 >> 1), self.lb1_r.addr.eq(a0 >> 1),
                      self.lb0_r.en.eq(issue), self.lb1_r.en.eq(issue)]
         m.d.sync += e_v.eq(issue)
         with m.If(issue):
-            m.d.sync += [e_rin.eq((r_in >= 0) & (r_in < H)), e_col.eq(c0), e_odd.eq(a0[0]),
+            m.d.sync += [e_col.eq(c0), e_odd.eq(a0[0]),
                          e_lane.eq(b_lane), e_end.eq(elem_end), e_chunk.eq(b_chunk), e_last.eq(last_elem)]
             with m.If(elem_end):
-                m.d.sync += [b_lane.eq(0), b_chunk.eq(b_chunk + 1)]
+                m.d.sync += [b_lane.eq(1), b_chunk.eq(b_chunk + 1)]
             with m.Else():
-                m.d.sync += b_lane.eq(b_lane + kk)
+                m.d.sync += b_lane.eq(Mux(k3, b_lane << 3, b_lane << 1))
+            for kx in range(3):
+                c_kx = c0 + kx
+                m.d.sync += e_ok[kx].eq(rin_ok.bit_select(b_ky, 1) & (c_kx >= 0) & (c_kx < W) &
+                                        ((kx == 0) | k3))
             # (c, ky) order
             with m.If(b_ky == Mux(k3, 2, 0)):
-                m.d.sync += [b_ky.eq(0), b_c.eq(b_c + 1), b_cbase.eq(b_cbase + rw_in)]
+                m.d.sync += [b_ky.eq(0), b_c.eq(b_c + 1), cbw.eq(cbw + rw_in), cbw1.eq(cbw1 + rw_in)]
             with m.Else():
                 m.d.sync += b_ky.eq(b_ky + 1)
             with m.If(last_elem):
@@ -472,12 +531,17 @@ class ConvControl(wiring.Component):
         g_next = Signal(8 * L)
         new_bytes = []
         for kx in range(3):
-            col = e_col + kx
-            ok = e_rin & (col >= 0) & (col < W) & ((kx == 0) | k3)
             b_ = Signal(8, name=f"e_byte{kx}")
-            m.d.comb += b_.eq(Mux(ok, pair.word_select((e_col[:3] + kx)[:4], 8), 0))
+            m.d.comb += b_.eq(Mux(e_ok[kx], pair.word_select((e_col[:3] + kx)[:4], 8), 0))
             new_bytes.append(b_)
-        m.d.comb += g_next.eq(gather | (Cat(*new_bytes) << (e_lane * 8)))
+        # byte kx lands in lane e_lane + kx (e_lane one-hot: an AND-OR, no barrel shift)
+        lanes_new = []
+        for j in range(L):
+            v = Const(0, 8)
+            for kx in range(min(3, j + 1)):
+                v = v | (new_bytes[kx] & e_lane[j - kx].replicate(8))
+            lanes_new.append(v)
+        m.d.comb += g_next.eq(gather | Cat(*lanes_new))
         with m.If(e_v):
             with m.If(e_end):
                 m.d.sync += [gather.eq(0), pw_word.eq(g_next), pw_busy.eq(1), pw_t.eq(0),
@@ -508,9 +572,11 @@ class ConvControl(wiring.Component):
         m.d.comb += pixel_built.eq(pw_busy & (pw_t == ACT_BITS - 1) & pw_last)
         with m.If(row_go):
             m.d.sync += [b_act.eq(1), bx.eq(0), build_done.eq(0), b_c.eq(0), b_ky.eq(0),
-                         b_cbase.eq(0), b_lane.eq(0), b_chunk.eq(0), b_issue_done.eq(0)]
+                         c0.eq(c0_row), cbw.eq(c0_row >> 3), cbw1.eq((c0_row >> 3) + 1),
+                         b_lane.eq(1), b_chunk.eq(0), b_issue_done.eq(0)]
         with m.Elif(pixel_built):
-            m.d.sync += [bb.eq(~bb), b_c.eq(0), b_ky.eq(0), b_cbase.eq(0), b_lane.eq(0),
+            m.d.sync += [bb.eq(~bb), b_c.eq(0), b_ky.eq(0), b_lane.eq(1),
+                         c0.eq(c0n), cbw.eq(c0n >> 3), cbw1.eq((c0n >> 3) + 1),
                          b_chunk.eq(0), b_issue_done.eq(0), bx.eq(bx + 1)]
             with m.If(bx == W - 1):
                 m.d.sync += [b_act.eq(0), build_done.eq(1)]

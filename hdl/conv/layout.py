@@ -51,11 +51,32 @@ def status_words(values: dict) -> list:
     return words
 
 
-def record_offsets(fan, nb):
+def record_offsets(fan, nb, *, start=None):
     """``({name: (offset expression, bytes per element)}, record bytes expression)`` of one
     channel record for Amaranth values ``fan`` (= cin*k*k) and ``nb`` (bias lanes), following
     :data:`~msdf_unet.spec.engine.CHANNEL_RECORD` (elements aligned to their size, record
-    padded to 8 bytes) -- the hardware twin of ``channel_record_layout``."""
+    padded to 8 bytes) -- the hardware twin of ``channel_record_layout``.
+
+    With ``start=(name, value)``: only the fields from ``name`` on, given ``value`` (e.g. a
+    register) as the offset of ``name``; each is ``value`` plus a constant (one adder, not
+    the chain from ``fan``). The fields from ``name`` on must be single elements no wider
+    than ``name``'s (so ``value`` aligned for ``name`` is aligned for them).
+    """
+    if start is not None:
+        names = [r[0] for r in CHANNEL_RECORD]
+        sname, base = start
+        if sname not in names:
+            raise ValueError(f"start field must be one of {names}, not {sname!r}")
+        tail = CHANNEL_RECORD[names.index(sname):]
+        sizes = [4 if dt == "int32" else 1 for _, dt, _ in tail]
+        if any(cnt != "1" for _, _, cnt in tail) or any(sizes[0] % z for z in sizes):
+            raise ValueError(f"the record from {sname!r} on is not single elements no wider than it")
+        c, out = 0, {}
+        for (name, _, _), size in zip(tail, sizes):
+            c = -(-c // size) * size
+            out[name] = (base + c, size)
+            c += size
+        return out, ((base + (c + 7)) >> 3) << 3
     off = 0
     out = {}
     for name, dt, cnt in CHANNEL_RECORD:

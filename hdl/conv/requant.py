@@ -10,11 +10,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...golden.quant import ACT_MAX, ACT_MIN
+from ...spec.engine import ACT_BITS
 
 __all__ = ["requant_in_layout", "requant_out_layout", "Requantizer", "LATENCY_CYCLES"]
 
 #: handshake -> result valid, with ``o.ready`` high
-LATENCY_CYCLES = 3
+LATENCY_CYCLES = 8
 
 
 def requant_in_layout(acc_bits: int = 32) -> data.StructLayout:
@@ -30,16 +31,18 @@ def requant_out_layout(acc_bits: int = 32) -> data.StructLayout:
 
 
 class Requantizer(wiring.Component):
-    """Pipelined requantizer: input register, one ``acc x mult`` product (DSP48E1 on
-    7-series: the multiply has registered operands and a registered product so Yosys can
-    pack the pipeline registers into the DSPs), round/shift/saturate.
+    """Pipelined requantizer: input register, the ``acc x mult`` product as four partial
+    products of 17-bit pieces (one DSP48E1 each, registered twice so Yosys packs the
+    pipeline registers into the DSPs) summed two adders deep, round, shift/saturate.
 
     Members
     -------
     i : ``In(stream(requant_in_layout))``
     o : ``Out(stream(requant_out_layout))``
 
-    Timing: a stall-free 3-stage pipeline that moves when ``o`` is empty or taken
+    Timing: a stall-free 8-stage pipeline (operands, partial products x2, two adder
+    levels, rounding, shift, saturation: each stage one DSP48E1 or one carry chain,
+    docs/engine.md "Timing") that moves when ``o`` is empty or taken
     (``i.ready = ~o.valid | o.ready``): one result per cycle, latency
     :data:`LATENCY_CYCLES`. ``shift = 0`` gives ``acc * mult`` saturated (no rounding term).
     """
@@ -57,32 +60,64 @@ class Requantizer(wiring.Component):
         m = Module()
         move = Signal()
         m.d.comb += [move.eq(~self.o.valid | self.o.ready), self.i.ready.eq(move)]
+        ab = self.acc_bits
+        pw = ab + 32                              # product width
         # stage 1: operands
-        v1 = Signal()
-        a1 = Signal(signed(self.acc_bits))
+        a1 = Signal(signed(ab))
         m1 = Signal(signed(32))
-        s1 = Signal(6)
-        r1, h1 = Signal(), Signal()
-        t1 = Signal(16)
-        # stage 2: product
-        v2 = Signal()
-        prod = Signal(signed(self.acc_bits + 32))
-        a2 = Signal(signed(self.acc_bits))
-        s2 = Signal(6)
-        r2, h2 = Signal(), Signal()
-        t2 = Signal(16)
         with m.If(move):
-            m.d.sync += [v1.eq(self.i.valid), v2.eq(v1), self.o.valid.eq(v2)]
-            m.d.sync += [a1.eq(self.i.payload.acc), m1.eq(self.i.payload.mult),
-                         s1.eq(self.i.payload.shift), r1.eq(self.i.payload.relu),
-                         h1.eq(self.i.payload.head), t1.eq(self.i.payload.tag)]
-            m.d.sync += [prod.eq(a1 * m1), a2.eq(a1), s2.eq(s1), r2.eq(r1), h2.eq(h1), t2.eq(t1)]
-            # stage 3: round half up, shift, saturate
-            rnd = Signal(signed(self.acc_bits + 33))
-            m.d.comb += rnd.eq(prod + Mux(s2 == 0, 0, (Const(1, 2) << (s2 - 1)[:6])))
-            y = Signal(signed(self.acc_bits + 33))
-            m.d.comb += y.eq(rnd >> s2)
-            lo = Mux(r2, 0, ACT_MIN)
-            sat = Mux(y > ACT_MAX, ACT_MAX, Mux(y < lo, lo, y))
-            m.d.sync += [self.o.payload.value.eq(Mux(h2, a2, sat)), self.o.payload.tag.eq(t2)]
+            m.d.sync += [a1.eq(self.i.payload.acc), m1.eq(self.i.payload.mult)]
+        # the side band (valid, acc, shift, relu, head, tag) travels beside the data
+        side = data.StructLayout({"v": 1, "acc": signed(ab), "shift": 6, "relu": 1, "head": 1, "tag": 16})
+        sides = [Signal(side, name=f"side{j}") for j in range(LATENCY_CYCLES - 1)]
+        p = self.i.payload
+        with m.If(move):
+            m.d.sync += [sides[0].v.eq(self.i.valid), sides[0].acc.eq(p.acc),
+                         sides[0].shift.eq(p.shift), sides[0].relu.eq(p.relu),
+                         sides[0].head.eq(p.head), sides[0].tag.eq(p.tag)]
+            m.d.sync += [sides[j].eq(sides[j - 1]) for j in range(1, LATENCY_CYCLES - 1)]
+
+        # stages 2-3: partial products of 17-bit pieces (each one DSP48E1), registered
+        # twice (Yosys packs MREG and PREG); stages 4-5: their sum, two adders deep
+        def pieces(x):
+            if len(x) <= 18:
+                return [(x, 0)]
+            return [(x[:17], 0), (x[17:].as_signed(), 17)]
+        parts = []
+        for pa, sa in pieces(a1):
+            for pm, sm in pieces(m1):
+                pp_m = Signal(signed(len(pa) + len(pm) + 1), name=f"pp{sa}_{sm}_m")
+                pp = Signal.like(pp_m, name=f"pp{sa}_{sm}")
+                with m.If(move):
+                    m.d.sync += [pp_m.eq(pa * pm), pp.eq(pp_m)]
+                parts.append(pp << (sa + sm))
+        parts += [Const(0, 1)] * (4 - len(parts))
+        s_lo, s_hi = Signal(signed(pw)), Signal(signed(pw))
+        prod = Signal(signed(pw))
+        with m.If(move):
+            m.d.sync += [s_lo.eq(parts[0] + parts[1]), s_hi.eq(parts[2] + parts[3]),
+                         prod.eq(s_lo + s_hi)]
+        # stage 6: round half up (+ 2**(shift-1))
+        sd = sides[4]
+        rnd = Signal(signed(pw + 1))
+        with m.If(move):
+            m.d.sync += rnd.eq(prod + Mux(sd.shift == 0, 0, (Const(1, 2) << (sd.shift - 1)[:6])))
+        # stage 7: shift
+        se = sides[5]
+        y = Signal(signed(pw + 1))
+        with m.If(move):
+            m.d.sync += y.eq(rnd >> se.shift)
+        # stage 8: saturate (range tests as wide AND/OR of the high bits, no comparator:
+        # y > 127 iff y >= 0 and a bit above bit 6 is set; y < -128 iff y < 0 and not every
+        # bit above bit 6 is set)
+        se = sides[6]
+        neg = y[-1]
+        high = y[ACT_BITS - 1:]
+        over = ~neg & high.any()
+        under = neg & (se.relu | ~high.all())
+        lo = Mux(se.relu, 0, ACT_MIN)
+        sat = Mux(over, ACT_MAX, Mux(under, lo, y[:ACT_BITS].as_signed()))
+        with m.If(move):
+            m.d.sync += [self.o.payload.value.eq(Mux(se.head, se.acc, sat)),
+                         self.o.payload.tag.eq(se.tag), self.o.valid.eq(se.v)]
         return m

@@ -22,7 +22,8 @@ from ..bus.axi_master import transfer_port
 from .layout import decode_fields, descriptor_layout, record_offsets, reserved_mask_bits, status_words
 from .regs import ID_MAGIC, config_word, engine_map
 
-__all__ = ["Sequencer", "job_layout", "UNIT_CONV", "UNIT_POOL", "N_CLIENTS"]
+__all__ = ["Sequencer", "job_layout", "UNIT_CONV", "UNIT_POOL", "N_CLIENTS", "CHECK_CYCLES",
+           "bit_length"]
 
 #: memory clients of the transfer mux (the sequencer itself is client 0)
 UNIT_SEQ, UNIT_CONV, UNIT_POOL = 0, 1, 2
@@ -37,6 +38,33 @@ def job_layout(addr_bits: int = 32) -> data.StructLayout:
         "in_addr": unsigned(addr_bits), "out_addr": unsigned(addr_bits),
         "param_addr": unsigned(addr_bits),
     })
+
+
+#: cycles between the descriptor's last beat (FETCH_WAIT) and DECIDE: the check pipeline
+CHECK_CYCLES = 5
+
+
+def bit_length(m, x, plus=0):
+    """``x.bit_length() + plus`` of an unsigned value ``x != 0`` (0 for ``x = 0``): a
+    binary tree of (any bit set, index of the highest) pairs, ``log2(len(x))`` muxes deep,
+    then the position encoded with ``plus`` folded in (no adder, no priority chain)."""
+    n = 1 << max(0, (len(x) - 1).bit_length())
+    bits = [x[b] if b < len(x) else Const(0, 1) for b in range(n)]
+    level = [(b, Const(0, 1)) for b in bits]          # (any, index within the group)
+    width = 0
+    while len(level) > 1:
+        nxt = []
+        for lo, hi in zip(level[0::2], level[1::2]):
+            nxt.append((lo[0] | hi[0], Mux(hi[0], Cat(hi[1][:width], Const(1, 1)),
+                                           Cat(lo[1][:width], Const(0, 1)))))
+        level, width = nxt, width + 1
+    any_, idx = level[0]
+    out = Signal(range(n + plus + 1))
+    with m.Switch(idx[:width] if width else Const(0, 1)):
+        for b in range(n):
+            with m.Case(b):
+                m.d.comb += out.eq(Mux(any_, b + 1 + plus, 0))
+    return out
 
 
 def _ceil8(v):
@@ -127,85 +155,48 @@ class Sequencer(wiring.Component):
         m.d.comb += reserved.eq(reserved_mask_bits(raw))
         m.d.comb += regs.LAYER.op.eq(d.op)
 
-        # ---------------- derived sizes (registered in the CHECK states) --------------------
+        # ---------------- the check, a pipeline of registered stages --------------------
+        # raw (final in FETCH_WAIT) -> A: derived sizes, field flags -> products (each one
+        # DSP48E1, registered twice), record size, T -> limit/bounds flags -> DECIDE (priority).
+        # Each stage is registered so that no path holds more than one DSP48E1 or one wide
+        # adder/comparator (docs/engine.md "Timing"); CHECK waits CHECK_CYCLES for them.
+        # Multiplicands are cut to the config's limits (bits of max_channels, ...): a field
+        # beyond its limit fails with SIZE_LIMIT before the products are looked at.
+        def bits(v):
+            return max(1, int(v).bit_length())
+        cb, hb, wb = bits(cfg.max_channels), bits(cfg.max_height), bits(cfg.max_width)
         k = d.kernel
-        fan = Signal(20)
-        m.d.comb += fan.eq(Mux(k == 3, (d.cin << 3) + d.cin, d.cin))
-        lanes_total = Signal(21)
-        m.d.comb += lanes_total.eq(fan + d.bias_lanes)
-        rs_in = Signal(17)
-        m.d.comb += rs_in.eq(_ceil8(d.width))
-        elem_out = Signal(3)
-        m.d.comb += elem_out.eq(Mux(d.head, HEAD_ELEM_BYTES, 1))
-        rs_out = Signal(20)
-        with m.Switch(d.op):
-            with m.Case(Op.CONV):
-                m.d.comb += rs_out.eq(_ceil8(d.width * elem_out))
-            with m.Case(Op.MAXPOOL):
-                m.d.comb += rs_out.eq(_ceil8(d.width >> 1))
-            with m.Default():
-                m.d.comb += rs_out.eq(_ceil8(d.width << 1))
-        h_out = Signal(17)
-        with m.Switch(d.op):
-            with m.Case(Op.MAXPOOL):
-                m.d.comb += h_out.eq(d.height >> 1)
-            with m.Case(Op.UPSAMPLE):
-                m.d.comb += h_out.eq(d.height << 1)
-            with m.Default():
-                m.d.comb += h_out.eq(d.height)
-        c_out = Signal(16)
-        m.d.comb += c_out.eq(Mux(d.op == Op.CONV, d.cout, d.cin))
-        offs, rec = record_offsets(fan, d.bias_lanes)
-        rec_bytes = Signal(24)
-        m.d.comb += rec_bytes.eq(rec)
-        # online delay of the layer's lanes, for the TRUNCATE budget: T = 8 + bitlen(L*127) + 1
-        T = Signal(7)
-        prod = Signal(32)
-        m.d.comb += prod.eq(Mux(lanes_total == 0, 1, lanes_total) * MAX_WEIGHT)
-        bl = Signal(6)
-        for b in range(32):
-            with m.If(prod[b]):
-                m.d.comb += bl.eq(b + 1)
-        m.d.comb += T.eq(ACT_BITS + bl + 1)
-
-        # products, one register stage
-        in_bytes = Signal(48)
-        out_bytes = Signal(48)
-        par_bytes = Signal(48)
-        lb_need = Signal(40)
-        wb_need = Signal(40)
-        m.d.sync += [
-            in_bytes.eq(d.cin * d.height * rs_in),
-            out_bytes.eq(c_out * h_out * rs_out),
-            par_bytes.eq(d.cout * rec_bytes),
-            lb_need.eq((k + 1) * d.cin * rs_in),
-            wb_need.eq(d.cout_tile * rec_bytes),
-        ]
-
-        # ---------------- the check, in the order of spec.engine.check_descriptor ----------
-        chk = Signal(range(max(ErrorCode) + 1))
         is_conv = d.op == Op.CONV
         is_end = d.op == Op.END
         is_pu = (d.op == Op.MAXPOOL) | (d.op == Op.UPSAMPLE)
         known = is_conv | is_end | is_pu
-        end_extra = Signal()
-        m.d.comb += end_extra.eq(Cat(*[getattr(d, f) for f in
-                                      ("policy", "relu", "head", "kernel", "padding", "digits", "cin",
-                                       "cout", "height", "width", "bias_lanes", "cout_tile",
-                                       "in_offset", "out_offset", "param_offset")]).any())
-        conv_only = Signal()
-        m.d.comb += conv_only.eq(Cat(*[getattr(d, f) for f in
-                                       ("policy", "relu", "head", "kernel", "padding", "digits",
-                                        "bias_lanes", "cout_tile", "param_offset", "cout")]).any())
+        # stage A
+        fan = Signal(20)
+        rs_in = Signal(wb + 1)          # ceil8(width), width <= max_width
+        rs_out = Signal(wb + 3)         # ceil8(output row bytes) <= ceil8(4 max_width)
+        h_out = Signal(hb)
+        c_out = Signal(cb)
+        cin_t, h_t = Signal(cb), Signal(hb)
+        lb_rows_cin = Signal(cb + 2)     # (k + 1) * cin, k in {1, 3}
+        a_flags = Signal(data.StructLayout({
+            "unknown": 1, "bad": 1, "zero": 1, "lim": 1, "misal": 1, "st_oob": 1, "trunc": 1}))
+        end_extra = Cat(*[getattr(d, f) for f in
+                          ("policy", "relu", "head", "kernel", "padding", "digits", "cin",
+                           "cout", "height", "width", "bias_lanes", "cout_tile",
+                           "in_offset", "out_offset", "param_offset")]).any()
+        conv_only = Cat(*[getattr(d, f) for f in
+                          ("policy", "relu", "head", "kernel", "padding", "digits",
+                           "bias_lanes", "cout_tile", "param_offset", "cout")]).any()
         kp_ok = ((d.kernel == 1) & (d.padding == 0)) | ((d.kernel == 3) & (d.padding == 1))
         pol = d.policy
+        # the field checks of a CONV except TRUNCATE's digits <= T (stage D)
         bad_conv = Signal()
         with m.If(~kp_ok):
             m.d.comb += bad_conv.eq(1)
         with m.Elif(d.head & d.relu):
             m.d.comb += bad_conv.eq(1)
         with m.Elif(pol == Policy.TRUNCATE):
-            m.d.comb += bad_conv.eq((d.digits < 1) | (d.digits > T))
+            m.d.comb += bad_conv.eq(d.digits < 1)
         with m.Elif(d.digits != 0):
             m.d.comb += bad_conv.eq(1)
         with m.Elif((pol == Policy.SIGN_ONLY) & ~(d.head & (d.cout == 1))):
@@ -218,39 +209,105 @@ class Sequencer(wiring.Component):
                                 (d.cout_tile == 0))
         with m.Elif(is_pu):
             m.d.comb += zero.eq((d.cin == 0) | (d.height == 0) | (d.width == 0))
-        limit = Signal()
         lim_pu = (d.cin > cfg.max_channels) | (d.height > cfg.max_height) | (d.width > cfg.max_width)
         lim_up = (d.op == Op.UPSAMPLE) & (((d.height << 1) > cfg.max_height) |
                                            ((d.width << 1) > cfg.max_width))
-        # the engine's own buffers: one channel's weight rows must fit, and one output row
-        # per channel of the output buffer
-        lim_conv = ((d.cout > cfg.max_channels) | (d.bias_lanes > cfg.max_bias_lanes) |
-                    (lanes_total > cfg.max_fan_in) | (lb_need > cfg.line_buffer_bytes) |
-                    (wb_need > cfg.weight_buffer_bytes) | (fan > self.weight_rows * self.lanes) |
-                    ((rs_out >> 3) > self.out_buffer_words))
-        m.d.comb += limit.eq(~is_end & (lim_pu | lim_up | (is_conv & lim_conv)))
-        misal = Signal()
-        m.d.comb += misal.eq(
-            (d.status_offset & (STATUS_ALIGN - 1)).any() |
-            (~is_end & ((d.in_offset & (FMAP_ALIGN - 1)).any() | (d.out_offset & (FMAP_ALIGN - 1)).any())) |
-            (is_conv & (d.param_offset & (PARAM_ALIGN - 1)).any()))
-        oob = Signal()
-        m.d.comb += oob.eq(
-            ((d.status_offset + STATUS_BYTES) > mem_size) |
-            (~is_end & (((d.in_offset + in_bytes) > mem_size) | ((d.out_offset + out_bytes) > mem_size))) |
-            (is_conv & ((d.param_offset + par_bytes) > mem_size)))
-        with m.If(~known):
+        lim_conv_a = ((d.cout > cfg.max_channels) | (d.bias_lanes > cfg.max_bias_lanes))
+        m.d.sync += [
+            a_flags.unknown.eq(~known),
+            a_flags.bad.eq(reserved | (is_end & end_extra) | (is_pu & conv_only) |
+                           (is_conv & bad_conv) |
+                           ((d.op == Op.MAXPOOL) & (d.height[0] | d.width[0]))),
+            a_flags.trunc.eq(is_conv & kp_ok & ~(d.head & d.relu) & (pol == Policy.TRUNCATE)),
+            a_flags.zero.eq(zero),
+            a_flags.lim.eq(~is_end & (lim_pu | lim_up | (is_conv & lim_conv_a))),
+            a_flags.misal.eq(
+                (d.status_offset & (STATUS_ALIGN - 1)).any() |
+                (~is_end & ((d.in_offset & (FMAP_ALIGN - 1)).any() | (d.out_offset & (FMAP_ALIGN - 1)).any())) |
+                (is_conv & (d.param_offset & (PARAM_ALIGN - 1)).any())),
+            a_flags.st_oob.eq((d.status_offset + STATUS_BYTES) > mem_size),
+            fan.eq(Mux(k == 3, (d.cin << 3) + d.cin, d.cin)),
+            rs_in.eq(_ceil8(d.width[:wb])),
+            c_out.eq(Mux(is_conv, d.cout, d.cin)[:cb]),
+            cin_t.eq(d.cin[:cb]), h_t.eq(d.height[:hb]),
+            lb_rows_cin.eq(Mux(k == 3, d.cin[:cb] << 2, d.cin[:cb] << 1)),
+        ]
+        with m.Switch(d.op):
+            with m.Case(Op.CONV):
+                m.d.sync += rs_out.eq(_ceil8(Mux(d.head, d.width[:wb] << 2, d.width[:wb])))
+            with m.Case(Op.MAXPOOL):
+                m.d.sync += rs_out.eq(_ceil8(d.width[:wb] >> 1))
+            with m.Default():
+                m.d.sync += rs_out.eq(_ceil8(d.width[:wb] << 1))
+        with m.Switch(d.op):
+            with m.Case(Op.MAXPOOL):
+                m.d.sync += h_out.eq(d.height[:hb] >> 1)
+            with m.Case(Op.UPSAMPLE):
+                m.d.sync += h_out.eq(d.height[:hb] << 1)
+            with m.Default():
+                m.d.sync += h_out.eq(d.height[:hb])
+        def product(a, b, width, name):
+            # one DSP48E1 with its result registered twice (Yosys packs MREG and PREG):
+            # valid two cycles after its operands
+            p_m, p_ = Signal(width, name=f"{name}_m"), Signal(width, name=name)
+            m.d.sync += [p_m.eq(a * b), p_.eq(p_m)]
+            return p_
+        # stage B (cycle 2)
+        lanes_total = Signal(21)
+        # a record of a command within the limits (fan-in <= max_fan_in) is at most rec_max bytes
+        nbm = cfg.max_bias_lanes
+        rec_max = (((cfg.max_fan_in + 2 * nbm + 3) // 4 * 4 + 16) + 7) // 8 * 8
+        rec_bytes = Signal(bits(rec_max))
+        _, rec = record_offsets(fan, d.bias_lanes)
+        lim_fan = Signal()
+        m.d.sync += [
+            lanes_total.eq(fan + d.bias_lanes), rec_bytes.eq(rec),
+            lim_fan.eq(fan > self.weight_rows * self.lanes),
+        ]
+        in_p1 = product(cin_t, h_t, cb + hb, "in_p1")                 # cycle 3
+        out_p1 = product(c_out, h_out, cb + hb, "out_p1")
+        lb_need = product(lb_rows_cin, rs_in, len(lb_rows_cin) + len(rs_in), "lb_need")
+        # stage C (cycle 3): L*127 and the limits on sizes
+        lim_c = Signal()
+        prod = Signal(32)
+        lt1 = Signal(21)
+        m.d.comb += lt1.eq(Mux(lanes_total == 0, 1, lanes_total))
+        assert MAX_WEIGHT == 127        # L * 127 = (L << 7) - L: no multiplier
+        m.d.sync += [prod.eq((lt1 << 7) - lt1),
+                     lim_c.eq(lim_fan | (lanes_total > cfg.max_fan_in) |
+                              ((rs_out >> 3) > self.out_buffer_words))]
+        # stage D (cycle 4): the online delay of the layer's lanes (TRUNCATE budget):
+        # T = 8 + bitlen(L*127) + 1
+        T = Signal(7)
+        m.d.sync += T.eq(bit_length(m, prod, plus=ACT_BITS + 1))
+        par_bytes = product(d.cout[:cb], rec_bytes, cb + len(rec_bytes), "par_bytes")   # cycle 4
+        wb_need = product(d.cout_tile, rec_bytes, 16 + len(rec_bytes), "wb_need")
+        in_bytes = product(in_p1, rs_in, len(in_p1) + len(rs_in), "in_bytes")         # cycle 5
+        out_bytes = product(out_p1, rs_out, len(out_p1) + len(rs_out), "out_bytes")
+        # stage E (cycle 5), F (cycle 6): the flags DECIDE reads
+        f = a_flags
+        bad_t, lim_e, oob_p, oob_io = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [
+            bad_t.eq(f.trunc & (d.digits > T)),
+            lim_e.eq(is_conv & (lim_c | (lb_need > cfg.line_buffer_bytes) |
+                                (wb_need > cfg.weight_buffer_bytes))),
+            oob_p.eq(is_conv & ((d.param_offset + par_bytes) > mem_size)),
+            oob_io.eq(~is_end & (((d.in_offset + in_bytes) > mem_size) |
+                                 ((d.out_offset + out_bytes) > mem_size))),
+        ]
+        # DECIDE: in the order of spec.engine.check_descriptor
+        chk = Signal(range(max(ErrorCode) + 1))
+        with m.If(f.unknown):
             m.d.comb += chk.eq(ErrorCode.UNKNOWN_OP)
-        with m.Elif(reserved | (is_end & end_extra) | (is_pu & conv_only) | (is_conv & bad_conv) |
-                    ((d.op == Op.MAXPOOL) & (d.height[0] | d.width[0]))):
+        with m.Elif(f.bad | bad_t):
             m.d.comb += chk.eq(ErrorCode.BAD_FIELD)
-        with m.Elif(zero):
+        with m.Elif(f.zero):
             m.d.comb += chk.eq(ErrorCode.ZERO_SIZE)
-        with m.Elif(limit):
+        with m.Elif(f.lim | lim_e):
             m.d.comb += chk.eq(ErrorCode.SIZE_LIMIT)
-        with m.Elif(misal):
+        with m.Elif(f.misal):
             m.d.comb += chk.eq(ErrorCode.MISALIGNED)
-        with m.Elif(oob):
+        with m.Elif(f.st_oob | oob_p | oob_io):
             m.d.comb += chk.eq(ErrorCode.OUT_OF_IMAGE)
         m.d.comb += [self.job.cmd.eq(d),
                      self.job.in_addr.eq(base + d.in_offset),
@@ -271,6 +328,7 @@ class Sequencer(wiring.Component):
 
         # ---------------- the FSM ----------------------------------------------------------
         beat = Signal(range(DESCRIPTOR_BYTES // 8 + 1))
+        chk_wait = Signal(range(CHECK_CYCLES))
         cmd_cycles = Signal(32)
         st_code = Signal.like(code)
         st_outputs = Signal(32)
@@ -284,6 +342,13 @@ class Sequencer(wiring.Component):
             m.d.sync += cmd_cycles.eq(cmd_cycles + 1)
 
         rd, wr = self.mem.rd_cmd, self.mem.wr_cmd
+        # transfer requests, registered (short arbiter paths): set on entering FETCH/STATUS,
+        # cleared by the handshake (or the watchdog)
+        rd_v, wr_v, rd_addr, wr_addr = Signal(), Signal(), Signal(32), Signal(32)
+        m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(rd_addr),
+                     rd.payload.beats.eq(DESCRIPTOR_BYTES // 8),
+                     wr.valid.eq(wr_v), wr.payload.addr.eq(wr_addr),
+                     wr.payload.beats.eq(STATUS_BYTES // 8)]
         m.d.comb += self.resp_clear.eq(regs.START_stb & regs.START.go & ~busy)
 
         def fail(c):
@@ -293,6 +358,7 @@ class Sequencer(wiring.Component):
             # last in a state: overrides its transition
             with m.If(wd_fire):
                 fail(ErrorCode.WATCHDOG)
+                m.d.sync += [rd_v.eq(0), wr_v.eq(0)]
                 m.d.comb += self.abort.eq(1)
                 m.next = "STOP"
 
@@ -316,13 +382,13 @@ class Sequencer(wiring.Component):
                     m.d.sync += [code.eq(ErrorCode.OUT_OF_IMAGE), error.eq(1)]
                     m.next = "STOP"
                 with m.Else():
+                    m.d.sync += [rd_v.eq(1), rd_addr.eq(base + cmd_addr)]
                     m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.sync += [cmd_cycles.eq(0), st_outputs.eq(0), st_term.eq(0), st_code.eq(0), beat.eq(0)]
-                m.d.comb += [self.sel.eq(UNIT_SEQ), rd.valid.eq(1),
-                             rd.payload.addr.eq(base + cmd_addr),
-                             rd.payload.beats.eq(DESCRIPTOR_BYTES // 8)]
+                m.d.comb += self.sel.eq(UNIT_SEQ)
                 with m.If(rd.ready):
+                    m.d.sync += rd_v.eq(0)
                     m.next = "FETCH_DATA"
                 watchdog()
             with m.State("FETCH_DATA"):
@@ -340,15 +406,19 @@ class Sequencer(wiring.Component):
                                              ErrorCode.AXI_READ_SLVERR)), error.eq(1)]
                     m.next = "STOP"
                 with m.Else():
-                    m.next = "CHECK"        # products register this cycle
+                    m.d.sync += chk_wait.eq(CHECK_CYCLES - 1)
+                    m.next = "CHECK"        # stage A registers this cycle
             with m.State("CHECK"):
-                m.next = "DECIDE"
+                m.d.sync += chk_wait.eq(chk_wait - 1)
+                with m.If(chk_wait == 0):
+                    m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(chk != ErrorCode.NONE):
                     # no status record for a failing command (spec.engine)
                     fail(chk)
                     m.next = "STOP"
                 with m.Elif(is_end):
+                    m.d.sync += [wr_v.eq(1), wr_addr.eq(base + d.status_offset)]
                     m.next = "STATUS"
                 with m.Elif(is_conv):
                     m.d.comb += self.conv_start.eq(1)
@@ -369,19 +439,21 @@ class Sequencer(wiring.Component):
                     m.next = "UNIT_RESP"
                 watchdog()
             with m.State("UNIT_RESP"):
+                m.d.sync += [wr_v.eq(1), wr_addr.eq(base + d.status_offset)]
                 m.next = "STATUS"
                 with m.If(self.rd_resp != 0):
                     fail(Mux(self.rd_resp == RESP_DECERR, ErrorCode.AXI_READ_DECERR, ErrorCode.AXI_READ_SLVERR))
+                    m.d.sync += wr_v.eq(0)
                     m.next = "STOP"
                 with m.Elif(self.wr_resp != 0):
                     fail(Mux(self.wr_resp == RESP_DECERR, ErrorCode.AXI_WRITE_DECERR, ErrorCode.AXI_WRITE_SLVERR))
+                    m.d.sync += wr_v.eq(0)
                     m.next = "STOP"
             with m.State("STATUS"):
-                m.d.comb += [self.sel.eq(UNIT_SEQ), wr.valid.eq(1),
-                             wr.payload.addr.eq(base + d.status_offset),
-                             wr.payload.beats.eq(STATUS_BYTES // 8)]
+                m.d.comb += self.sel.eq(UNIT_SEQ)
                 m.d.sync += st_beat.eq(0)
                 with m.If(wr.ready):
+                    m.d.sync += wr_v.eq(0)
                     m.next = "STATUS_DATA"
                 watchdog()
             with m.State("STATUS_DATA"):

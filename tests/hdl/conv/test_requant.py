@@ -65,7 +65,7 @@ def test_requant_latency():
         ctx.set(dut.i.valid, 1)
         await ctx.tick()
         ctx.set(dut.i.valid, 0)
-        for c in range(1, 6):
+        for c in range(1, LATENCY_CYCLES + 3):
             _, _, v = await ctx.tick().sample(dut.o.valid)
             if v:
                 seen.append(c)
