@@ -2,6 +2,10 @@
 simulator): RTL against
 :class:`~msdf_unet.golden.arith.msdf2.MSDF2CycleModel` and exact integer arithmetic. Used
 by the unit tests and by the mutation check."""
+import sys
+import types
+from pathlib import Path
+
 import numpy as np
 
 from msdf_unet.golden.arith import baselines as g
@@ -10,7 +14,7 @@ from msdf_unet.golden.arith.mma import Policy
 from msdf_unet.hdl.arith.iface import Policy as HPolicy
 from msdf_unet.sim.arith.stream_driver import run_stream
 
-__all__ = ["make_txns", "check", "truncate_boundary_txns"]
+__all__ = ["make_txns", "check", "truncate_boundary_txns", "load_mutant"]
 
 
 def make_txns(rng, L, n, *, B=8, signed=True, policies=tuple(Policy), loose=0.3):
@@ -68,3 +72,21 @@ def truncate_boundary_txns(L: int, act_bits: int = 8) -> list:
         wp = int(np.clip(w, 0, None).sum())
         out.append(msdf2.Txn(tuple(x), tuple(w), HPolicy.TRUNCATE, 3, wp))
     return out
+
+
+def load_mutant(module, old: str | None, new: str | None, tag: str):
+    """A copy of the RTL ``module`` (e.g. ``msdf_unet.hdl.arith.msdf2``) with the text ``old``
+    replaced by ``new`` (both None: the unmutated source through the same loader), loaded as a
+    module of the same package so its relative imports work. ``old`` must occur exactly once."""
+    source = Path(module.__file__).read_text()
+    if old is not None:
+        assert source.count(old) == 1, f"mutation site of {tag} not found once"
+        source = source.replace(old, new)
+    package = module.__name__.rpartition(".")[0]
+    name = f"{package}._{module.__name__.rpartition('.')[2]}_{tag.replace('-', '_')}"
+    mod = types.ModuleType(name)
+    mod.__package__ = package
+    mod.__file__ = f"<{tag}>"
+    sys.modules[name] = mod
+    exec(compile(source, mod.__file__, "exec"), mod.__dict__)
+    return mod

@@ -3,19 +3,13 @@
 ``hdl/arith/msdf2.py``; the simulation check of :mod:`test_msdf2` (cycle model + exact
 oracle, random idle and backpressure) must reject every one of them, and accept the
 unmutated source run through the same loader."""
-import importlib.util
-import sys
-import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from msdf_unet.hdl.arith import msdf2 as rtl
 
-from msdf_unet.sim.arith.msdf2_check import check, make_txns, truncate_boundary_txns
-
-SOURCE = Path(rtl.__file__).read_text()
+from msdf_unet.sim.arith.msdf2_check import check, load_mutant, make_txns, truncate_boundary_txns
 
 #: name -> (original text, mutated text)
 MUTANTS = {
@@ -32,16 +26,6 @@ MUTANTS = {
 }
 
 
-def _load(source: str, tag: str):
-    name = f"msdf_unet.hdl.arith._msdf2_{tag}"
-    mod = types.ModuleType(name)
-    mod.__package__ = "msdf_unet.hdl.arith"
-    mod.__file__ = f"<{tag}>"
-    sys.modules[name] = mod
-    exec(compile(source, mod.__file__, "exec"), mod.__dict__)
-    return mod
-
-
 def _run(mod, pipelined=True):
     rng = np.random.default_rng(17)
     L = 7
@@ -52,13 +36,11 @@ def _run(mod, pipelined=True):
 
 
 def test_unmutated_source_passes():
-    _run(_load(SOURCE, "orig"))
+    _run(load_mutant(rtl, None, None, "orig"))
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_mutant_is_caught(name):
-    old, new = MUTANTS[name]
-    assert SOURCE.count(old) == 1, f"mutation site of {name} not found once"
-    mod = _load(SOURCE.replace(old, new), name.replace("-", "_"))
+    mod = load_mutant(rtl, *MUTANTS[name], name)
     with pytest.raises(AssertionError):
         _run(mod)
