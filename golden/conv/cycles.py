@@ -47,12 +47,14 @@ __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes"
            "image_cycles", "feed_cycles", "STOP_LATENCY", "SLOTS"]
 
 #: cycles from the beat that decides an output's stop to the feeder seeing ``stop``
-#: (PE input register, plane sum, decision register): beats issued meanwhile are spent
-STOP_LATENCY = 4
+#: (the feeder's beat register + ``hdl/conv/pe.STOP_LATENCY``: group sums, chunk sum, plane
+#: sum, decision register): beats issued meanwhile are spent
+STOP_LATENCY = 5
 #: outputs the feeder interleaves (``hdl/conv/pe.SLOTS``)
-SLOTS = 4
-#: PE pipeline + requantizer (8 stages) + output-row write enable after a row's last beat
-DRAIN = 14
+SLOTS = 5
+#: PE pipeline (5 stages) + requantizer (8 stages) + output-row write enable after a row's
+#: last beat
+DRAIN = 15
 #: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
 BUILD_TAIL = 10
 

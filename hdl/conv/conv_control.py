@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ...spec.engine import ACT_BITS, HEAD_ELEM_BYTES, MAX_WEIGHT, Policy
 from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
 from .layout import record_offsets
-from .pe import SEQ_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
+from .pe import SEQ_BITS, SLOT_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
 from .requant import requant_in_layout, requant_out_layout
 from .sequencer import bit_length, job_layout
 
@@ -71,10 +71,10 @@ class ConvControl(wiring.Component):
       ``(c, ky, kx)`` order (the ``k`` bytes of one ``(c, ky)`` per cycle from two
       line-buffer banks, zero outside the image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
       overlapped with the next chunk) into one of two window banks; the *feeder* sends
-      the other bank's pixel to the PE with up to 4 of its outputs in flight (the PE's
+      the other bank's pixel to the PE with up to SLOTS (5) of its outputs in flight (the PE's
       slots): one plane (all chunks) of one slot per turn, round-robin, a slot taking the
       pixel's next output channel when its output sent its last plane or the PE stopped it
-      (so END stops cost no beat while 4 outputs are in flight);
+      (so END stops cost no beat while SLOTS outputs are in flight);
     * the *collector* passes each PE result (completion order, tagged with its channel
       and output-row word) with its channel's ``mult``/``shift`` to the requantizer and
       writes the code (or INT32) into the output row buffer at the tagged address;
@@ -584,7 +584,7 @@ class ConvControl(wiring.Component):
         # ---------------- feeder: bank fb -> PE beats, SLOTS outputs interleaved -------------
         # The pixel's outputs run in the PE's SLOTS slots at once. Each turn one slot sends
         # one plane of its output (all its chunks); the next turn goes to the next slot that
-        # has work (round-robin), so with 4 slots of one chunk an output's next plane comes
+        # has work (round-robin), so with SLOTS slots of one chunk an output's next plane comes
         # exactly when the PE's decision on its previous plane is out (STOP_LATENCY + the
         # beat register): END stops cost nothing. With fewer outputs left the slots send
         # their next planes before the decision (beats of a stopped output are dropped by
@@ -614,9 +614,9 @@ class ConvControl(wiring.Component):
         s_ob = Array(Signal(OB + 1, name=f"s{s}_ob") for s in range(S))
         s_t = Array(Signal(3, name=f"s{s}_t") for s in range(S))    # its next plane
         mid = Signal()                              # inside a plane of several chunks
-        cur = Signal(2)                             # the slot being sent while mid
+        cur = Signal(SLOT_BITS)                     # the slot being sent while mid
         fc = Signal(range(MC))                      # its next chunk
-        rr = Signal(2)                              # the slot after the last turn
+        rr = Signal(SLOT_BITS)                      # the slot after the last turn
         # stage 2: the beat (memory data + registered tags)
         q_v = Signal()
         q_t, q_c_first, q_c_last, q_seq = Signal(3), Signal(), Signal(), Signal(SEQ_BITS)
@@ -629,11 +629,11 @@ class ConvControl(wiring.Component):
         stop_now = Signal(S)                        # the PE stopped the slot's output
         for s in range(S):
             m.d.comb += stop_now[s].eq(self.pe_stop & s_busy[s] &
-                                       (self.pe_stop_seq == Cat(Const(s, 2), s_gen[s])))
+                                       (self.pe_stop_seq == Cat(Const(s, SLOT_BITS), s_gen[s])))
         live = Signal(S)
         cand = Signal(S)
         m.d.comb += [live.eq(s_busy & ~stop_now), cand.eq(live | Mux(avail, (1 << S) - 1, 0))]
-        pick = Signal(2)
+        pick = Signal(SLOT_BITS)
         have = Signal()
         with m.If(mid):
             m.d.comb += [pick.eq(cur), have.eq(live.bit_select(cur, 1) | avail)]
@@ -681,7 +681,7 @@ class ConvControl(wiring.Component):
                              s_gen.bit_select(pick, 1).eq(sel_gen),
                              nx_o.eq(nx_o + 1), nx_wb.eq(nx_wb + nch), nx_ob.eq(nx_ob + rw_out)]
             with m.If(plane_end):
-                m.d.sync += [mid.eq(0), fc.eq(0), rr.eq(pick + 1), s_t[pick].eq(sel_t + 1),
+                m.d.sync += [mid.eq(0), fc.eq(0), rr.eq(Mux(pick == S - 1, 0, pick + 1)), s_t[pick].eq(sel_t + 1),
                              s_wr[pick].eq(sel_wb)]
             with m.Else():
                 m.d.sync += [mid.eq(1), cur.eq(pick), fc.eq(sel_c + 1), s_t[pick].eq(sel_t),

@@ -1,7 +1,7 @@
 """PlanePE in the Amaranth simulator: random dot products over fan-ins wider than the PE,
 every policy, outputs interleaved over the PE's slots (results by tag), against the MMA
 golden model (``golden/arith/mma.evaluate_planes``) and exact integer arithmetic; END
-stops really skip the output's remaining beats, and with 4 slots busy round-robin no
+stops really skip the output's remaining beats, and with SLOTS slots busy round-robin no
 beat of a stopped output is sent at all."""
 import random
 
@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from msdf_unet.golden.arith import mma
 from msdf_unet.golden.arith.mma_operands import weight_bounds
-from msdf_unet.hdl.conv.pe import SLOTS, PlanePE
+from msdf_unet.hdl.conv.pe import SLOT_BITS, SLOTS, STOP_LATENCY, PlanePE
 from msdf_unet.spec.engine import ACT_BITS, Policy, online_delay
 
 B = ACT_BITS
@@ -107,7 +107,7 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
             if nxt < len(cases):
                 gen[s] ^= 1
                 x, w = cases[nxt]
-                slot[s] = [nxt, planes_of(x, w, lanes, s | (gen[s] << 2), nxt, n_planes), 0]
+                slot[s] = [nxt, planes_of(x, w, lanes, s | (gen[s] << SLOT_BITS), nxt, n_planes), 0]
                 nxt += 1
 
         for s in range(slots):
@@ -116,8 +116,8 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
         def on_stop(stop, sseq):
             if not stop:
                 return
-            s = sseq & 3
-            if slot[s] is not None and sseq == (s | (gen[s] << 2)):
+            s = sseq & ((1 << SLOT_BITS) - 1)
+            if slot[s] is not None and sseq == (s | (gen[s] << SLOT_BITS)):
                 _, pl, t = slot[s]
                 fed["skipped"] += sum(len(p) for p in pl[t:])
                 refill(s)
@@ -194,9 +194,9 @@ def test_pe_matches_golden(lanes, fan_in, bias_lanes, policy, slots):
 
 @pytest.mark.parametrize("policy", [Policy.RELU_END, Policy.SIGN_ONLY])
 def test_pe_interleaved_stops_are_free(policy):
-    """4 slots of one chunk, round-robin, no idle: a slot's next plane is sent exactly when
+    """SLOTS slots of one chunk, round-robin, no idle: a slot's next plane is sent exactly when
     the decision on its previous plane is out, so no beat of a stopped output is sent
-    while all 4 slots are busy (only the tail, with fewer outputs left, wastes beats)."""
+    while all slots are busy (only the tail, with fewer outputs left, wastes beats)."""
     rng = random.Random(int(policy))
     lanes, fan_in, bias_lanes = 16, 12, 3
     F = online_delay(fan_in + bias_lanes)
@@ -208,6 +208,15 @@ def test_pe_interleaved_stops_are_free(policy):
     assert fed["beats"] - fed["wasted"] == sum(planes)
     for n, (x, w) in enumerate(cases):
         assert got[n][0] == expected(x, w, policy, 0)[0]
+
+
+def test_cycle_model_constants_agree():
+    """golden/ restates the PE's timing (it never imports hdl/): the feeder's beat register
+    plus the PE's stop latency, and the slot count."""
+    from msdf_unet.golden.conv import cycles
+    assert cycles.SLOTS == SLOTS
+    assert cycles.STOP_LATENCY == STOP_LATENCY + 1
+    assert cycles.STOP_LATENCY <= cycles.SLOTS      # stops are free with all slots busy
 
 
 def test_pe_refuses_bad_parameters():
