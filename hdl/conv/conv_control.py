@@ -661,10 +661,27 @@ class ConvControl(wiring.Component):
         m.d.comb += [self.win_r.addr.eq(Cat(sel_c, sel_t, fb)), self.win_r.en.eq(f_issue),
                      self.wgt_r.addr.eq(sel_wr), self.wgt_r.en.eq(f_issue)]
         plane_end = Signal()
-        out_end = Signal()
-        m.d.comb += [plane_end.eq(sel_c == nch - 1), out_end.eq(plane_end & (sel_t == planes - 1))]
+        m.d.comb += plane_end.eq(sel_c == nch - 1)
+        # whether the picked slot's beat ends its output, from registers only, per slot (no
+        # mux by `pick` before the test; a new output ends on its first beat with 1 plane of
+        # 1 chunk)
+        fc_last, first_last = Signal(), Signal()
+        t_last = Signal(S)
+        m.d.comb += [fc_last.eq(fc == nch - 1), first_last.eq((nch == 1) & (planes == 1))]
+        for s in range(S):
+            m.d.comb += t_last[s].eq(s_t[s] == planes - 1)
         busy_next = Signal(S)
-        m.d.comb += busy_next.eq(s_busy & ~stop_now)
+        for s in range(S):
+            ends_s = Mux(live[s], fc_last & t_last[s], first_last)
+            m.d.comb += busy_next[s].eq(Mux(f_issue & (pick == s), ~ends_s, live[s]))
+        # the pixel is done: no output left to start and no slot live after this cycle, i.e.
+        # none is live, or one is and this beat (it is the picked one) is its output's last
+        live_one = Signal()
+        m.d.comb += live_one.eq(Cat(*[live == (1 << s) for s in range(S)]).any())
+        pix_done = Signal()
+        m.d.comb += pix_done.eq(f_act & full.bit_select(fb, 1) & ~avail &
+                                ((live == 0) | (live_one & adv & fc_last & (live & t_last).any() &
+                                                (~mid | live.bit_select(cur, 1)))))
         with m.If(adv):
             m.d.sync += q_v.eq(f_issue)
         with m.If(mid & ~have):
@@ -672,10 +689,6 @@ class ConvControl(wiring.Component):
         with m.If(f_issue):
             m.d.sync += [q_t.eq(sel_t), q_c_first.eq(sel_c == 0), q_c_last.eq(plane_end),
                          q_seq.eq(Cat(pick, sel_gen)), q_o.eq(sel_o), q_ob.eq(sel_ob)]
-            with m.Switch(pick):
-                for s in range(S):
-                    with m.Case(s):
-                        m.d.comb += busy_next[s].eq(~out_end)
             with m.If(new):
                 m.d.sync += [s_o[pick].eq(nx_o), s_wb[pick].eq(nx_wb), s_ob[pick].eq(nx_ob),
                              s_gen.bit_select(pick, 1).eq(sel_gen),
@@ -687,7 +700,7 @@ class ConvControl(wiring.Component):
                 m.d.sync += [mid.eq(1), cur.eq(pick), fc.eq(sel_c + 1), s_t[pick].eq(sel_t),
                              s_wr[pick].eq(sel_wr + 1)]
         m.d.sync += s_busy.eq(busy_next)
-        with m.If(f_act & full.bit_select(fb, 1) & ~avail & (busy_next == 0)):
+        with m.If(pix_done):
             # every output of the pixel was sent or stopped
             m.d.comb += clr_full.eq(Mux(fb, 0b10, 0b01))
             m.d.sync += [fb.eq(~fb), nx_o.eq(0), nx_wb.eq(0), nx_ob.eq(0), mid.eq(0), fc.eq(0),
@@ -698,17 +711,28 @@ class ConvControl(wiring.Component):
             m.d.sync += [f_act.eq(1), fx.eq(0), feed_done.eq(0), nx_o.eq(0), nx_wb.eq(0),
                          nx_ob.eq(0), mid.eq(0), fc.eq(0), rr.eq(0), s_busy.eq(0)]
         # the beat: data lanes from the window/weights, bias lanes on each plane's first chunk
+        # (the plane's bit and lower-bits masks are a table on q_t and the command's bias
+        # lanes a register: no adder between the beat registers and the PE's first stage)
         m.d.comb += self.par_feed_addr.eq(q_o)
         pf = self.par_feed_data
-        bias_bits = Cat(*[pf.bias_x[j].bit_select((ACT_BITS - 1 - q_t)[:3], 1) & (j < nbl) for j in range(NB)])
+        bias_on = Signal(NB)                        # j < nbl (nbl is set in INIT)
+        m.d.sync += bias_on.eq(Cat(*[j < nbl for j in range(NB)]))
+        q_bias = Signal(NB)
+        m.d.comb += q_bias.eq(Mux(q_c_first, bias_on, 0))
         low = Signal(ACT_BITS)                      # the bits below plane q_t
-        m.d.comb += low.eq((Const(1, ACT_BITS + 1) << (ACT_BITS - 1 - q_t)[:3]) - 1)
-        bias_rest = Cat(*[(pf.bias_x[j] & low).any() & (j < nbl) for j in range(NB)])
+        with m.Switch(q_t):
+            for t in range(ACT_BITS):
+                with m.Case(t):
+                    m.d.comb += low.eq((1 << (ACT_BITS - 1 - t)) - 1)
+        # bit ACT_BITS-1-q_t of each bias lane's code
+        bias_bits = Cat(*[Cat(*[pf.bias_x[j][ACT_BITS - 1 - i] for i in range(ACT_BITS)]).bit_select(q_t, 1)
+                          & q_bias[j] for j in range(NB)])
+        bias_rest = Cat(*[(pf.bias_x[j] & low).any() & q_bias[j] for j in range(NB)])
         beat = self.pe_i.payload
         m.d.comb += [
             self.pe_i.valid.eq(q_v),
-            beat.bits.eq(Cat(self.win_r.data[:L], Mux(q_c_first, bias_bits, 0))),
-            beat.rest.eq(Cat(self.win_r.data[L:], Mux(q_c_first, bias_rest, 0))),
+            beat.bits.eq(Cat(self.win_r.data[:L], bias_bits)),
+            beat.rest.eq(Cat(self.win_r.data[L:], bias_rest)),
             beat.plane.eq(q_t), beat.chunk_first.eq(q_c_first), beat.chunk_last.eq(q_c_last),
             beat.seq.eq(q_seq), beat.wneg.eq(pf.wneg),
             beat.tag.eq(Cat(q_o[:self.o_bits], q_ob)),
@@ -716,7 +740,7 @@ class ConvControl(wiring.Component):
         for j in range(L):
             m.d.comb += beat.w[j].eq(self.wgt_r.data[8 * j:8 * j + 8])
         for j in range(NB):
-            m.d.comb += beat.w[L + j].eq(Mux(q_c_first & (j < nbl), pf.bias_w[j], 0))
+            m.d.comb += beat.w[L + j].eq(Mux(q_bias[j], pf.bias_w[j], 0))
 
         # ---------------- collector: PE -> requantizer -> output rows ------------------------
         # results come in completion order, each tagged with its channel and the first word
