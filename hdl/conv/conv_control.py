@@ -122,7 +122,7 @@ class ConvControl(wiring.Component):
             "pe_i": Out(stream.Signature(beat_layout(L + NB, self.pe_tag_bits))),
             "pe_cfg": Out(pe_config_layout()),
             "pe_o": In(stream.Signature(pe_result_layout(self.pe_tag_bits))),
-            "pe_stop": In(1), "pe_stop_seq": In(SEQ_BITS),
+            "pe_stop": In(1), "pe_stop_seq": In(SEQ_BITS), "pe_stop_slots": In(SLOTS),
             "rq_i": Out(stream.Signature(requant_in_layout())),
             "rq_o": In(stream.Signature(requant_out_layout())),
         })
@@ -628,8 +628,9 @@ class ConvControl(wiring.Component):
         m.d.comb += adv.eq(~q_v | pe_hs)
         stop_now = Signal(S)                        # the PE stopped the slot's output
         for s in range(S):
-            m.d.comb += stop_now[s].eq(self.pe_stop & s_busy[s] &
-                                       (self.pe_stop_seq == Cat(Const(s, SLOT_BITS), s_gen[s])))
+            # the PE's one-hot slot of the stop and the generation bit of its seq
+            m.d.comb += stop_now[s].eq(self.pe_stop_slots[s] & s_busy[s] &
+                                       (self.pe_stop_seq[SLOT_BITS] == s_gen[s]))
         live = Signal(S)
         cand = Signal(S)
         m.d.comb += [live.eq(s_busy & ~stop_now), cand.eq(live | Mux(avail, (1 << S) - 1, 0))]

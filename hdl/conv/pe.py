@@ -35,7 +35,8 @@ here; a faster MSDF PE or a bit-parallel DSP48 PE can replace it behind the same
 * ``stop``, ``stop_seq``: a one-cycle pulse when an output stopped before its last plane
   on its data (RELU_END, SIGN_ONLY; a TRUNCATE output is sent ``min(p, B)`` planes only),
   :data:`STOP_LATENCY` cycles after the handshake of the beat that decided it (the last
-  chunk of the plane), with the full ``seq`` of that output. The unit drops every later
+  chunk of the plane), with the full ``seq`` of that output (and its slot one-hot on
+  ``stop_slots``, so a feeder matches a stop to its slots with one LUT). The unit drops every later
   beat of the stopped output (until the slot's next plane-0 first beat), so the feeder
   may issue an output's next plane before it knows the decision (wasted beats) or wait
   for it (bubbles, or other slots' beats). With :data:`SLOTS` slots of one chunk each,
@@ -147,13 +148,18 @@ class PlanePE(wiring.Component):
         Width of the opaque ``tag`` a beat carries and its result returns.
     fifo_depth : int >= PIPELINE_RESULTS + 1
         Results buffered at ``o``.
+    late_lanes : int in [0, lanes]
+        The top ``late_lanes`` lanes are summed in smaller groups in stage A because their
+        inputs settle later in the cycle (the conv core's bias lanes, decoded from its
+        parameter table); any lane may carry any data.
 
     Members
     -------
     i : ``In(stream(beat_layout(lanes, tag_bits)))``
     cfg : ``In(pe_config_layout())``
     o : ``Out(stream(pe_result_layout(tag_bits)))``
-    stop : ``Out(1)``, stop_seq : ``Out(SEQ_BITS)``
+    stop : ``Out(1)``, stop_seq : ``Out(SEQ_BITS)``, stop_slots : ``Out(SLOTS)`` -- the
+        stopped output's slot one-hot (0 without a stop), beside ``stop_seq``
     idle : ``Out(1)`` -- no beat or result inside the PE (``o`` may still hold results)
 
     Timing
@@ -175,7 +181,7 @@ class PlanePE(wiring.Component):
     ``p = T``.
     """
 
-    def __init__(self, *, lanes: int, tag_bits: int = 1, fifo_depth: int = 8):
+    def __init__(self, *, lanes: int, tag_bits: int = 1, fifo_depth: int = 8, late_lanes: int = 0):
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
         if isinstance(tag_bits, bool) or not isinstance(tag_bits, int) or tag_bits < 1:
@@ -184,7 +190,11 @@ class PlanePE(wiring.Component):
                 fifo_depth < PIPELINE_RESULTS + 1:
             raise ValueError(f"fifo_depth must be an integer >= {PIPELINE_RESULTS + 1}, "
                              f"not {fifo_depth!r}")
+        if isinstance(late_lanes, bool) or not isinstance(late_lanes, int) or \
+                not 0 <= late_lanes <= lanes:
+            raise ValueError(f"late_lanes must be an integer in [0, {lanes}], not {late_lanes!r}")
         self.lanes = lanes
+        self.late_lanes = late_lanes
         self.tag_bits = tag_bits
         self.fifo_depth = fifo_depth
         super().__init__({
@@ -192,6 +202,7 @@ class PlanePE(wiring.Component):
             "cfg": In(pe_config_layout()),
             "o": Out(stream.Signature(pe_result_layout(tag_bits))),
             "stop": Out(1),
+            "stop_slots": Out(SLOTS),
             "stop_seq": Out(SEQ_BITS),
             "idle": Out(1),
         })
@@ -247,11 +258,14 @@ class PlanePE(wiring.Component):
             # the lane's positive weight, if its bits below the plane are not all zero
             # (w >= 0 is enough: a zero weight adds zero)
             rterms.append(Mux(beat.rest[lane] & ~w[7], w.as_unsigned()[:7], 0))
-        n_groups = -(-self.lanes // GROUP)
+        # groups of GROUP lanes; the top late_lanes lanes (their inputs settle later) in
+        # groups of GROUP // 2
+        head = self.lanes - self.late_lanes
+        bounds = [(lo, min(head, lo + GROUP)) for lo in range(0, head, GROUP)]
+        bounds += [(lo, min(self.lanes, lo + GROUP // 2)) for lo in range(head, self.lanes, GROUP // 2)]
         a_g = []
         a_r = []
-        for k in range(n_groups):
-            lo, hi = k * GROUP, min(self.lanes, (k + 1) * GROUP)
+        for k, (lo, hi) in enumerate(bounds):
             g = Signal(signed(8 + (hi - lo - 1).bit_length()), name=f"a_g{k}")
             r = Signal((127 * (hi - lo)).bit_length(), name=f"a_r{k}")
             m.d.sync += [g.eq(tree_sum(contrib[lo:hi])), r.eq(tree_sum(rterms[lo:hi]))]
@@ -371,7 +385,8 @@ class PlanePE(wiring.Component):
         m.d.comb += [done.eq(s2_valid & (s2_last | stop_here)),
                      early.eq(s2_valid & stop_here & ~s2_last)]
         # only data-dependent stops are signalled: the feeder knows the TRUNCATE budget
-        m.d.sync += [self.stop.eq(early & (relu | sign)), self.stop_seq.eq(s2_seq)]
+        m.d.sync += [self.stop.eq(early & (relu | sign)), self.stop_seq.eq(s2_seq),
+                     self.stop_slots.eq(Mux(relu | sign, drop_set, 0))]
         s3_valid = Signal()
         s3_A = Signal(signed(ACC_BITS))
         s3_early = Signal()

@@ -84,7 +84,7 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
     """Feed ``cases`` round-robin over ``slots`` slots (a slot sends one plane, all its
     chunks, per turn, without waiting for decisions; a stop ends its output and the slot
     takes the next one). Returns (results by tag, counts)."""
-    dut = PlanePE(lanes=lanes, tag_bits=TAG_BITS)
+    dut = PlanePE(lanes=lanes, tag_bits=TAG_BITS, late_lanes=lanes // 3)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     got = {}
@@ -113,7 +113,8 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
         for s in range(slots):
             refill(s)
 
-        def on_stop(stop, sseq):
+        def on_stop(stop, sseq, slots_oh):
+            assert slots_oh == (1 << (sseq & ((1 << SLOT_BITS) - 1)) if stop else 0)
             if not stop:
                 return
             s = sseq & ((1 << SLOT_BITS) - 1)
@@ -132,11 +133,12 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
             while k < len(pl[t]):
                 if rng.random() < idle:
                     ctx.set(dut.i.valid, 0)
-                    _, _, stop, sseq = await ctx.tick().sample(dut.stop, dut.stop_seq)
+                    _, _, stop, sseq, soh = await ctx.tick().sample(dut.stop, dut.stop_seq, dut.stop_slots)
                 else:
                     ctx.set(dut.i.valid, 1)
                     ctx.set(dut.i.payload, pl[t][k])
-                    _, _, ready, stop, sseq = await ctx.tick().sample(dut.i.ready, dut.stop, dut.stop_seq)
+                    _, _, ready, stop, sseq, soh = await ctx.tick().sample(dut.i.ready, dut.stop, dut.stop_seq,
+                                                                           dut.stop_slots)
                     if ready:
                         k += 1
                         fed["beats"] += 1
@@ -144,7 +146,7 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
                             fed["wasted"] += 1
                             fed["wasted_full"] += busy == slots
                 ctx.set(dut.i.valid, 0)
-                on_stop(stop, sseq)
+                on_stop(stop, sseq, soh)
                 if slot[s] is None or slot[s][0] != o:
                     break            # stopped: the rest of its plane and output are skipped
             else:
@@ -226,3 +228,5 @@ def test_pe_refuses_bad_parameters():
         PlanePE(lanes=4, tag_bits=0)
     with pytest.raises(ValueError, match="fifo_depth"):
         PlanePE(lanes=4, fifo_depth=2)
+    with pytest.raises(ValueError, match="late_lanes"):
+        PlanePE(lanes=4, late_lanes=5)
