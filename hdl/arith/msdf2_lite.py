@@ -48,10 +48,21 @@ from .iface import Policy
 from .msdf2 import msdf2_io
 from .tree import tree_sum
 
-__all__ = ["MSDF2LiteDotProduct", "add_carry", "ripple_tree", "TREES"]
+__all__ = ["MSDF2LiteDotProduct", "add_carry", "ripple_tree", "TREES", "LITE_GROUP_SIZE",
+           "lite_pipelined"]
 
 #: adder-tree mappings of :class:`MSDF2LiteDotProduct`
 TREES = ("ripple", "macc")
+
+#: lanes per registered group sum of a pipelined unit; a unit of at most this many lanes
+#: is flat by default (its lane tree is one group: nothing to cut)
+LITE_GROUP_SIZE = 16
+
+
+def lite_pipelined(n_lanes: int) -> bool:
+    """The default ``pipelined`` of a :class:`MSDF2LiteDotProduct` of ``n_lanes`` lanes:
+    registered group sums once the lanes form more than one group."""
+    return n_lanes > LITE_GROUP_SIZE
 
 
 def add_carry(a: Value, b: Value, cin=0) -> Value:
@@ -63,14 +74,19 @@ def add_carry(a: Value, b: Value, cin=0) -> Value:
     return (Cat(Value.cast(cin), a).as_signed() + Cat(Const(1, 1), b).as_signed())[1:].as_signed()
 
 
-def ripple_tree(terms) -> Value:
+def ripple_tree(terms, cin=0) -> Value:
     """Balanced tree of :func:`add_carry` adds (pairs ``(0,1), (2,3), ...``; an odd last
-    term passes up), each its own carry chain."""
+    term passes up), each its own carry chain; ``cin`` (one bit) enters the root add (at
+    least two terms)."""
     terms = [Value.cast(t).as_signed() for t in terms]
     if not terms:
         raise ValueError("ripple_tree needs at least one term")
+    if len(terms) == 1 and not (isinstance(cin, int) and cin == 0):
+        raise ValueError("ripple_tree needs two terms for a carry-in")
     while len(terms) > 1:
-        nxt = [add_carry(terms[k], terms[k + 1]) for k in range(0, len(terms) - 1, 2)]
+        root = len(terms) == 2
+        nxt = [add_carry(terms[k], terms[k + 1], cin if root else 0)
+               for k in range(0, len(terms) - 1, 2)]
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
@@ -119,18 +135,28 @@ class MSDF2LiteDotProduct(wiring.Component):
     decision is exact iff ``wpos >= sum max(w, 0)``.
     """
 
-    #: the cycle model's pipelining flag (``MSDF2CycleModel(pipelined=False)``)
-    pipelined = False
-
     def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True,
-                 tree: str = "ripple"):
+                 tree: str = "ripple", pipelined: bool | None = None,
+                 group_size: int | None = None):
         check_unit_params(n_lanes, act_bits, signed_acts)
         if tree not in TREES:
             raise ValueError(f"tree must be one of {TREES}, not {tree!r}")
+        if pipelined is None:
+            pipelined = lite_pipelined(n_lanes)
+        if not isinstance(pipelined, bool):
+            raise TypeError(f"pipelined must be a bool or None, not {pipelined!r}")
+        if group_size is None:
+            group_size = min(n_lanes, LITE_GROUP_SIZE)
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or \
+                not 1 <= group_size <= n_lanes:
+            raise ValueError(f"group_size must be an integer in [1, n_lanes={n_lanes}] or None, "
+                             f"not {group_size!r}")
         self.n_lanes, self.act_bits, self.signed_acts = n_lanes, act_bits, signed_acts
         self.tree = tree
+        #: the cycle model's pipelining flag (``MSDF2CycleModel(pipelined=...)``)
+        self.pipelined, self.group_size = pipelined, group_size
         self.n_digits = stream_digits(n_lanes, act_bits)
-        self.latency_cycles = latency_cycles(act_bits, False)
+        self.latency_cycles = latency_cycles(act_bits, pipelined)
         i, o = msdf2_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
         super().__init__({"i": In(i), "o": Out(o)})
 
@@ -144,6 +170,9 @@ class MSDF2LiteDotProduct(wiring.Component):
         assert vw == W, (vw, W)
         pay = self.i.payload
         sgn = self.signed_acts
+        lag = int(self.pipelined)
+        M = self.group_size
+        G = -(-L // M)
 
         # ---------------- output register and stall ----------------------------------------
         fin_valid = Signal()
@@ -187,7 +216,7 @@ class MSDF2LiteDotProduct(wiring.Component):
         c0 = Signal.like(nx_c0)
         wp_rev = Signal(B, reset_less=True)                        # bit t = bit B-1-t of Wp
         first, last, early, done, swap = Signal(), Signal(), Signal(), Signal(), Signal()
-        m.d.comb += [first.eq(t == 0), last.eq(t == B - 1), done.eq(act & (last | early)),
+        m.d.comb += [first.eq(t == 0), last.eq(t == B - 1),
                      swap.eq(nx_valid & ~stall & (~act | last | early))]
         live_at_load = _table(m, nx_p, lambda pv: sum(int(tp < pv) << tp for tp in range(B)),
                               B, "live_at_load")
@@ -223,9 +252,8 @@ class MSDF2LiteDotProduct(wiring.Component):
             init = [tv == 0 and pv == F - k for k in range(1, n_init + 1)]
             return sum(int(f) << k for k, f in enumerate([rnd, tr] + init))
         flags = _table(m, Cat(t, p_r), plane_flags, 2 + n_init, "plane_flags")
-        rnd, tr = flags[0], flags[1]
+        rnd = flags[0]
         contrib = [Mux(x_r[k].bit_select(t, 1), w_r[k], 0) for k in range(L)]
-        psum = ripple_tree(contrib) if self.tree == "ripple" else tree_sum(contrib)
         # bound term (wb + 2 bits): plane 0 c0 (signed: ~(Wp - K0), negated below with the
         # planes), later planes ~Wp with ~bit_{B-1-t}(Wp) as carry. TRUNCATE has no END
         # offset (D = C); its p <= B rounding is 2**wb on plane p - 1 (signed plane 0:
@@ -240,26 +268,63 @@ class MSDF2LiteDotProduct(wiring.Component):
                          top.eq(Mux(is_trunc, Cat(rnd, Const(0, 1)), 0b11))]
         term = Signal(signed(wb + 2))
         m.d.comb += term.eq(Cat(lo, top))
-        u = add_carry(psum, term, ~first & ~is_trunc & ~wp_rev.bit_select(t, 1))
+        cin = Signal()
+        m.d.comb += cin.eq(~first & ~is_trunc & ~wp_rev.bit_select(t, 1))
+        # TRUNCATE keeps bits >= T - p. With p <= B the low F bits were cleared after the
+        # last live plane (and the planes after it only double D), so only bits < F need it.
+        keep_f = _table(m, p_r, lambda pv: sum(int(j >= T - pv) << j for j in range(F)), F,
+                        "keep_mask")
+        # digits_used after this plane: t + 1 (+ 1 pipelined: the plane after an early stop
+        # was already formed), B after the last plane
+        used_f = _table(m, t, lambda v: min(v + 2, B), len(t) + 1, "used") if lag else t1
+        # what the accumulator stage needs of plane t (registered when pipelined)
+        tags = dict(first=first, last=last, rnd=rnd, tr=flags[1], init=flags[2:], keep=keep_f,
+                    used=used_f, relu_like=relu_like, is_trunc=is_trunc, is_relu=is_relu,
+                    is_sign=is_sign)
+        if not self.pipelined:
+            v = act
+            u = add_carry(ripple_tree(contrib) if self.tree == "ripple" else tree_sum(contrib),
+                          term, cin)
+            a = tags
+        else:
+            # group sums of M lanes and the bound term are registered (s1); the accumulator
+            # stage adds them (+ the carry) and works on the plane formed last cycle
+            tree = ripple_tree if self.tree == "ripple" else tree_sum
+            groups = [tree(contrib[g * M:(g + 1) * M]) for g in range(G)]
+            s1_valid = Signal()
+            s1_sum = [Signal(signed(len(g)), name=f"s1_sum{k}", reset_less=True)
+                      for k, g in enumerate(groups)]
+            s1_term = Signal.like(term, name="s1_term", reset_less=True)
+            s1_cin = Signal(name="s1_cin", reset_less=True)
+            a = {name: Signal.like(val, name=f"s1_{name}", reset_less=True)
+                 for name, val in tags.items()}
+            with m.If(~stall):
+                m.d.sync += [s1_valid.eq(act & ~early), s1_term.eq(term), s1_cin.eq(cin)]
+                m.d.sync += [s.eq(g) for s, g in zip(s1_sum, groups)]
+                m.d.sync += [a[name].eq(val) for name, val in tags.items()]
+            v = s1_valid
+            if self.tree == "ripple":
+                u = ripple_tree(s1_sum + [s1_term], s1_cin)
+            else:
+                u = add_carry(tree_sum(s1_sum), s1_term, s1_cin)
         px = Signal(signed(len(u)))
-        m.d.comb += px.eq(Mux(first, ~u, u) if sgn else u)
+        m.d.comb += px.eq(Mux(a["first"], ~u, u) if sgn else u)
 
         # ---------------- accumulator D = C - J; END decision = its sign ----------------------
         D = Signal(signed(W), reset_less=True)     # cleared while idle and when a result leaves
         base = Signal(signed(W))
-        m.d.comb += base.eq(Cat(tr, *[D[k - 1] | (flags[1 + k] if k <= n_init else 0)
-                                      for k in range(1, W)]))
+        m.d.comb += base.eq(Cat(a["tr"], *[D[k - 1] | (a["init"][k - 1] if k <= n_init else 0)
+                                           for k in range(1, W)]))
         d_new = Signal(signed(W))
         m.d.comb += d_new.eq(base + px)
         neg_now, nz_now = Signal(), Signal()
         m.d.comb += [neg_now.eq(d_new[W - 1]), nz_now.eq(d_new != 0),
-                     early.eq(act & ~last & relu_like & neg_now)]
+                     early.eq(v & ~a["last"] & a["relu_like"] & neg_now),
+                     done.eq(v & (a["last"] | early))]
+        rnd_a, is_relu_a, is_sign_a = a["rnd"], a["is_relu"], a["is_sign"]
+        keep = a["keep"]
 
         # ---------------- finish register: the policy's value, masked -------------------------
-        # TRUNCATE keeps bits >= T - p. With p <= B the low F bits were cleared after the
-        # last live plane (and the planes after it only double D), so only bits < F need it.
-        keep = _table(m, p_r, lambda pv: sum(int(j >= T - pv) << j for j in range(F)), F,
-                      "keep_mask")
         mask = Cat(keep, Const(-1, W - F))
         # data registers without reset: no reset input competes with the clear/set below
         fin_C = Signal(signed(W), reset_less=True)
@@ -269,24 +334,24 @@ class MSDF2LiteDotProduct(wiring.Component):
         ne_now = Signal()
         m.d.comb += ne_now.eq(early | neg_now)
         term_now = Signal()
-        m.d.comb += term_now.eq(Mux(is_relu, ne_now, Mux(is_sign, early | nz_now, ~keep[0])))
+        m.d.comb += term_now.eq(Mux(is_relu_a, ne_now, Mux(is_sign_a, early | nz_now, ~keep[0])))
         with m.If(~stall):
             m.d.sync += fin_valid.eq(done)
             # cleared while idle and after the last plane; TRUNCATE p <= B: the low F bits
             # also after the last live plane p - 1 (rounding half added there)
-            m.d.sync += [D[F:].eq(Mux(act & ~done, d_new[F:], 0)),
-                         D[:F].eq(Mux(act & ~done & ~rnd, d_new[:F], 0))]
+            m.d.sync += [D[F:].eq(Mux(v & ~done, d_new[F:], 0)),
+                         D[:F].eq(Mux(v & ~done & ~rnd_a, d_new[:F], 0))]
             with m.If(done):
-                m.d.sync += [fin_set.eq(is_sign & ne_now), fin_used.eq(t1), fin_term.eq(term_now)]
+                m.d.sync += [fin_set.eq(is_sign_a & ne_now), fin_used.eq(a["used"]), fin_term.eq(term_now)]
                 # RELU_END and S < 0: 0; SIGN_ONLY: bit 0 = (S != 0) (the -1 is set at o)
-                with m.If(is_relu & ne_now | is_sign):
+                with m.If(is_relu_a & ne_now | is_sign_a):
                     m.d.sync += fin_C[1:].eq(0)
                 with m.Else():
                     m.d.sync += fin_C[1:].eq((d_new & mask)[1:])
-                with m.If(is_relu & ne_now):
+                with m.If(is_relu_a & ne_now):
                     m.d.sync += fin_C[0].eq(0)
                 with m.Else():
-                    m.d.sync += fin_C[0].eq(Mux(is_sign, nz_now, d_new[0] & mask[0]))
+                    m.d.sync += fin_C[0].eq(Mux(is_sign_a, nz_now, d_new[0] & mask[0]))
 
         # ---------------- output register --------------------------------------------------------
         with m.If(self.o.valid & self.o.ready):
