@@ -298,8 +298,13 @@ class MSDF2LiteDotProduct(wiring.Component):
             s1_cin = Signal(name="s1_cin", reset_less=True)
             a = {name: Signal.like(val, name=f"s1_{name}", reset_less=True)
                  for name, val in tags.items()}
+            # the accumulator stage's control, registered: valid and not last (vm), valid
+            # and last (vl), valid, not last and RELU_END/SIGN_ONLY (cs: may stop early)
+            s1_vm, s1_vl, s1_cs = Signal(), Signal(), Signal()
             with m.If(~stall):
-                m.d.sync += [s1_valid.eq(act & ~early), s1_term.eq(term), s1_cin.eq(cin)]
+                m.d.sync += [s1_valid.eq(act & ~early), s1_term.eq(term), s1_cin.eq(cin),
+                             s1_vm.eq(act & ~early & ~last), s1_vl.eq(act & ~early & last),
+                             s1_cs.eq(act & ~early & ~last & relu_like)]
                 m.d.sync += [s.eq(g) for s, g in zip(s1_sum, groups)]
                 m.d.sync += [a[name].eq(val) for name, val in tags.items()]
             v = s1_valid
@@ -307,8 +312,9 @@ class MSDF2LiteDotProduct(wiring.Component):
                 u = ripple_tree(s1_sum + [s1_term], s1_cin)
             else:
                 u = add_carry(tree_sum(s1_sum), s1_term, s1_cin)
-        px = Signal(signed(len(u)))
-        m.d.comb += px.eq(Mux(a["first"], ~u, u) if sgn else u)
+        if not self.pipelined:
+            px = Signal(signed(len(u)))
+            m.d.comb += px.eq(Mux(a["first"], ~u, u) if sgn else u)
 
         # ---------------- accumulator D = C - J; END decision = its sign ----------------------
         D = Signal(signed(W), reset_less=True)     # cleared while idle and when a result leaves
@@ -316,11 +322,24 @@ class MSDF2LiteDotProduct(wiring.Component):
         m.d.comb += base.eq(Cat(a["tr"], *[D[k - 1] | (a["init"][k - 1] if k <= n_init else 0)
                                            for k in range(1, W)]))
         d_new = Signal(signed(W))
-        m.d.comb += d_new.eq(base + px)
         neg_now, nz_now = Signal(), Signal()
-        m.d.comb += [neg_now.eq(d_new[W - 1]), nz_now.eq(d_new != 0),
-                     early.eq(v & ~a["last"] & a["relu_like"] & neg_now),
-                     done.eq(v & (a["last"] | early))]
+        keep_d = Signal()                          # D takes d_new (else it is cleared)
+        if not self.pipelined:
+            m.d.comb += d_new.eq(base + px)
+            m.d.comb += [neg_now.eq(d_new[W - 1]), nz_now.eq(d_new != 0),
+                         early.eq(v & ~a["last"] & a["relu_like"] & neg_now),
+                         done.eq(v & (a["last"] | early)), keep_d.eq(v & ~done)]
+        else:
+            # signed plane 0 adds ~u: base + ~u = ~(~base + u + 1), so the inversion sits on
+            # the register side of the adder and after it, not between the tree and the adder
+            if sgn:
+                f = a["first"]
+                s_inv = add_carry(Mux(f, ~base, base), u, f)[:W]
+                m.d.comb += d_new.eq(Mux(f, ~s_inv, s_inv))
+            else:
+                m.d.comb += d_new.eq(add_carry(base, u)[:W])
+            m.d.comb += [neg_now.eq(d_new[W - 1]), early.eq(s1_cs & neg_now),
+                         done.eq(s1_vl | early), keep_d.eq(s1_vm & ~early)]
         rnd_a, is_relu_a, is_sign_a = a["rnd"], a["is_relu"], a["is_sign"]
         keep = a["keep"]
 
@@ -331,27 +350,47 @@ class MSDF2LiteDotProduct(wiring.Component):
         fin_set = Signal(reset_less=True)          # SIGN_ONLY and S < 0: value -1
         fin_used = Signal(range(B + 1), reset_less=True)
         fin_term = Signal(reset_less=True)
-        ne_now = Signal()
-        m.d.comb += ne_now.eq(early | neg_now)
-        term_now = Signal()
-        m.d.comb += term_now.eq(Mux(is_relu_a, ne_now, Mux(is_sign_a, early | nz_now, ~keep[0])))
+        if not self.pipelined:
+            ne_now = Signal()
+            m.d.comb += ne_now.eq(early | neg_now)
+            term_now = Signal()
+            m.d.comb += term_now.eq(Mux(is_relu_a, ne_now, Mux(is_sign_a, early | nz_now,
+                                                               ~keep[0])))
+        else:
+            # an early stop implies S < 0; SIGN_ONLY's S != 0 is split: ORs of 6 bits of the
+            # sum registered here (fin_nz), their OR at the output register
+            ne_now = neg_now
+            term_now = Signal()
+            m.d.comb += term_now.eq(Mux(a["relu_like"], neg_now, ~keep[0]))
+            nz_parts = Cat(*[d_new[k:k + 6].any() for k in range(0, W, 6)])
+            fin_nz = Signal(len(nz_parts), reset_less=True)
+            fin_sgn = Signal(reset_less=True)       # SIGN_ONLY and S >= 0: value = (S != 0)
         with m.If(~stall):
             m.d.sync += fin_valid.eq(done)
             # cleared while idle and after the last plane; TRUNCATE p <= B: the low F bits
             # also after the last live plane p - 1 (rounding half added there)
-            m.d.sync += [D[F:].eq(Mux(v & ~done, d_new[F:], 0)),
-                         D[:F].eq(Mux(v & ~done & ~rnd_a, d_new[:F], 0))]
+            m.d.sync += [D[F:].eq(Mux(keep_d, d_new[F:], 0)),
+                         D[:F].eq(Mux(keep_d & ~rnd_a, d_new[:F], 0))]
             with m.If(done):
-                m.d.sync += [fin_set.eq(is_sign_a & ne_now), fin_used.eq(a["used"]), fin_term.eq(term_now)]
-                # RELU_END and S < 0: 0; SIGN_ONLY: bit 0 = (S != 0) (the -1 is set at o)
-                with m.If(is_relu_a & ne_now | is_sign_a):
-                    m.d.sync += fin_C[1:].eq(0)
-                with m.Else():
-                    m.d.sync += fin_C[1:].eq((d_new & mask)[1:])
-                with m.If(is_relu_a & ne_now):
-                    m.d.sync += fin_C[0].eq(0)
-                with m.Else():
-                    m.d.sync += fin_C[0].eq(Mux(is_sign_a, nz_now, d_new[0] & mask[0]))
+                m.d.sync += [fin_set.eq(is_sign_a & ne_now), fin_used.eq(a["used"]),
+                             fin_term.eq(term_now)]
+                if self.pipelined:
+                    m.d.sync += [fin_sgn.eq(is_sign_a & ~neg_now), fin_nz.eq(nz_parts)]
+                    # RELU_END and S < 0, and SIGN_ONLY: 0 (the sign is set at o)
+                    with m.If(is_relu_a & neg_now | is_sign_a):
+                        m.d.sync += fin_C.eq(0)
+                    with m.Else():
+                        m.d.sync += fin_C.eq(d_new & mask)
+                else:
+                    # RELU_END and S < 0: 0; SIGN_ONLY: bit 0 = (S != 0) (the -1 is set at o)
+                    with m.If(is_relu_a & ne_now | is_sign_a):
+                        m.d.sync += fin_C[1:].eq(0)
+                    with m.Else():
+                        m.d.sync += fin_C[1:].eq((d_new & mask)[1:])
+                    with m.If(is_relu_a & ne_now):
+                        m.d.sync += fin_C[0].eq(0)
+                    with m.Else():
+                        m.d.sync += fin_C[0].eq(Mux(is_sign_a, nz_now, d_new[0] & mask[0]))
 
         # ---------------- output register --------------------------------------------------------
         with m.If(self.o.valid & self.o.ready):
@@ -359,12 +398,13 @@ class MSDF2LiteDotProduct(wiring.Component):
         o_value = Signal(signed(W), reset_less=True)
         o_used = Signal.like(fin_used)
         o_term = Signal(reset_less=True)
+        sgn_nz = (fin_sgn & fin_nz.any()) if self.pipelined else 0
         with m.If(fin_valid & ~stall):
-            m.d.sync += [self.o.valid.eq(1), o_used.eq(fin_used), o_term.eq(fin_term)]
+            m.d.sync += [self.o.valid.eq(1), o_used.eq(fin_used), o_term.eq(fin_term | sgn_nz)]
             with m.If(fin_set):
                 m.d.sync += o_value.eq(-1)
             with m.Else():
-                m.d.sync += o_value.eq(fin_C)
+                m.d.sync += o_value.eq(fin_C | sgn_nz)
         m.d.comb += [self.o.payload.value.eq(o_value), self.o.payload.digits_used.eq(o_used),
                      self.o.payload.terminated.eq(o_term)]
         return m
