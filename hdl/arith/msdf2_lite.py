@@ -135,6 +135,9 @@ class MSDF2LiteDotProduct(wiring.Component):
     decision is exact iff ``wpos >= sum max(w, 0)``.
     """
 
+    #: the ``pipelined`` a unit of ``n_lanes`` lanes gets by default
+    default_pipelined = staticmethod(lite_pipelined)
+
     def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True,
                  tree: str = "ripple", pipelined: bool | None = None,
                  group_size: int | None = None):
@@ -291,23 +294,24 @@ class MSDF2LiteDotProduct(wiring.Component):
             # stage adds them (+ the carry) and works on the plane formed last cycle
             tree = ripple_tree if self.tree == "ripple" else tree_sum
             groups = [tree(contrib[g * M:(g + 1) * M]) for g in range(G)]
-            s1_valid = Signal()
             s1_sum = [Signal(signed(len(g)), name=f"s1_sum{k}", reset_less=True)
                       for k, g in enumerate(groups)]
             s1_term = Signal.like(term, name="s1_term", reset_less=True)
             s1_cin = Signal(name="s1_cin", reset_less=True)
             a = {name: Signal.like(val, name=f"s1_{name}", reset_less=True)
                  for name, val in tags.items()}
-            # the accumulator stage's control, registered: valid and not last (vm), valid
-            # and last (vl), valid, not last and RELU_END/SIGN_ONLY (cs: may stop early)
+            # the accumulator stage's control, registered (its valid flags): a plane that is
+            # not the last (vm), the last plane (vl), and a plane that may stop early (cs: not
+            # the last, RELU_END/SIGN_ONLY). The plane formed in the cycle of a stop is dropped.
+            kept = Signal()
+            m.d.comb += kept.eq(act & ~early)
             s1_vm, s1_vl, s1_cs = Signal(), Signal(), Signal()
             with m.If(~stall):
-                m.d.sync += [s1_valid.eq(act & ~early), s1_term.eq(term), s1_cin.eq(cin),
-                             s1_vm.eq(act & ~early & ~last), s1_vl.eq(act & ~early & last),
-                             s1_cs.eq(act & ~early & ~last & relu_like)]
+                m.d.sync += [s1_term.eq(term), s1_cin.eq(cin),
+                             s1_vm.eq(kept & ~last), s1_vl.eq(kept & last),
+                             s1_cs.eq(kept & ~last & relu_like)]
                 m.d.sync += [s.eq(g) for s, g in zip(s1_sum, groups)]
                 m.d.sync += [a[name].eq(val) for name, val in tags.items()]
-            v = s1_valid
             if self.tree == "ripple":
                 u = ripple_tree(s1_sum + [s1_term], s1_cin)
             else:
