@@ -1,10 +1,12 @@
-"""MSDF v2 lite (``msdf-v2-lite``): the flat ``msdf-v2`` unit with its fixed cost cut for small
-fan-ins; same streams, policies, values and cycles.
+"""MSDF v2 lite (``msdf-v2-lite``): ``msdf-v2`` with its fixed cost cut; same streams,
+policies, values and cycles.
 
 Golden model: :mod:`msdf_unet.golden.arith.msdf2`. This unit is cycle for cycle
-``MSDF2CycleModel(pipelined=False)`` (the ``msdf-v2-flat`` timing), so every result, accept
-cycle and output cycle equals ``msdf-v2-flat``'s. What differs is how the arithmetic is laid
-out (derivation and a bit-level model: :func:`msdf_unet.golden.arith.msdf2.lite_accumulate`):
+``MSDF2CycleModel(pipelined=unit.pipelined)``: flat (``msdf-v2-flat``'s timing) up to
+:data:`LITE_GROUP_SIZE` lanes, above that (by default) pipelined like ``msdf-v2``, so every
+result, accept cycle and output cycle equals that unit's. What differs is how the arithmetic
+is laid out (derivation and a bit-level model:
+:func:`msdf_unet.golden.arith.msdf2.lite_accumulate`):
 
 * **END comparison shared with the accumulator add.** The register holds
   ``D_t = C_t - J_t`` (``J_t = floor(Wp 2**t / 2**(B-1)) - Wp``, msdf-v2's END threshold)
@@ -34,6 +36,19 @@ out (derivation and a bit-level model: :func:`msdf_unet.golden.arith.msdf2.lite_
   kept apart from each other (each one CARRY4 chain, one LUT per bit); ``tree="macc"`` is
   :func:`~.tree.tree_sum` as every other unit uses it, which Yosys merges into one
   multi-operand ``$macc`` mapped as a carry-save tree (more LUTs at small fan-ins).
+* **Pipelined** (``pipelined=True``; by default above :data:`LITE_GROUP_SIZE` lanes): ripple
+  trees chain their carries, so a flat unit has 16 LUT levels at 9 lanes and 21 at 144.
+  The pipelined unit registers what the accumulator needs of plane ``t`` (``s1``): the sums
+  of groups of ``group_size`` lanes, the bound term and its carry, the plane's flags, and
+  the accumulator stage's control (``vm``/``vl``/``cs``: a plane that is not the last, the
+  last one, one that may stop early). The accumulator then adds the tree of the largest
+  power-of-two number of group sums to a register side (``2 D``, the bound term and the
+  other group sums, added while that tree settles); signed plane 0 is negated around that
+  add (``base + ~X = ~(~base + X + 1)``) instead of between the tree and the adder; and
+  SIGN_ONLY's ``S != 0`` is split into ORs of 6 bits (registered with the result) and their
+  OR at the output register. As in ``msdf-v2``, the plane formed in the cycle of an early
+  stop is dropped, so a stop after plane ``t`` occupies ``t + 2`` cycles, and the latency
+  is ``B + 4``.
 """
 from __future__ import annotations
 
@@ -109,7 +124,7 @@ def _table(m: Module, sel: Value, fn, width: int, name: str) -> Signal:
 
 
 class MSDF2LiteDotProduct(wiring.Component):
-    """Online dot product ``S = sum_i x_i * w_i`` with exact early END, flat, small fixed cost.
+    """Online dot product ``S = sum_i x_i * w_i`` with exact early END, small fixed cost.
 
     Parameters (keyword-only)
     -------------------------
@@ -118,6 +133,11 @@ class MSDF2LiteDotProduct(wiring.Component):
     signed_acts : bool -- two's-complement activations (plane 0 counts negative).
     tree : ``"ripple"`` or ``"macc"`` -- how the lane adder tree is written (see the module
         docstring); results and cycles do not depend on it.
+    pipelined : bool or None -- register the group sums between the lanes and the
+        accumulator (bounded logic depth; an early stop then costs one more plane cycle);
+        ``None``: :func:`lite_pipelined` (``n_lanes > LITE_GROUP_SIZE``).
+    group_size : int or None -- lanes per registered group (pipelined only; ``None``:
+        ``min(n_lanes, LITE_GROUP_SIZE)``).
 
     Members
     -------
@@ -127,12 +147,14 @@ class MSDF2LiteDotProduct(wiring.Component):
     Contract
     --------
     Exactly :class:`~msdf_unet.golden.arith.msdf2.MSDF2CycleModel` with
-    ``pipelined=False`` (the flat :class:`~.msdf2.MSDF2DotProduct`): values FULL ``S``,
-    RELU_END ``max(S, 0)``, SIGN_ONLY ``sign(S)``, TRUNCATE ``p`` the MMA's prefix ``Z_p``;
-    ``i.ready = not nx.valid``; a transaction occupies ``B`` plane cycles, or ``t + 1``
-    after an END stop at plane ``t`` (back to back ``max(digits_used, 2)``); latency
-    ``B + 3``; TRUNCATE with ``digits`` 0 or above ``T`` runs as ``p = T``. The END
-    decision is exact iff ``wpos >= sum max(w, 0)``.
+    ``pipelined=self.pipelined`` (:class:`~.msdf2.MSDF2DotProduct` with the same flag):
+    values FULL ``S``, RELU_END ``max(S, 0)``, SIGN_ONLY ``sign(S)``, TRUNCATE ``p`` the
+    MMA's prefix ``Z_p``; ``i.ready = not nx.valid`` (the next transaction is accepted while
+    this one runs and starts in the cycle after its last plane or its stop); a transaction
+    occupies ``B`` plane cycles, or ``t + 1 + pipelined`` after an END stop at plane ``t``
+    (back to back ``max(digits_used, 2)``); latency ``B + 3 + pipelined``; TRUNCATE with
+    ``digits`` 0 or above ``T`` runs as ``p = T``. The END decision is exact iff
+    ``wpos >= sum max(w, 0)``.
     """
 
     #: the ``pipelined`` a unit of ``n_lanes`` lanes gets by default
@@ -312,10 +334,12 @@ class MSDF2LiteDotProduct(wiring.Component):
                              s1_cs.eq(kept & ~last & relu_like)]
                 m.d.sync += [s.eq(g) for s, g in zip(s1_sum, groups)]
                 m.d.sync += [a[name].eq(val) for name, val in tags.items()]
-            if self.tree == "ripple":
-                u = ripple_tree(s1_sum + [s1_term], s1_cin)
-            else:
-                u = add_carry(tree_sum(s1_sum), s1_term, s1_cin)
+            # the accumulator adds the tree of the largest power-of-two number of group sums
+            # (u); the rest and the bound term join the register side (``side`` below), whose
+            # adds run while the tree settles
+            n_main = 1 << (G.bit_length() - 1)
+            u = (ripple_tree if self.tree == "ripple" else tree_sum)(s1_sum[:n_main])
+            side_terms = [s1_term] + s1_sum[n_main:]
         if not self.pipelined:
             px = Signal(signed(len(u)))
             m.d.comb += px.eq(Mux(a["first"], ~u, u) if sgn else u)
@@ -334,14 +358,13 @@ class MSDF2LiteDotProduct(wiring.Component):
                          early.eq(v & ~a["last"] & a["relu_like"] & neg_now),
                          done.eq(v & (a["last"] | early)), keep_d.eq(v & ~done)]
         else:
-            # signed plane 0 adds ~u: base + ~u = ~(~base + u + 1), so the inversion sits on
-            # the register side of the adder and after it, not between the tree and the adder
-            if sgn:
-                f = a["first"]
-                s_inv = add_carry(Mux(f, ~base, base), u, f)[:W]
-                m.d.comb += d_new.eq(Mux(f, ~s_inv, s_inv))
-            else:
-                m.d.comb += d_new.eq(add_carry(base, u)[:W])
+            # D_t = base + X (X = u + side terms + carry; signed plane 0: ~X, carry 0), and
+            # base + ~X = ~(~base + X + 1): the inversion sits on the register side of the
+            # adder and after it, not between the tree and the adder
+            f = a["first"] if sgn else Const(0, 1)
+            side = ripple_tree([Mux(f, ~base, base)] + side_terms)
+            acc = add_carry(side, u, f | s1_cin)[:W]
+            m.d.comb += d_new.eq(Mux(f, ~acc, acc))
             m.d.comb += [neg_now.eq(d_new[W - 1]), early.eq(s1_cs & neg_now),
                          done.eq(s1_vl | early), keep_d.eq(s1_vm & ~early)]
         rnd_a, is_relu_a, is_sign_a = a["rnd"], a["is_relu"], a["is_sign"]

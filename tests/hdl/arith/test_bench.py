@@ -114,19 +114,18 @@ def test_msdf2_timing_and_effective_fields():
     assert rec["dots_per_cycle_per_klut_effective"] == pytest.approx(1000 / 750)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_msdf2_lite_follows_the_flat_or_pipelined_cycle_model():
     """msdf-v2-lite is cycle for cycle MSDF2CycleModel(pipelined=lite_pipelined(N)): flat at
     N = 9 (msdf-v2-flat's timing and real-data cycles), pipelined at N = 144 (msdf-v2's)."""
     from msdf_unet.golden.arith import msdf2
-    from msdf_unet.hdl.arith.msdf2_lite import lite_pipelined
+    from msdf_unet.hdl.arith.msdf2_lite import MSDF2LiteDotProduct, lite_pipelined
     assert not lite_pipelined(9) and lite_pipelined(144)
     assert not bench.msdf2_pipelined("msdf-v2-lite", 9) and bench.msdf2_pipelined("msdf-v2-lite", 144)
     assert bench.msdf2_pipelined("msdf-v2", 9) and not bench.msdf2_pipelined("msdf-v2-flat", 144)
     for n, pipelined in ((9, False), (144, True)):
         assert bench.variant_timing("msdf-v2-lite", n) == {
             "cycles_per_dot": 8, "latency_cycles": msdf2.latency_cycles(8, pipelined=pipelined)}
-        assert bench.build_unit("msdf-v2-lite", n).pipelined is pipelined
+        assert MSDF2LiteDotProduct.default_pipelined(n) is pipelined
     assert bench.real_cycles_key("msdf-v2-lite", 9) == "msdf-v2-flat"
     assert bench.real_cycles_key("msdf-v2-lite", 144) == "msdf-v2"
     assert bench.real_cycles_key("bitserial", 9) == "bitserial"

@@ -41,8 +41,10 @@ MUTANTS = {
     "group-sums-not-stalled": ("            with m.If(~stall):\n                m.d.sync += [s1_term",
                                "            with m.If(1):\n                m.d.sync += [s1_term",
                                ("pipelined",)),
-    "inversion-carry-dropped": ("add_carry(Mux(f, ~base, base), u, f)",
-                                "add_carry(Mux(f, ~base, base), u)", ("pipelined",)),
+    "inversion-carry-dropped": ("acc = add_carry(side, u, f | s1_cin)",
+                                "acc = add_carry(side, u, s1_cin)", ("pipelined",)),
+    "leftover-group-dropped": ("side_terms = [s1_term] + s1_sum[n_main:]", "side_terms = [s1_term]",
+                               ("pipelined",)),
     "sign-only-nonzero-from-low-bits": ("sgn_nz = (fin_sgn & fin_nz.any())",
                                         "sgn_nz = (fin_sgn & fin_nz[0])", ("pipelined",)),
 }
@@ -51,8 +53,9 @@ CASES = [(name, cfg) for name, (_, _, cfgs) in MUTANTS.items() for cfg in cfgs]
 
 def _run(mod, cfg):
     rng = np.random.default_rng(19)
-    # flat: 9 lanes (the unit's choice); pipelined: 20 lanes in 4 registered groups
-    L, extra = (9, {}) if cfg == "flat" else (20, {"group_size": 6})
+    # flat: 9 lanes (the unit's choice); pipelined: 20 lanes in 5 registered groups (4 in
+    # the accumulator's tree, one on its register side)
+    L, extra = (9, {}) if cfg == "flat" else (20, {"group_size": 4})
     dut = mod.MSDF2LiteDotProduct(n_lanes=L, **extra)
     assert dut.pipelined is (cfg == "pipelined")
     txns = make_txns(rng, L, 100) + truncate_boundary_txns(L)
