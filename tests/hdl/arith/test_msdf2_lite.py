@@ -156,7 +156,6 @@ class LiteResultProof(ResultQueueProof):
     pytest.param(1, True, False, 10, id="n1-b3s-d10", marks=pytest.mark.slow),
     pytest.param(1, False, False, 10, id="n1-b3u-d10", marks=pytest.mark.slow),
     pytest.param(1, False, True, 9, id="n1-b3u-pipelined-d9", marks=pytest.mark.slow),
-    pytest.param(2, True, True, 9, id="n2-b3s-pipelined-d9", marks=pytest.mark.slow),
 ])
 def test_formal_bmc_result_equals_exact_sum(L, signed_acts, pipelined, depth):
     """BMC with B = 3 from reset: whatever the solver drives on ``i`` (any legal x, w,
@@ -166,7 +165,8 @@ def test_formal_bmc_result_equals_exact_sum(L, signed_acts, pipelined, depth):
     transaction, accepted in any of the first cycles, under any output stall; depth 10
     (``slow``; the signed one took 23 minutes on this shared machine): and a second one
     back to back. Pipelined (group sums of one lane registered; latency B + 4 = 7): depth 9,
-    one transaction (two lanes: two groups, ``slow``)."""
+    one transaction (two lanes, two registered groups, did not finish in 30 minutes here:
+    steps 0-6 proven, step 7 still in the solver; not kept)."""
     from msdf_unet.sim import formal
     proof = LiteResultProof(n_lanes=L, act_bits=3, signed_acts=signed_acts,
                             pipelined=pipelined, group_size=1 if pipelined else None)
