@@ -253,7 +253,8 @@ def evaluate(x, w, policy="FULL", digits: int | None = None, *, wpos=None, act_b
 
 
 class MSDF2CycleModel:
-    """Cycle model of :class:`~msdf_unet.hdl.arith.msdf2.MSDF2DotProduct` with the
+    """Cycle model of :class:`~msdf_unet.hdl.arith.msdf2.MSDF2DotProduct` (and of
+    :class:`~msdf_unet.hdl.arith.msdf2_lite.MSDF2LiteDotProduct`, same ``pipelined``) with the
     ``step(in_valid, txn, out_ready) -> (i.ready, o.valid, o.payload)`` interface of
     :func:`msdf_unet.golden.arith.baselines.simulate` (see the module docstring for the
     rules)."""

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from ...spec.arith import ARITH_VARIANTS
 from ..soc.config import AccelConfig
-from ..soc.synth import LUTRAM_LUTS, logic_depth, yosys_command
+from ..soc.synth import LUTRAM_LUTS, logic_depth, timing_estimate, yosys_command
 from ..verilog import write_verilog
 
 __all__ = ["BenchConfig", "VARIANTS", "variant_timing", "msdf2_pipelined", "real_cycles_key",
@@ -137,7 +137,7 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
         return {"cycles_per_dot": k, "latency_cycles": k + 1}
     if variant.startswith("msdf-v2"):
         from msdf_unet.golden.arith import msdf2
-        pipelined = msdf2_pipelined(variant)
+        pipelined = msdf2_pipelined(variant, n_lanes)
         # FULL: B plane cycles per transaction back to back (the finish overlaps the next)
         return {"cycles_per_dot": act_bits,
                 "latency_cycles": msdf2.latency_cycles(act_bits, pipelined)}
@@ -149,25 +149,26 @@ def variant_timing(variant: str, n_lanes: int, *, act_bits: int = 8) -> dict:
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def msdf2_pipelined(variant: str) -> bool:
-    """The ``pipelined`` flag of the MSDF v2 cycle model a ``msdf-v2*`` variant follows: its
-    ``pipelined`` option, else its class's ``pipelined`` attribute (``msdf-v2-lite``: flat),
-    else the MSDF2DotProduct default (True)."""
+def msdf2_pipelined(variant: str, n_lanes: int) -> bool:
+    """The ``pipelined`` flag of the MSDF v2 cycle model a ``msdf-v2*`` variant follows at
+    ``n_lanes`` lanes: its ``pipelined`` option, else its class's ``default_pipelined(n_lanes)``
+    (``msdf-v2-lite``: pipelined above one group of lanes), else True (MSDF2DotProduct)."""
     module, cls_name, extra = VARIANTS[variant]
     if "pipelined" in extra:
         return bool(extra["pipelined"])
     cls = getattr(importlib.import_module(f"msdf_unet.hdl.arith.{module}"), cls_name)
-    return bool(getattr(cls, "pipelined", True))
+    rule = getattr(cls, "default_pipelined", None)
+    return bool(rule(n_lanes)) if rule is not None else True
 
 
-def real_cycles_key(variant: str) -> str:
+def real_cycles_key(variant: str, n_lanes: int) -> str:
     """The variant whose real-data cycles (:mod:`msdf_unet.golden.arith.layer_cycles`) this
-    one has: itself, or for a ``msdf-v2*`` unit with the same cycle model ``msdf-v2`` /
-    ``msdf-v2-flat``."""
+    one has at ``n_lanes`` lanes: itself, or for a ``msdf-v2*`` unit with the same cycle
+    model ``msdf-v2`` / ``msdf-v2-flat``."""
     from msdf_unet.golden.arith.layer_cycles import VARIANT_KINDS
     if variant in VARIANT_KINDS or not variant.startswith("msdf-v2"):
         return variant
-    return "msdf-v2" if msdf2_pipelined(variant) else "msdf-v2-flat"
+    return "msdf-v2" if msdf2_pipelined(variant, n_lanes) else "msdf-v2-flat"
 
 
 def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
@@ -187,7 +188,11 @@ def synth(verilog: Path, top: str, *, timeout_s: float = 3600.0) -> dict:
     cells = stat["design"]["num_cells_by_type"] if "design" in stat else \
         next(iter(stat["modules"].values()))["num_cells_by_type"]
     counts = parse_cell_counts(cells)
-    counts.update(logic_depth(json.loads(net_json.read_text()), top))
+    netlist = json.loads(net_json.read_text())
+    counts.update(logic_depth(netlist, top))
+    # the worst register-to-register path, estimated as for the accelerator (<= 8 ns target)
+    paths = timing_estimate(netlist, top, n_next=0)["domains"].values()
+    counts["critical_path_ns"] = max((q["critical_path_ns"] for q in paths), default=None)
     counts["synth_seconds"] = round(seconds, 1)
     return counts
 
@@ -248,7 +253,7 @@ def _efficiency(rec: dict, real: dict | None = None) -> None:
     luts = rec.get("lut", 0) + rec.get("srl", 0) + rec.get("lutram", 0)
     if "lut" in rec:
         rec["dots_per_cycle_per_klut"] = 1000.0 / (rec["cycles_per_dot"] * luts) if luts else None
-    key = real_cycles_key(rec["variant"])
+    key = real_cycles_key(rec["variant"], rec["n_lanes"])
     if real and key in real["effective"]["all"]:
         eff = real["effective"]
         rec["cycles_per_dot_effective"] = eff["all"][key]
@@ -323,7 +328,8 @@ def _yosys_version() -> str:
 COLUMNS = [("variant", "variant", "{}"), ("N", "n_lanes", "{}"), ("LUT", "lut", "{}"),
            ("SRL", "srl", "{}"), ("LUTRAM", "lutram", "{}"), ("FF", "ff", "{}"), ("CARRY4", "carry4", "{}"),
            ("DSP48E1", "dsp48e1", "{}"), ("LUT lvls", "lut_levels", "{}"),
-           ("CARRY4 lvls", "carry4_levels", "{}"), ("cyc/dot", "cycles_per_dot", "{}"),
+           ("CARRY4 lvls", "carry4_levels", "{}"), ("est. ns", "critical_path_ns", "{:.2f}"),
+           ("cyc/dot", "cycles_per_dot", "{}"),
            ("latency", "latency_cycles", "{}"), ("dots/cyc/kLUT", "dots_per_cycle_per_klut", "{:.3g}"),
            ("eff cyc/dot", "cycles_per_dot_effective", "{:.3f}"),
            ("eff dots/cyc/kLUT", "dots_per_cycle_per_klut_effective", "{:.3g}"),

@@ -1,10 +1,12 @@
-"""MSDF v2 lite (``msdf-v2-lite``): the flat ``msdf-v2`` unit with its fixed cost cut for small
-fan-ins; same streams, policies, values and cycles.
+"""MSDF v2 lite (``msdf-v2-lite``): ``msdf-v2`` with its fixed cost cut; same streams,
+policies, values and cycles.
 
 Golden model: :mod:`msdf_unet.golden.arith.msdf2`. This unit is cycle for cycle
-``MSDF2CycleModel(pipelined=False)`` (the ``msdf-v2-flat`` timing), so every result, accept
-cycle and output cycle equals ``msdf-v2-flat``'s. What differs is how the arithmetic is laid
-out (derivation and a bit-level model: :func:`msdf_unet.golden.arith.msdf2.lite_accumulate`):
+``MSDF2CycleModel(pipelined=unit.pipelined)``: flat (``msdf-v2-flat``'s timing) up to
+:data:`LITE_GROUP_SIZE` lanes, above that (by default) pipelined like ``msdf-v2``, so every
+result, accept cycle and output cycle equals that unit's. What differs is how the arithmetic
+is laid out (derivation and a bit-level model:
+:func:`msdf_unet.golden.arith.msdf2.lite_accumulate`):
 
 * **END comparison shared with the accumulator add.** The register holds
   ``D_t = C_t - J_t`` (``J_t = floor(Wp 2**t / 2**(B-1)) - Wp``, msdf-v2's END threshold)
@@ -34,6 +36,19 @@ out (derivation and a bit-level model: :func:`msdf_unet.golden.arith.msdf2.lite_
   kept apart from each other (each one CARRY4 chain, one LUT per bit); ``tree="macc"`` is
   :func:`~.tree.tree_sum` as every other unit uses it, which Yosys merges into one
   multi-operand ``$macc`` mapped as a carry-save tree (more LUTs at small fan-ins).
+* **Pipelined** (``pipelined=True``; by default above :data:`LITE_GROUP_SIZE` lanes): ripple
+  trees chain their carries, so a flat unit has 16 LUT levels at 9 lanes and 21 at 144.
+  The pipelined unit registers what the accumulator needs of plane ``t`` (``s1``): the sums
+  of groups of ``group_size`` lanes, the bound term and its carry, the plane's flags, and
+  the accumulator stage's control (``vm``/``vl``/``cs``: a plane that is not the last, the
+  last one, one that may stop early). The accumulator then adds the tree of the largest
+  power-of-two number of group sums to a register side (``2 D``, the bound term and the
+  other group sums, added while that tree settles); signed plane 0 is negated around that
+  add (``base + ~X = ~(~base + X + 1)``) instead of between the tree and the adder; and
+  SIGN_ONLY's ``S != 0`` is split into ORs of 6 bits (registered with the result) and their
+  OR at the output register. As in ``msdf-v2``, the plane formed in the cycle of an early
+  stop is dropped, so a stop after plane ``t`` occupies ``t + 2`` cycles, and the latency
+  is ``B + 4``.
 """
 from __future__ import annotations
 
@@ -48,10 +63,21 @@ from .iface import Policy
 from .msdf2 import msdf2_io
 from .tree import tree_sum
 
-__all__ = ["MSDF2LiteDotProduct", "add_carry", "ripple_tree", "TREES"]
+__all__ = ["MSDF2LiteDotProduct", "add_carry", "ripple_tree", "TREES", "LITE_GROUP_SIZE",
+           "lite_pipelined"]
 
 #: adder-tree mappings of :class:`MSDF2LiteDotProduct`
 TREES = ("ripple", "macc")
+
+#: lanes per registered group sum of a pipelined unit; a unit of at most this many lanes
+#: is flat by default (its lane tree is one group: nothing to cut)
+LITE_GROUP_SIZE = 16
+
+
+def lite_pipelined(n_lanes: int) -> bool:
+    """The default ``pipelined`` of a :class:`MSDF2LiteDotProduct` of ``n_lanes`` lanes:
+    registered group sums once the lanes form more than one group."""
+    return n_lanes > LITE_GROUP_SIZE
 
 
 def add_carry(a: Value, b: Value, cin=0) -> Value:
@@ -63,14 +89,19 @@ def add_carry(a: Value, b: Value, cin=0) -> Value:
     return (Cat(Value.cast(cin), a).as_signed() + Cat(Const(1, 1), b).as_signed())[1:].as_signed()
 
 
-def ripple_tree(terms) -> Value:
+def ripple_tree(terms, cin=0) -> Value:
     """Balanced tree of :func:`add_carry` adds (pairs ``(0,1), (2,3), ...``; an odd last
-    term passes up), each its own carry chain."""
+    term passes up), each its own carry chain; ``cin`` (one bit) enters the root add (at
+    least two terms)."""
     terms = [Value.cast(t).as_signed() for t in terms]
     if not terms:
         raise ValueError("ripple_tree needs at least one term")
+    if len(terms) == 1 and not (isinstance(cin, int) and cin == 0):
+        raise ValueError("ripple_tree needs two terms for a carry-in")
     while len(terms) > 1:
-        nxt = [add_carry(terms[k], terms[k + 1]) for k in range(0, len(terms) - 1, 2)]
+        root = len(terms) == 2
+        nxt = [add_carry(terms[k], terms[k + 1], cin if root else 0)
+               for k in range(0, len(terms) - 1, 2)]
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
@@ -93,7 +124,7 @@ def _table(m: Module, sel: Value, fn, width: int, name: str) -> Signal:
 
 
 class MSDF2LiteDotProduct(wiring.Component):
-    """Online dot product ``S = sum_i x_i * w_i`` with exact early END, flat, small fixed cost.
+    """Online dot product ``S = sum_i x_i * w_i`` with exact early END, small fixed cost.
 
     Parameters (keyword-only)
     -------------------------
@@ -102,6 +133,11 @@ class MSDF2LiteDotProduct(wiring.Component):
     signed_acts : bool -- two's-complement activations (plane 0 counts negative).
     tree : ``"ripple"`` or ``"macc"`` -- how the lane adder tree is written (see the module
         docstring); results and cycles do not depend on it.
+    pipelined : bool or None -- register the group sums between the lanes and the
+        accumulator (bounded logic depth; an early stop then costs one more plane cycle);
+        ``None``: :func:`lite_pipelined` (``n_lanes > LITE_GROUP_SIZE``).
+    group_size : int or None -- lanes per registered group (pipelined only; ``None``:
+        ``min(n_lanes, LITE_GROUP_SIZE)``).
 
     Members
     -------
@@ -111,26 +147,41 @@ class MSDF2LiteDotProduct(wiring.Component):
     Contract
     --------
     Exactly :class:`~msdf_unet.golden.arith.msdf2.MSDF2CycleModel` with
-    ``pipelined=False`` (the flat :class:`~.msdf2.MSDF2DotProduct`): values FULL ``S``,
-    RELU_END ``max(S, 0)``, SIGN_ONLY ``sign(S)``, TRUNCATE ``p`` the MMA's prefix ``Z_p``;
-    ``i.ready = not nx.valid``; a transaction occupies ``B`` plane cycles, or ``t + 1``
-    after an END stop at plane ``t`` (back to back ``max(digits_used, 2)``); latency
-    ``B + 3``; TRUNCATE with ``digits`` 0 or above ``T`` runs as ``p = T``. The END
-    decision is exact iff ``wpos >= sum max(w, 0)``.
+    ``pipelined=self.pipelined`` (:class:`~.msdf2.MSDF2DotProduct` with the same flag):
+    values FULL ``S``, RELU_END ``max(S, 0)``, SIGN_ONLY ``sign(S)``, TRUNCATE ``p`` the
+    MMA's prefix ``Z_p``; ``i.ready = not nx.valid`` (the next transaction is accepted while
+    this one runs and starts in the cycle after its last plane or its stop); a transaction
+    occupies ``B`` plane cycles, or ``t + 1 + pipelined`` after an END stop at plane ``t``
+    (back to back ``max(digits_used, 2)``); latency ``B + 3 + pipelined``; TRUNCATE with
+    ``digits`` 0 or above ``T`` runs as ``p = T``. The END decision is exact iff
+    ``wpos >= sum max(w, 0)``.
     """
 
-    #: the cycle model's pipelining flag (``MSDF2CycleModel(pipelined=False)``)
-    pipelined = False
+    #: the ``pipelined`` a unit of ``n_lanes`` lanes gets by default
+    default_pipelined = staticmethod(lite_pipelined)
 
     def __init__(self, *, n_lanes: int, act_bits: int = 8, signed_acts: bool = True,
-                 tree: str = "ripple"):
+                 tree: str = "ripple", pipelined: bool | None = None,
+                 group_size: int | None = None):
         check_unit_params(n_lanes, act_bits, signed_acts)
         if tree not in TREES:
             raise ValueError(f"tree must be one of {TREES}, not {tree!r}")
+        if pipelined is None:
+            pipelined = lite_pipelined(n_lanes)
+        if not isinstance(pipelined, bool):
+            raise TypeError(f"pipelined must be a bool or None, not {pipelined!r}")
+        if group_size is None:
+            group_size = min(n_lanes, LITE_GROUP_SIZE)
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or \
+                not 1 <= group_size <= n_lanes:
+            raise ValueError(f"group_size must be an integer in [1, n_lanes={n_lanes}] or None, "
+                             f"not {group_size!r}")
         self.n_lanes, self.act_bits, self.signed_acts = n_lanes, act_bits, signed_acts
         self.tree = tree
+        #: the cycle model's pipelining flag (``MSDF2CycleModel(pipelined=...)``)
+        self.pipelined, self.group_size = pipelined, group_size
         self.n_digits = stream_digits(n_lanes, act_bits)
-        self.latency_cycles = latency_cycles(act_bits, False)
+        self.latency_cycles = latency_cycles(act_bits, pipelined)
         i, o = msdf2_io(n_lanes=n_lanes, act_bits=act_bits, signed_acts=signed_acts)
         super().__init__({"i": In(i), "o": Out(o)})
 
@@ -144,6 +195,9 @@ class MSDF2LiteDotProduct(wiring.Component):
         assert vw == W, (vw, W)
         pay = self.i.payload
         sgn = self.signed_acts
+        lag = int(self.pipelined)
+        M = self.group_size
+        G = -(-L // M)
 
         # ---------------- output register and stall ----------------------------------------
         fin_valid = Signal()
@@ -187,7 +241,7 @@ class MSDF2LiteDotProduct(wiring.Component):
         c0 = Signal.like(nx_c0)
         wp_rev = Signal(B, reset_less=True)                        # bit t = bit B-1-t of Wp
         first, last, early, done, swap = Signal(), Signal(), Signal(), Signal(), Signal()
-        m.d.comb += [first.eq(t == 0), last.eq(t == B - 1), done.eq(act & (last | early)),
+        m.d.comb += [first.eq(t == 0), last.eq(t == B - 1),
                      swap.eq(nx_valid & ~stall & (~act | last | early))]
         live_at_load = _table(m, nx_p, lambda pv: sum(int(tp < pv) << tp for tp in range(B)),
                               B, "live_at_load")
@@ -223,9 +277,8 @@ class MSDF2LiteDotProduct(wiring.Component):
             init = [tv == 0 and pv == F - k for k in range(1, n_init + 1)]
             return sum(int(f) << k for k, f in enumerate([rnd, tr] + init))
         flags = _table(m, Cat(t, p_r), plane_flags, 2 + n_init, "plane_flags")
-        rnd, tr = flags[0], flags[1]
+        rnd = flags[0]
         contrib = [Mux(x_r[k].bit_select(t, 1), w_r[k], 0) for k in range(L)]
-        psum = ripple_tree(contrib) if self.tree == "ripple" else tree_sum(contrib)
         # bound term (wb + 2 bits): plane 0 c0 (signed: ~(Wp - K0), negated below with the
         # planes), later planes ~Wp with ~bit_{B-1-t}(Wp) as carry. TRUNCATE has no END
         # offset (D = C); its p <= B rounding is 2**wb on plane p - 1 (signed plane 0:
@@ -240,53 +293,131 @@ class MSDF2LiteDotProduct(wiring.Component):
                          top.eq(Mux(is_trunc, Cat(rnd, Const(0, 1)), 0b11))]
         term = Signal(signed(wb + 2))
         m.d.comb += term.eq(Cat(lo, top))
-        u = add_carry(psum, term, ~first & ~is_trunc & ~wp_rev.bit_select(t, 1))
-        px = Signal(signed(len(u)))
-        m.d.comb += px.eq(Mux(first, ~u, u) if sgn else u)
+        cin = Signal()
+        m.d.comb += cin.eq(~first & ~is_trunc & ~wp_rev.bit_select(t, 1))
+        # TRUNCATE keeps bits >= T - p. With p <= B the low F bits were cleared after the
+        # last live plane (and the planes after it only double D), so only bits < F need it.
+        keep_f = _table(m, p_r, lambda pv: sum(int(j >= T - pv) << j for j in range(F)), F,
+                        "keep_mask")
+        # digits_used after this plane: t + 1 (+ 1 pipelined: the plane after an early stop
+        # was already formed), B after the last plane
+        used_f = _table(m, t, lambda v: min(v + 2, B), len(t) + 1, "used") if lag else t1
+        # what the accumulator stage needs of plane t (registered when pipelined)
+        tags = dict(first=first, last=last, rnd=rnd, tr=flags[1], init=flags[2:], keep=keep_f,
+                    used=used_f, relu_like=relu_like, is_trunc=is_trunc, is_relu=is_relu,
+                    is_sign=is_sign)
+        if not self.pipelined:
+            v = act
+            u = add_carry(ripple_tree(contrib) if self.tree == "ripple" else tree_sum(contrib),
+                          term, cin)
+            a = tags
+        else:
+            # group sums of M lanes and the bound term are registered (s1); the accumulator
+            # stage adds them (+ the carry) and works on the plane formed last cycle
+            tree = ripple_tree if self.tree == "ripple" else tree_sum
+            groups = [tree(contrib[g * M:(g + 1) * M]) for g in range(G)]
+            s1_sum = [Signal(signed(len(g)), name=f"s1_sum{k}", reset_less=True)
+                      for k, g in enumerate(groups)]
+            s1_term = Signal.like(term, name="s1_term", reset_less=True)
+            s1_cin = Signal(name="s1_cin", reset_less=True)
+            a = {name: Signal.like(val, name=f"s1_{name}", reset_less=True)
+                 for name, val in tags.items()}
+            # the accumulator stage's control, registered (its valid flags): a plane that is
+            # not the last (vm), the last plane (vl), and a plane that may stop early (cs: not
+            # the last, RELU_END/SIGN_ONLY). The plane formed in the cycle of a stop is dropped.
+            kept = Signal()
+            m.d.comb += kept.eq(act & ~early)
+            s1_vm, s1_vl, s1_cs = Signal(), Signal(), Signal()
+            with m.If(~stall):
+                m.d.sync += [s1_term.eq(term), s1_cin.eq(cin),
+                             s1_vm.eq(kept & ~last), s1_vl.eq(kept & last),
+                             s1_cs.eq(kept & ~last & relu_like)]
+                m.d.sync += [s.eq(g) for s, g in zip(s1_sum, groups)]
+                m.d.sync += [a[name].eq(val) for name, val in tags.items()]
+            # the accumulator adds the tree of the largest power-of-two number of group sums
+            # (u); the rest and the bound term join the register side (``side`` below), whose
+            # adds run while the tree settles
+            n_main = 1 << (G.bit_length() - 1)
+            u = (ripple_tree if self.tree == "ripple" else tree_sum)(s1_sum[:n_main])
+            side_terms = [s1_term] + s1_sum[n_main:]
+        if not self.pipelined:
+            px = Signal(signed(len(u)))
+            m.d.comb += px.eq(Mux(a["first"], ~u, u) if sgn else u)
 
         # ---------------- accumulator D = C - J; END decision = its sign ----------------------
         D = Signal(signed(W), reset_less=True)     # cleared while idle and when a result leaves
         base = Signal(signed(W))
-        m.d.comb += base.eq(Cat(tr, *[D[k - 1] | (flags[1 + k] if k <= n_init else 0)
-                                      for k in range(1, W)]))
+        m.d.comb += base.eq(Cat(a["tr"], *[D[k - 1] | (a["init"][k - 1] if k <= n_init else 0)
+                                           for k in range(1, W)]))
         d_new = Signal(signed(W))
-        m.d.comb += d_new.eq(base + px)
         neg_now, nz_now = Signal(), Signal()
-        m.d.comb += [neg_now.eq(d_new[W - 1]), nz_now.eq(d_new != 0),
-                     early.eq(act & ~last & relu_like & neg_now)]
+        keep_d = Signal()                          # D takes d_new (else it is cleared)
+        if not self.pipelined:
+            m.d.comb += d_new.eq(base + px)
+            m.d.comb += [neg_now.eq(d_new[W - 1]), nz_now.eq(d_new != 0),
+                         early.eq(v & ~a["last"] & a["relu_like"] & neg_now),
+                         done.eq(v & (a["last"] | early)), keep_d.eq(v & ~done)]
+        else:
+            # D_t = base + X (X = u + side terms + carry; signed plane 0: ~X, carry 0), and
+            # base + ~X = ~(~base + X + 1): the inversion sits on the register side of the
+            # adder and after it, not between the tree and the adder
+            f = a["first"] if sgn else Const(0, 1)
+            side = ripple_tree([Mux(f, ~base, base)] + side_terms)
+            acc = add_carry(side, u, f | s1_cin)[:W]
+            m.d.comb += d_new.eq(Mux(f, ~acc, acc))
+            m.d.comb += [neg_now.eq(d_new[W - 1]), early.eq(s1_cs & neg_now),
+                         done.eq(s1_vl | early), keep_d.eq(s1_vm & ~early)]
+        rnd_a, is_relu_a, is_sign_a = a["rnd"], a["is_relu"], a["is_sign"]
+        keep = a["keep"]
 
         # ---------------- finish register: the policy's value, masked -------------------------
-        # TRUNCATE keeps bits >= T - p. With p <= B the low F bits were cleared after the
-        # last live plane (and the planes after it only double D), so only bits < F need it.
-        keep = _table(m, p_r, lambda pv: sum(int(j >= T - pv) << j for j in range(F)), F,
-                      "keep_mask")
         mask = Cat(keep, Const(-1, W - F))
         # data registers without reset: no reset input competes with the clear/set below
         fin_C = Signal(signed(W), reset_less=True)
         fin_set = Signal(reset_less=True)          # SIGN_ONLY and S < 0: value -1
         fin_used = Signal(range(B + 1), reset_less=True)
         fin_term = Signal(reset_less=True)
-        ne_now = Signal()
-        m.d.comb += ne_now.eq(early | neg_now)
-        term_now = Signal()
-        m.d.comb += term_now.eq(Mux(is_relu, ne_now, Mux(is_sign, early | nz_now, ~keep[0])))
+        if not self.pipelined:
+            ne_now = Signal()
+            m.d.comb += ne_now.eq(early | neg_now)
+            term_now = Signal()
+            m.d.comb += term_now.eq(Mux(is_relu_a, ne_now, Mux(is_sign_a, early | nz_now,
+                                                               ~keep[0])))
+        else:
+            # an early stop implies S < 0; SIGN_ONLY's S != 0 is split: ORs of 6 bits of the
+            # sum registered here (fin_nz), their OR at the output register
+            ne_now = neg_now
+            term_now = Signal()
+            m.d.comb += term_now.eq(Mux(a["relu_like"], neg_now, ~keep[0]))
+            nz_parts = Cat(*[d_new[k:k + 6].any() for k in range(0, W, 6)])
+            fin_nz = Signal(len(nz_parts), reset_less=True)
+            fin_sgn = Signal(reset_less=True)       # SIGN_ONLY and S >= 0: value = (S != 0)
         with m.If(~stall):
             m.d.sync += fin_valid.eq(done)
             # cleared while idle and after the last plane; TRUNCATE p <= B: the low F bits
             # also after the last live plane p - 1 (rounding half added there)
-            m.d.sync += [D[F:].eq(Mux(act & ~done, d_new[F:], 0)),
-                         D[:F].eq(Mux(act & ~done & ~rnd, d_new[:F], 0))]
+            m.d.sync += [D[F:].eq(Mux(keep_d, d_new[F:], 0)),
+                         D[:F].eq(Mux(keep_d & ~rnd_a, d_new[:F], 0))]
             with m.If(done):
-                m.d.sync += [fin_set.eq(is_sign & ne_now), fin_used.eq(t1), fin_term.eq(term_now)]
-                # RELU_END and S < 0: 0; SIGN_ONLY: bit 0 = (S != 0) (the -1 is set at o)
-                with m.If(is_relu & ne_now | is_sign):
-                    m.d.sync += fin_C[1:].eq(0)
-                with m.Else():
-                    m.d.sync += fin_C[1:].eq((d_new & mask)[1:])
-                with m.If(is_relu & ne_now):
-                    m.d.sync += fin_C[0].eq(0)
-                with m.Else():
-                    m.d.sync += fin_C[0].eq(Mux(is_sign, nz_now, d_new[0] & mask[0]))
+                m.d.sync += [fin_set.eq(is_sign_a & ne_now), fin_used.eq(a["used"]),
+                             fin_term.eq(term_now)]
+                if self.pipelined:
+                    m.d.sync += [fin_sgn.eq(is_sign_a & ~neg_now), fin_nz.eq(nz_parts)]
+                    # RELU_END and S < 0, and SIGN_ONLY: 0 (the sign is set at o)
+                    with m.If(is_relu_a & neg_now | is_sign_a):
+                        m.d.sync += fin_C.eq(0)
+                    with m.Else():
+                        m.d.sync += fin_C.eq(d_new & mask)
+                else:
+                    # RELU_END and S < 0: 0; SIGN_ONLY: bit 0 = (S != 0) (the -1 is set at o)
+                    with m.If(is_relu_a & ne_now | is_sign_a):
+                        m.d.sync += fin_C[1:].eq(0)
+                    with m.Else():
+                        m.d.sync += fin_C[1:].eq((d_new & mask)[1:])
+                    with m.If(is_relu_a & ne_now):
+                        m.d.sync += fin_C[0].eq(0)
+                    with m.Else():
+                        m.d.sync += fin_C[0].eq(Mux(is_sign_a, nz_now, d_new[0] & mask[0]))
 
         # ---------------- output register --------------------------------------------------------
         with m.If(self.o.valid & self.o.ready):
@@ -294,12 +425,13 @@ class MSDF2LiteDotProduct(wiring.Component):
         o_value = Signal(signed(W), reset_less=True)
         o_used = Signal.like(fin_used)
         o_term = Signal(reset_less=True)
+        sgn_nz = (fin_sgn & fin_nz.any()) if self.pipelined else 0
         with m.If(fin_valid & ~stall):
-            m.d.sync += [self.o.valid.eq(1), o_used.eq(fin_used), o_term.eq(fin_term)]
+            m.d.sync += [self.o.valid.eq(1), o_used.eq(fin_used), o_term.eq(fin_term | sgn_nz)]
             with m.If(fin_set):
                 m.d.sync += o_value.eq(-1)
             with m.Else():
-                m.d.sync += o_value.eq(fin_C)
+                m.d.sync += o_value.eq(fin_C | sgn_nz)
         m.d.comb += [self.o.payload.value.eq(o_value), self.o.payload.digits_used.eq(o_used),
                      self.o.payload.terminated.eq(o_term)]
         return m

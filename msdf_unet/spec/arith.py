@@ -220,8 +220,9 @@ ARITH_VARIANTS = (
             doc="MSDF planes into a binary accumulator, bound-based exact ReLU stop (issue 9)",
             accel=False),  # needs a per-transaction bound ``wpos`` the registers do not hold
     Variant("msdf-v2-lite", "msdf2_lite", "MSDF2LiteDotProduct",
-            doc="flat msdf-v2 with its fixed cost cut (END test in the accumulator's sign; "
-                "msdf-v2-flat's cycles)", accel=False),
+            doc="msdf-v2 with its fixed cost cut (END test in the accumulator's sign); flat "
+                "(msdf-v2-flat's cycles) up to one group of lanes, pipelined (msdf-v2's) above",
+            accel=False),
 )
 
 #: names of the arithmetic variants (``AccelConfig.variant``, ``--variant``)

@@ -114,21 +114,31 @@ def test_msdf2_timing_and_effective_fields():
     assert rec["dots_per_cycle_per_klut_effective"] == pytest.approx(1000 / 750)
 
 
-def test_msdf2_lite_follows_the_flat_cycle_model():
-    """msdf-v2-lite is cycle for cycle MSDF2CycleModel(pipelined=False): the bench takes its
-    timing and its real-data cycles from msdf-v2-flat's."""
+def test_msdf2_lite_follows_the_flat_or_pipelined_cycle_model():
+    """msdf-v2-lite is cycle for cycle MSDF2CycleModel(pipelined=lite_pipelined(N)): flat at
+    N = 9 (msdf-v2-flat's timing and real-data cycles), pipelined at N = 144 (msdf-v2's)."""
     from msdf_unet.golden.arith import msdf2
-    assert not bench.msdf2_pipelined("msdf-v2-lite") and bench.msdf2_pipelined("msdf-v2")
-    assert bench.variant_timing("msdf-v2-lite", 9) == {
-        "cycles_per_dot": 8, "latency_cycles": msdf2.latency_cycles(8, pipelined=False)}
-    assert bench.real_cycles_key("msdf-v2-lite") == "msdf-v2-flat"
-    assert bench.real_cycles_key("bitserial") == "bitserial"
-    real = {"effective": {"all": {"msdf-v2-flat": 7.0}, "mri": {"msdf-v2-flat": 6.5}}}
+    from msdf_unet.hdl.arith.msdf2_lite import MSDF2LiteDotProduct, lite_pipelined
+    assert not lite_pipelined(9) and lite_pipelined(144)
+    assert not bench.msdf2_pipelined("msdf-v2-lite", 9) and bench.msdf2_pipelined("msdf-v2-lite", 144)
+    assert bench.msdf2_pipelined("msdf-v2", 9) and not bench.msdf2_pipelined("msdf-v2-flat", 144)
+    for n, pipelined in ((9, False), (144, True)):
+        assert bench.variant_timing("msdf-v2-lite", n) == {
+            "cycles_per_dot": 8, "latency_cycles": msdf2.latency_cycles(8, pipelined=pipelined)}
+        assert MSDF2LiteDotProduct.default_pipelined(n) is pipelined
+    assert bench.real_cycles_key("msdf-v2-lite", 9) == "msdf-v2-flat"
+    assert bench.real_cycles_key("msdf-v2-lite", 144) == "msdf-v2"
+    assert bench.real_cycles_key("bitserial", 9) == "bitserial"
+    real = {"effective": {"all": {"msdf-v2-flat": 7.0, "msdf-v2": 7.5},
+                          "mri": {"msdf-v2-flat": 6.5, "msdf-v2": 7.25}}}
     rec = {"variant": "msdf-v2-lite", "n_lanes": 9, "lut": 200, "srl": 0, "lutram": 0,
            "cycles_per_dot": 8}
     bench._efficiency(rec, real)
     assert rec["cycles_per_dot_effective"] == 7.0 and rec["cycles_per_dot_effective_mri"] == 6.5
     assert rec["dots_per_cycle_per_klut_effective"] == pytest.approx(1000 / 1400)
+    rec = dict(rec, n_lanes=144)
+    bench._efficiency(rec, real)
+    assert rec["cycles_per_dot_effective"] == 7.5 and rec["cycles_per_dot_effective_mri"] == 7.25
 
 
 @pytest.mark.slow
