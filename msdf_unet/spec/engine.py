@@ -63,7 +63,8 @@ __all__ = [
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
-    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "LANES_MULTIPLE",
+    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "LANES_MULTIPLE", "BIT_PARALLEL_VARIANTS",
+    "beats_per_chunk",
 ]
 
 #: version of the compiled image format (host/compiler.py) and of this contract
@@ -91,10 +92,24 @@ DESCRIPTOR_WORDS = 16
 DESCRIPTOR_BYTES = 4 * DESCRIPTOR_WORDS
 STATUS_BYTES = 32
 
-#: PE variants the engine RTL builds today (``hdl/conv/pe.py``: the MMA-style plane PE).
-#: A subset of :data:`msdf_unet.spec.arith.VARIANTS`; the others are refused, never built
-#: silently as this one (docs/engine.md, "Missing").
-VARIANTS = ("mma",)
+#: PE variants the engine RTL builds (a subset of :data:`msdf_unet.spec.arith.VARIANTS`;
+#: the others are refused, never built silently as one of these): ``mma``, the MSDF plane
+#: PE (``hdl/conv/pe.py``: activation planes MSB first, exact END); ``bitparallel-dsp``, the
+#: bit-parallel PE (``hdl/conv/pe_dsp.py``: whole INT8 activations, one DSP48E1 multiplier
+#: per lane, no early termination).
+VARIANTS = ("mma", "bitparallel-dsp")
+
+#: the variants whose PE takes whole activations (one beat per chunk of an output) instead
+#: of activation planes (one beat per plane and chunk)
+BIT_PARALLEL_VARIANTS = ("bitparallel-dsp",)
+
+
+def beats_per_chunk(variant: str) -> int:
+    """Beats one chunk of an output costs when it runs to the end: ``ACT_BITS`` planes for
+    the MSDF plane PE, 1 for a bit-parallel PE."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+    return 1 if variant in BIT_PARALLEL_VARIANTS else ACT_BITS
 
 #: ``ArrayConfig.lanes`` is a multiple of this (a 3x3 window row never straddles a chunk)
 LANES_MULTIPLE = 3
