@@ -53,8 +53,12 @@ STOP_LATENCY = 4
 SLOTS = 4
 #: PE pipeline + requantizer (8 stages) + output-row write enable after a row's last beat
 DRAIN = 14
-#: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
+#: the plane writer's 8 cycles + the bank-full flag after a pixel's last element (a
+#: bit-parallel PE's window writer: 1 cycle instead of 8, ``beats_per_chunk``)
 BUILD_TAIL = 10
+#: the MSDF plane PE's cycles from a beat to its result in the FIFO (``hdl/conv/pe.py``);
+#: a bit-parallel PE's DRAIN differs by its own latency (``spec.engine.bit_parallel_pe_latency``)
+PLANE_PE_LATENCY = 4
 
 
 @dataclass(frozen=True)
@@ -276,9 +280,19 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
     nb = d["bias_lanes"]
     bw = recs[:, lay["bias_w"][0]:lay["bias_w"][0] + nb].view(np.int8)
     bx = recs[:, lay["bias_x"][0]:lay["bias_x"][0] + nb].view(np.int8)
-    planes = conv_planes(x, wts, bw, bx, d["policy"], d["digits"])      # [cout, h, w]
-    max_planes = min(d["digits"], E.ACT_BITS) if d["policy"] == E.Policy.TRUNCATE else E.ACT_BITS
-    may_stop = d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY)
+    variant = config.arrays[0].variant
+    beats = E.beats_per_chunk(variant)
+    if variant in E.BIT_PARALLEL_VARIANTS:
+        # whole activations: one beat per chunk of every output, whatever the policy
+        planes = np.ones((cout, h, w), np.int64)
+        max_planes, may_stop = 1, False
+    else:
+        planes = conv_planes(x, wts, bw, bx, d["policy"], d["digits"])      # [cout, h, w]
+        max_planes = min(d["digits"], E.ACT_BITS) if d["policy"] == E.Policy.TRUNCATE else E.ACT_BITS
+        may_stop = d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY)
+    build_tail = beats + BUILD_TAIL - E.ACT_BITS
+    drain = DRAIN + (E.bit_parallel_pe_latency(L + config.max_bias_lanes) - PLANE_PE_LATENCY
+                     if variant in E.BIT_PARALLEL_VARIANTS else 0)
     # each core computes its share [j*q, min(cout, (j+1)*q)) of the output channels on
     # its own; the command lasts as long as the slowest core (memory contention between
     # cores is not modelled)
@@ -320,11 +334,11 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
                 f_ends = []
                 for xi in range(w):
                     b_start = max(b_end, f_ends[xi - 2] if xi >= 2 else 0)
-                    b_end = b_start + build + BUILD_TAIL
+                    b_end = b_start + build + build_tail
                     f_start = max(b_end, f_end)
                     f_end = f_start + int(fb[xi])
                     f_ends.append(f_end)
-                total += f_end + DRAIN + 2
+                total += f_end + drain + 2
                 compute += int(fb.sum())
                 wc = n * (rw_out + 1) + 1
                 total += wc

@@ -30,14 +30,15 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...spec.engine import ACT_BITS, Policy
+from ...spec.engine import ACT_BITS, BP_TREE_LEVELS, Policy, bit_parallel_pe_latency
 from .pe import ACC_BITS, SEQ_BITS, pe_config_layout, pe_result_layout
 from .pe_value import policy_value
 
 __all__ = ["byte_beat_layout", "BytePE", "TREE_LEVELS", "pipeline_depth"]
 
-#: adder-tree levels between two registers of the lane tree
-TREE_LEVELS = 2
+#: adder-tree levels between two registers of the lane tree (declared in the spec: the
+#: cycle model needs the PE's latency)
+TREE_LEVELS = BP_TREE_LEVELS
 
 
 def byte_beat_layout(lanes: int, tag_bits: int = 1) -> data.StructLayout:
@@ -59,8 +60,8 @@ def tree_stages(lanes: int) -> int:
 
 def pipeline_depth(lanes: int) -> int:
     """Cycles from a beat's handshake to its result entering the FIFO (operands, M, P,
-    tree stages, accumulator, value register)."""
-    return 3 + tree_stages(lanes) + 2
+    tree stages, accumulator, value register): :func:`~msdf_unet.spec.engine.bit_parallel_pe_latency`."""
+    return bit_parallel_pe_latency(lanes)
 
 
 class BytePE(wiring.Component):
