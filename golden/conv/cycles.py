@@ -290,7 +290,9 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
         planes = conv_planes(x, wts, bw, bx, d["policy"], d["digits"])      # [cout, h, w]
         max_planes = min(d["digits"], E.ACT_BITS) if d["policy"] == E.Policy.TRUNCATE else E.ACT_BITS
         may_stop = d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY)
-    build_tail = beats + BUILD_TAIL - E.ACT_BITS
+    # the builder's next pixel after a bit-parallel window write: the element stage and the
+    # one-cycle write (the plane writer's 8 cycles + 2 for the plane PE; measured on the RTL)
+    build_tail = BUILD_TAIL if beats == E.ACT_BITS else beats + 1
     drain = DRAIN + (E.bit_parallel_pe_latency(L + config.max_bias_lanes) - PLANE_PE_LATENCY
                      if variant in E.BIT_PARALLEL_VARIANTS else 0)
     # each core computes its share [j*q, min(cout, (j+1)*q)) of the output channels on
