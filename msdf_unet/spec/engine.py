@@ -63,7 +63,7 @@ __all__ = [
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
-    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "LANES_MULTIPLE", "BIT_PARALLEL_VARIANTS",
+    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "FIT_CONFIGS", "LANES_MULTIPLE", "BIT_PARALLEL_VARIANTS",
     "beats_per_chunk", "BP_TREE_LEVELS", "bit_parallel_pe_latency",
 ]
 
@@ -388,6 +388,15 @@ class EngineConfig:
 #: derives the number from the shipped programs), so every shipped program runs as trained.
 #: Declared here once; everything else imports it.
 BOARD_CONFIG = EngineConfig(arrays=(ArrayConfig("mma", 3, 72),), max_bias_lanes=14)
+
+#: The best configuration of each engine variant that fits the xc7z020 by Yosys (the frame
+#: benchmark's default per ``--variant``; docs/engine.md "Resources"): the MSDF plane PE is
+#: :data:`BOARD_CONFIG`; the bit-parallel PE is bounded by the DSP48E1 (one per lane, bias
+#: lanes included: 2 x (72 + 14) = 172 of 220).
+FIT_CONFIGS = {
+    "mma": BOARD_CONFIG,
+    "bitparallel-dsp": EngineConfig(arrays=(ArrayConfig("bitparallel-dsp", 2, 72),), max_bias_lanes=14),
+}
 
 
 class DescriptorError(ValueError):
