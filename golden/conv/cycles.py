@@ -49,18 +49,20 @@ __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes"
            "image_cycles", "feed_cycles", "STOP_LATENCY", "SLOTS"]
 
 #: cycles from the beat that decides an output's stop to the feeder seeing ``stop``
-#: (PE input register, plane sum, decision register): beats issued meanwhile are spent
-STOP_LATENCY = 4
+#: (the feeder's beat register + ``hdl/conv/pe.STOP_LATENCY``: group sums, chunk sum, plane
+#: sum, decision register): beats issued meanwhile are spent
+STOP_LATENCY = 5
 #: outputs the feeder interleaves (``hdl/conv/pe.SLOTS``)
-SLOTS = 4
-#: PE pipeline + requantizer (8 stages) + output-row write enable after a row's last beat
-DRAIN = 14
+SLOTS = 5
+#: PE pipeline (5 stages) + requantizer (8 stages) + output-row write enable after a row's
+#: last beat
+DRAIN = 15
 #: the plane writer's 8 cycles + the bank-full flag after a pixel's last element (a
 #: bit-parallel PE's window writer: 1 cycle instead of 8, ``beats_per_chunk``)
 BUILD_TAIL = 10
 #: the MSDF plane PE's cycles from a beat to its result in the FIFO (``hdl/conv/pe.py``);
 #: a bit-parallel PE's DRAIN differs by its own latency (``spec.engine.bit_parallel_pe_latency``)
-PLANE_PE_LATENCY = 4
+PLANE_PE_LATENCY = 5
 
 
 @dataclass(frozen=True)

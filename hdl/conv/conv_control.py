@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ...spec.engine import ACT_BITS, BIT_PARALLEL_VARIANTS, HEAD_ELEM_BYTES, MAX_WEIGHT, Policy, beats_per_chunk
 from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
 from .layout import record_offsets
-from .pe import SEQ_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
+from .pe import SEQ_BITS, SLOT_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
 from .pe_dsp import byte_beat_layout
 from .requant import requant_in_layout, requant_out_layout
 from .sequencer import bit_length, job_layout
@@ -80,10 +80,10 @@ class ConvControl(wiring.Component):
       ``(c, ky, kx)`` order (the ``k`` bytes of one ``(c, ky)`` per cycle from two
       line-buffer banks, zero outside the image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
       overlapped with the next chunk) into one of two window banks; the *feeder* sends
-      the other bank's pixel to the PE with up to 4 of its outputs in flight (the PE's
+      the other bank's pixel to the PE with up to SLOTS (5) of its outputs in flight (the PE's
       slots): one plane (all chunks) of one slot per turn, round-robin, a slot taking the
       pixel's next output channel when its output sent its last plane or the PE stopped it
-      (so END stops cost no beat while 4 outputs are in flight);
+      (so END stops cost no beat while SLOTS outputs are in flight);
     * the *collector* passes each PE result (completion order, tagged with its channel
       and output-row word) with its channel's ``mult``/``shift`` to the requantizer and
       writes the code (or INT32) into the output row buffer at the tagged address;
@@ -132,7 +132,7 @@ class ConvControl(wiring.Component):
                 L + NB, self.pe_tag_bits))),
             "pe_cfg": Out(pe_config_layout()),
             "pe_o": In(stream.Signature(pe_result_layout(self.pe_tag_bits))),
-            "pe_stop": In(1), "pe_stop_seq": In(SEQ_BITS),
+            "pe_stop": In(1), "pe_stop_seq": In(SEQ_BITS), "pe_stop_slots": In(SLOTS),
             "rq_i": Out(stream.Signature(requant_in_layout())),
             "rq_o": In(stream.Signature(requant_out_layout())),
         })
@@ -598,7 +598,7 @@ class ConvControl(wiring.Component):
         # ---------------- feeder: bank fb -> PE beats, SLOTS outputs interleaved -------------
         # The pixel's outputs run in the PE's SLOTS slots at once. Each turn one slot sends
         # one plane of its output (all its chunks); the next turn goes to the next slot that
-        # has work (round-robin), so with 4 slots of one chunk an output's next plane comes
+        # has work (round-robin), so with SLOTS slots of one chunk an output's next plane comes
         # exactly when the PE's decision on its previous plane is out (STOP_LATENCY + the
         # beat register): END stops cost nothing. With fewer outputs left the slots send
         # their next planes before the decision (beats of a stopped output are dropped by
@@ -631,9 +631,9 @@ class ConvControl(wiring.Component):
         s_ob = Array(Signal(OB + 1, name=f"s{s}_ob") for s in range(S))
         s_t = Array(Signal(3, name=f"s{s}_t") for s in range(S))    # its next plane
         mid = Signal()                              # inside a plane of several chunks
-        cur = Signal(2)                             # the slot being sent while mid
+        cur = Signal(SLOT_BITS)                     # the slot being sent while mid
         fc = Signal(range(MC))                      # its next chunk
-        rr = Signal(2)                              # the slot after the last turn
+        rr = Signal(SLOT_BITS)                      # the slot after the last turn
         # stage 2: the beat (memory data + registered tags)
         q_v = Signal()
         q_t, q_c_first, q_c_last, q_seq = Signal(3), Signal(), Signal(), Signal(SEQ_BITS)
@@ -645,12 +645,13 @@ class ConvControl(wiring.Component):
         m.d.comb += adv.eq(~q_v | pe_hs)
         stop_now = Signal(S)                        # the PE stopped the slot's output
         for s in range(S):
-            m.d.comb += stop_now[s].eq(self.pe_stop & s_busy[s] &
-                                       (self.pe_stop_seq == Cat(Const(s, 2), s_gen[s])))
+            # the PE's one-hot slot of the stop and the generation bit of its seq
+            m.d.comb += stop_now[s].eq(self.pe_stop_slots[s] & s_busy[s] &
+                                       (self.pe_stop_seq[SLOT_BITS] == s_gen[s]))
         live = Signal(S)
         cand = Signal(S)
         m.d.comb += [live.eq(s_busy & ~stop_now), cand.eq(live | Mux(avail, (1 << S) - 1, 0))]
-        pick = Signal(2)
+        pick = Signal(SLOT_BITS)
         have = Signal()
         with m.If(mid):
             m.d.comb += [pick.eq(cur), have.eq(live.bit_select(cur, 1) | avail)]
@@ -679,10 +680,27 @@ class ConvControl(wiring.Component):
                      self.win_r.en.eq(f_issue),
                      self.wgt_r.addr.eq(sel_wr), self.wgt_r.en.eq(f_issue)]
         plane_end = Signal()
-        out_end = Signal()
-        m.d.comb += [plane_end.eq(sel_c == nch - 1), out_end.eq(plane_end & (sel_t == planes - 1))]
+        m.d.comb += plane_end.eq(sel_c == nch - 1)
+        # whether the picked slot's beat ends its output, from registers only, per slot (no
+        # mux by `pick` before the test; a new output ends on its first beat with 1 plane of
+        # 1 chunk)
+        fc_last, first_last = Signal(), Signal()
+        t_last = Signal(S)
+        m.d.comb += [fc_last.eq(fc == nch - 1), first_last.eq((nch == 1) & (planes == 1))]
+        for s in range(S):
+            m.d.comb += t_last[s].eq(s_t[s] == planes - 1)
         busy_next = Signal(S)
-        m.d.comb += busy_next.eq(s_busy & ~stop_now)
+        for s in range(S):
+            ends_s = Mux(live[s], fc_last & t_last[s], first_last)
+            m.d.comb += busy_next[s].eq(Mux(f_issue & (pick == s), ~ends_s, live[s]))
+        # the pixel is done: no output left to start and no slot live after this cycle, i.e.
+        # none is live, or one is and this beat (it is the picked one) is its output's last
+        live_one = Signal()
+        m.d.comb += live_one.eq(Cat(*[live == (1 << s) for s in range(S)]).any())
+        pix_done = Signal()
+        m.d.comb += pix_done.eq(f_act & full.bit_select(fb, 1) & ~avail &
+                                ((live == 0) | (live_one & adv & fc_last & (live & t_last).any() &
+                                                (~mid | live.bit_select(cur, 1)))))
         with m.If(adv):
             m.d.sync += q_v.eq(f_issue)
         with m.If(mid & ~have):
@@ -690,22 +708,18 @@ class ConvControl(wiring.Component):
         with m.If(f_issue):
             m.d.sync += [q_t.eq(sel_t), q_c_first.eq(sel_c == 0), q_c_last.eq(plane_end),
                          q_seq.eq(Cat(pick, sel_gen)), q_o.eq(sel_o), q_ob.eq(sel_ob)]
-            with m.Switch(pick):
-                for s in range(S):
-                    with m.Case(s):
-                        m.d.comb += busy_next[s].eq(~out_end)
             with m.If(new):
                 m.d.sync += [s_o[pick].eq(nx_o), s_wb[pick].eq(nx_wb), s_ob[pick].eq(nx_ob),
                              s_gen.bit_select(pick, 1).eq(sel_gen),
                              nx_o.eq(nx_o + 1), nx_wb.eq(nx_wb + nch), nx_ob.eq(nx_ob + rw_out)]
             with m.If(plane_end):
-                m.d.sync += [mid.eq(0), fc.eq(0), rr.eq(pick + 1), s_t[pick].eq(sel_t + 1),
+                m.d.sync += [mid.eq(0), fc.eq(0), rr.eq(Mux(pick == S - 1, 0, pick + 1)), s_t[pick].eq(sel_t + 1),
                              s_wr[pick].eq(sel_wb)]
             with m.Else():
                 m.d.sync += [mid.eq(1), cur.eq(pick), fc.eq(sel_c + 1), s_t[pick].eq(sel_t),
                              s_wr[pick].eq(sel_wr + 1)]
         m.d.sync += s_busy.eq(busy_next)
-        with m.If(f_act & full.bit_select(fb, 1) & ~avail & (busy_next == 0)):
+        with m.If(pix_done):
             # every output of the pixel was sent or stopped
             m.d.comb += clr_full.eq(Mux(fb, 0b10, 0b01))
             m.d.sync += [fb.eq(~fb), nx_o.eq(0), nx_wb.eq(0), nx_ob.eq(0), mid.eq(0), fc.eq(0),
@@ -716,30 +730,41 @@ class ConvControl(wiring.Component):
             m.d.sync += [f_act.eq(1), fx.eq(0), feed_done.eq(0), nx_o.eq(0), nx_wb.eq(0),
                          nx_ob.eq(0), mid.eq(0), fc.eq(0), rr.eq(0), s_busy.eq(0)]
         # the beat: data lanes from the window/weights, bias lanes on each plane's first chunk
+        # (the plane's bit and lower-bits masks are a table on q_t and the command's bias
+        # lanes a register: no adder between the beat registers and the PE's first stage)
         m.d.comb += self.par_feed_addr.eq(q_o)
         pf = self.par_feed_data
-        bias_bits = Cat(*[pf.bias_x[j].bit_select((ACT_BITS - 1 - q_t)[:3], 1) & (j < nbl) for j in range(NB)])
+        bias_on = Signal(NB)                        # j < nbl (nbl is set in INIT)
+        m.d.sync += bias_on.eq(Cat(*[j < nbl for j in range(NB)]))
+        q_bias = Signal(NB)
+        m.d.comb += q_bias.eq(Mux(q_c_first, bias_on, 0))
         low = Signal(ACT_BITS)                      # the bits below plane q_t
-        m.d.comb += low.eq((Const(1, ACT_BITS + 1) << (ACT_BITS - 1 - q_t)[:3]) - 1)
-        bias_rest = Cat(*[(pf.bias_x[j] & low).any() & (j < nbl) for j in range(NB)])
+        with m.Switch(q_t):
+            for t in range(ACT_BITS):
+                with m.Case(t):
+                    m.d.comb += low.eq((1 << (ACT_BITS - 1 - t)) - 1)
+        # bit ACT_BITS-1-q_t of each bias lane's code
+        bias_bits = Cat(*[Cat(*[pf.bias_x[j][ACT_BITS - 1 - i] for i in range(ACT_BITS)]).bit_select(q_t, 1)
+                          & q_bias[j] for j in range(NB)])
+        bias_rest = Cat(*[(pf.bias_x[j] & low).any() & q_bias[j] for j in range(NB)])
         beat = self.pe_i.payload
         m.d.comb += [
             self.pe_i.valid.eq(q_v), beat.chunk_first.eq(q_c_first), beat.chunk_last.eq(q_c_last),
             beat.tag.eq(Cat(q_o[:self.o_bits], q_ob)),
         ]
         if g.bit_parallel:
-            bias_bytes = Cat(*[Mux(j < nbl, pf.bias_x[j], 0) for j in range(NB)])
-            m.d.comb += beat.x.as_value().eq(Cat(self.win_r.data, Mux(q_c_first, bias_bytes, 0)))
+            bias_bytes = Cat(*[Mux(q_bias[j], pf.bias_x[j], 0) for j in range(NB)])
+            m.d.comb += beat.x.as_value().eq(Cat(self.win_r.data, bias_bytes))
         else:
             m.d.comb += [
-                beat.bits.eq(Cat(self.win_r.data[:L], Mux(q_c_first, bias_bits, 0))),
-                beat.rest.eq(Cat(self.win_r.data[L:], Mux(q_c_first, bias_rest, 0))),
+                beat.bits.eq(Cat(self.win_r.data[:L], bias_bits)),
+                beat.rest.eq(Cat(self.win_r.data[L:], bias_rest)),
                 beat.plane.eq(q_t), beat.seq.eq(q_seq), beat.wneg.eq(pf.wneg),
             ]
         for j in range(L):
             m.d.comb += beat.w[j].eq(self.wgt_r.data[8 * j:8 * j + 8])
         for j in range(NB):
-            m.d.comb += beat.w[L + j].eq(Mux(q_c_first & (j < nbl), pf.bias_w[j], 0))
+            m.d.comb += beat.w[L + j].eq(Mux(q_bias[j], pf.bias_w[j], 0))
 
         # ---------------- collector: PE -> requantizer -> output rows ------------------------
         # results come in completion order, each tagged with its channel and the first word

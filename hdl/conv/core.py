@@ -36,8 +36,12 @@ class ConvCore(wiring.Component):
         m = Module()
         g = self.geometry
         m.submodules.ctrl = conv = ConvControl(g, core=self.core, cores=self.cores)
-        pe_kind = BytePE if g.bit_parallel else PlanePE
-        m.submodules.pe = pe = pe_kind(lanes=g.lanes + g.bias_lanes, tag_bits=conv.pe_tag_bits)
+        if g.bit_parallel:
+            pe = BytePE(lanes=g.lanes + g.bias_lanes, tag_bits=conv.pe_tag_bits)
+        else:
+            pe = PlanePE(lanes=g.lanes + g.bias_lanes, tag_bits=conv.pe_tag_bits,
+                         late_lanes=g.bias_lanes)
+        m.submodules.pe = pe
         m.submodules.rq = rq = Requantizer()
         m.submodules.lb0 = lb0 = memory.Memory(shape=64, depth=g.line_bank_words, init=[])
         m.submodules.lb1 = lb1 = memory.Memory(shape=64, depth=g.line_bank_words, init=[])
@@ -67,6 +71,7 @@ class ConvCore(wiring.Component):
             par_feed.addr.eq(conv.par_feed_addr), conv.par_feed_data.eq(par_feed.data),
             par_coll.addr.eq(conv.par_coll_addr), conv.par_coll_data.eq(par_coll.data),
             pe.cfg.eq(conv.pe_cfg), conv.pe_stop.eq(pe.stop), conv.pe_stop_seq.eq(pe.stop_seq),
+            conv.pe_stop_slots.eq(pe.stop_slots),
             conv.job.eq(self.job), conv.start.eq(self.start), self.done.eq(conv.done),
             self.outputs.eq(conv.outputs), self.terminated.eq(conv.terminated),
             self.progress.eq(conv.progress),

@@ -9,17 +9,18 @@ activation planes:
   each other (``chunk_first``/``chunk_last``), one beat each, carrying the chunk's INT8
   activations ``x`` and weights ``w`` (0 on unused lanes) and an opaque ``tag``. The
   chunks of different outputs do not interleave (one accumulator).
-* ``cfg``: the layer's policy, TRUNCATE budget and online delay (as :mod:`.pe`); static
-  while a layer runs and at least 2 cycles before its first beat (the TRUNCATE shift is a
-  register derived from it).
+* ``cfg``: the layer's policy, TRUNCATE budget and online delay, with the plane PE's
+  contract (:mod:`.pe`): it holds the layer's value from the handshake of the layer's
+  first beat until ``idle``; the constants are registered from it
+  (:func:`.pe_value.layer_constants`).
 * ``o``: one result per output, in order, tagged, with the value the policy defines
   (:func:`.pe_value.policy_value`; identical to the plane PE's). TRUNCATE ``p < 8`` keeps
   the top ``p`` activation planes: each activation is shifted right (arithmetic) by
   ``8 - p`` before the multiply, which is exactly the prefix ``A_{p-1}``.
-* ``stop``/``stop_seq``: always 0 (a bit-parallel PE has no data-dependent stop; RELU_END
+* ``stop``/``stop_seq``/``stop_slots``: always 0 (a bit-parallel PE has no data-dependent stop; RELU_END
   and SIGN_ONLY outputs cost all their beats). ``early`` is 0, ``planes`` is 1.
 
-Pipeline: operand registers (the TRUNCATE shift in front) -> product (DSP48E1 M register)
+Pipeline: operand registers -> TRUNCATE shift (registered) -> product (DSP48E1 M register)
 -> product (P register) -> the lane adder tree, registered every :data:`TREE_LEVELS` levels
 -> the output's accumulator over its chunks -> value into the result FIFO. One beat per
 cycle while ``i.ready`` (which depends only on the FIFO level).
@@ -31,8 +32,8 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...spec.engine import ACT_BITS, BP_TREE_LEVELS, Policy, bit_parallel_pe_latency
-from .pe import ACC_BITS, SEQ_BITS, pe_config_layout, pe_result_layout
-from .pe_value import policy_value
+from .pe import ACC_BITS, SEQ_BITS, SLOTS, pe_config_layout, pe_result_layout
+from .pe_value import layer_constants, policy_value
 
 __all__ = ["byte_beat_layout", "BytePE", "TREE_LEVELS", "pipeline_depth"]
 
@@ -71,7 +72,7 @@ class BytePE(wiring.Component):
 
     Members: ``i`` (``In(stream(byte_beat_layout(lanes, tag_bits)))``), ``cfg``
     (``In(pe_config_layout())``), ``o`` (``Out(stream(pe_result_layout(tag_bits)))``),
-    ``stop``/``stop_seq`` (always 0), ``idle``.
+    ``stop``/``stop_seq``/``stop_slots`` (always 0), ``idle``.
 
     Bad input: beats out of the chunk order give an unspecified value (never a hang).
     """
@@ -92,6 +93,7 @@ class BytePE(wiring.Component):
             "o": Out(stream.Signature(pe_result_layout(tag_bits))),
             "stop": Out(1),
             "stop_seq": Out(SEQ_BITS),
+            "stop_slots": Out(SLOTS),
             "idle": Out(1),
         })
 
@@ -107,10 +109,13 @@ class BytePE(wiring.Component):
         hs = Signal()
         m.d.comb += hs.eq(self.i.valid & self.i.ready)
 
-        # the TRUNCATE shift (8 - p for p < 8, else 0), a register of the layer's settings
+        k = layer_constants(m, cfg, ACC_BITS)
+        # the TRUNCATE shift (8 - p for p < 8, else 0), from the level-1 copy of cfg: the
+        # first beat's operands are shifted one cycle after its handshake
         tsh = Signal(range(B))
-        trunc = (cfg.policy == Policy.TRUNCATE) & (cfg.digits >= 1) & (cfg.digits < B)
-        m.d.sync += tsh.eq(Mux(trunc, B - cfg.digits[:4], 0))
+        c1 = k.c1
+        m.d.comb += tsh.eq(Mux((c1.policy == Policy.TRUNCATE) & (c1.digits >= 1) & (c1.digits < B),
+                               B - c1.digits[:4], 0))
 
         # flags travel beside the data: (valid, chunk_first, chunk_last, tag) per stage
         valids = []
@@ -123,17 +128,22 @@ class BytePE(wiring.Component):
             return v, cf, cl, tag
 
         flags = stage((hs, beat.chunk_first, beat.chunk_last, beat.tag), "s0")
+        x_in = [Signal(signed(8), name=f"x_in{j}", reset_less=True) for j in range(L)]
+        w_in = [Signal(signed(8), name=f"w_in{j}", reset_less=True) for j in range(L)]
+        m.d.sync += [x_in[j].eq(beat.x[j]) for j in range(L)]
+        m.d.sync += [w_in[j].eq(beat.w[j]) for j in range(L)]
+        flags = stage(flags, "sh")
         # operands (no reset: they pack into the DSP48E1's A/B registers)
-        x_r = [Signal(signed(8), name=f"x_r{k}", reset_less=True) for k in range(L)]
-        w_r = [Signal(signed(8), name=f"w_r{k}", reset_less=True) for k in range(L)]
-        m.d.sync += [x_r[k].eq(beat.x[k] >> tsh) for k in range(L)]
-        m.d.sync += [w_r[k].eq(beat.w[k]) for k in range(L)]
+        x_r = [Signal(signed(8), name=f"x_r{j}", reset_less=True) for j in range(L)]
+        w_r = [Signal(signed(8), name=f"w_r{j}", reset_less=True) for j in range(L)]
+        m.d.sync += [x_r[j].eq(x_in[j] >> tsh) for j in range(L)]
+        m.d.sync += [w_r[j].eq(w_in[j]) for j in range(L)]
         # product: M then P register of the DSP48E1
         attrs = {"use_dsp": "yes"}
-        prod_m = [Signal(signed(16), name=f"prod_m{k}", reset_less=True, attrs=attrs) for k in range(L)]
-        prod_p = [Signal(signed(16), name=f"prod_p{k}", reset_less=True) for k in range(L)]
-        m.d.sync += [prod_m[k].eq(x_r[k] * w_r[k]) for k in range(L)]
-        m.d.sync += [prod_p[k].eq(prod_m[k]) for k in range(L)]
+        prod_m = [Signal(signed(16), name=f"prod_m{j}", reset_less=True, attrs=attrs) for j in range(L)]
+        prod_p = [Signal(signed(16), name=f"prod_p{j}", reset_less=True) for j in range(L)]
+        m.d.sync += [prod_m[j].eq(x_r[j] * w_r[j]) for j in range(L)]
+        m.d.sync += [prod_p[j].eq(prod_m[j]) for j in range(L)]
         flags = stage(stage(flags, "s1"), "s2")
         # the lane tree, a register every TREE_LEVELS levels (and after the last)
         terms, level, st = prod_p, 0, 0
@@ -163,7 +173,7 @@ class BytePE(wiring.Component):
             m.d.sync += acc.eq(acc_next)
             with m.If(cl):
                 m.d.sync += [a_A.eq(acc_next), a_tag.eq(tag)]
-        value, term = policy_value(m, cfg, a_A, ACC_BITS)
+        value, term = policy_value(m, k, a_A, ACC_BITS)
         res = Signal(pe_result_layout(TB))
         r_v = Signal()
         m.d.sync += r_v.eq(a_v)
@@ -174,7 +184,7 @@ class BytePE(wiring.Component):
             results.w_data.eq(res.as_value()), results.w_en.eq(r_v),
             self.o.valid.eq(results.r_rdy), self.o.payload.eq(results.r_data),
             results.r_en.eq(self.o.ready),
-            self.stop.eq(0), self.stop_seq.eq(0),
+            self.stop.eq(0), self.stop_seq.eq(0), self.stop_slots.eq(0),
         ]
         # idle: nothing between the handshake and the FIFO
         busy = a_v | r_v

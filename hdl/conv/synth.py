@@ -21,7 +21,8 @@ from ...spec.engine import EngineConfig
 from ..soc.synth import Utilization, print_timing, timing_estimate
 from ..verilog import write_verilog
 
-__all__ = ["synthesize_engine", "engine_timing", "run_yosys_big_stack", "WASM_STACK_BYTES"]
+__all__ = ["synthesize_engine", "synthesize_pe", "engine_timing", "run_yosys_big_stack",
+           "WASM_STACK_BYTES"]
 
 #: the largest wasm stack the YoWASP runtime's wasmtime accepts (below its async stack)
 WASM_STACK_BYTES = (2 << 20) - (64 << 10)
@@ -64,6 +65,27 @@ def synthesize_engine(config: EngineConfig, workdir, *, top: str = "conv_engine"
     return Utilization.from_cells(top, stat["design"]["num_cells_by_type"])
 
 
+def synthesize_pe(config: EngineConfig, workdir, *, top: str = "plane_pe") -> Utilization:
+    """The conv core's PE alone (``PlanePE`` of ``config``'s lanes + bias lanes), by the same
+    route as :func:`synthesize_engine` (its ports are not timed: paths from the feeder's
+    registers and memories into the PE show only in the engine build)."""
+    from .conv_control import ConvControl, ConvGeometry
+    from .pe import PlanePE
+    g = ConvGeometry(config)
+    ctrl = ConvControl(g)
+    ctrl._MustUse__silence = True        # built only for its tag width
+    workdir = Path(workdir)
+    src = write_verilog(PlanePE(lanes=g.lanes + g.bias_lanes, tag_bits=ctrl.pe_tag_bits,
+                                late_lanes=g.bias_lanes), name=top, path=workdir / f"{top}.v")
+    script = (f"read_verilog {src.name}; synth_xilinx -family xc7 -noiopad -flatten -top {top}; "
+              f"tee -q -o stat.json stat -json; write_json netlist.json")
+    proc = run_yosys_big_stack(["-q", "-l", "yosys.log", "-p", script], workdir)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Yosys failed on {top} (exit {proc.returncode}); see {workdir / 'yosys.log'}")
+    stat = json.loads((workdir / "stat.json").read_text())
+    return Utilization.from_cells(top, stat["design"]["num_cells_by_type"])
+
+
 def engine_timing(workdir, *, top: str = "conv_engine") -> dict:
     """:func:`msdf_unet.hdl.soc.synth.timing_estimate` of the netlist
     :func:`synthesize_engine` left in ``workdir``."""
@@ -74,11 +96,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", help="EngineConfig JSON file (default: the default config)")
     ap.add_argument("--out", default="build/reports/engine", help="work directory")
+    ap.add_argument("--pe", action="store_true", help="the conv core's PE alone (about a minute)")
     a = ap.parse_args(argv)
     cfg = EngineConfig.from_json(Path(a.config).read_text()) if a.config else EngineConfig()
-    u = synthesize_engine(cfg, a.out)
+    top = "plane_pe" if a.pe else "conv_engine"
+    u = (synthesize_pe if a.pe else synthesize_engine)(cfg, a.out)
     d = u.to_dict()
-    d["timing_estimate"] = engine_timing(a.out)
+    d["timing_estimate"] = engine_timing(a.out, top=top)
     d["config"] = cfg.to_dict()
     (Path(a.out) / "utilization.json").write_text(json.dumps(d, indent=2))
     print(json.dumps({k: d[k] for k in ("LUT", "FF", "CARRY4", "DSP48E1", "BRAM36", "fits")}))

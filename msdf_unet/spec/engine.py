@@ -110,11 +110,11 @@ BP_TREE_LEVELS = 2
 
 def bit_parallel_pe_latency(lanes: int) -> int:
     """Cycles from a beat's handshake to its result in a bit-parallel PE's result FIFO
-    (``hdl/conv/pe_dsp.py``): operand, product (M and P) registers, the lane tree with a
-    register every :data:`BP_TREE_LEVELS` levels and after the last, the accumulator and
-    the value register."""
+    (``hdl/conv/pe_dsp.py``): input, shifted operand, product (M and P) registers, the lane
+    tree with a register every :data:`BP_TREE_LEVELS` levels and after the last, the
+    accumulator and the value register."""
     levels = max(0, (lanes - 1).bit_length())
-    return 3 + max(1, -(-levels // BP_TREE_LEVELS)) + 2
+    return 4 + max(1, -(-levels // BP_TREE_LEVELS)) + 2
 
 
 def beats_per_chunk(variant: str) -> int:

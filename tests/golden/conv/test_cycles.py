@@ -5,7 +5,8 @@ comparison itself is in sim/conv/test_engine.py (MSDF_TB_CYCLES)."""
 import numpy as np
 
 from msdf_unet.golden.arith import mma
-from msdf_unet.golden.conv.cycles import PYNQ_Z2, TESTBENCH, conv_planes, feed_cycles
+from msdf_unet.golden.conv.cycles import (PYNQ_Z2, SLOTS, STOP_LATENCY, TESTBENCH, conv_planes,
+                                          feed_cycles)
 from msdf_unet.spec.engine import Policy
 
 
@@ -40,7 +41,7 @@ def test_memory_models():
     assert PYNQ_Z2.read_latency > TESTBENCH.read_latency
 
 
-def _feeder_reference(need, nch, max_planes=8, slots=4, latency=4, stops=True):
+def _feeder_reference(need, nch, max_planes=8, slots=SLOTS, latency=STOP_LATENCY, stops=True):
     """Cycle by cycle, the feeder's rules of hdl/conv/conv_control.py (round-robin turns
     of one plane per slot, a stop visible ``latency`` cycles after the plane's last beat,
     a stop inside a turn starting the next output at once): cycles of one pixel."""
@@ -93,6 +94,7 @@ def test_feed_cycles_follow_the_feeder_schedule():
     for n, nch, p in ((5, 2, 8), (3, 1, 1), (6, 1, 2), (2, 3, 1)):
         assert feed_cycles(np.full((n, 1), p), nch, p, stops=False)[0] == \
             _feeder_reference([p] * n, nch, p, stops=False)
-    # one chunk, stops while 4 slots are busy: they cost nothing (cycles = planes consumed)
-    need = np.concatenate([rng.integers(1, 8, (4, 6)), np.full((4, 6), 8)])
+    # one chunk, stops while all slots are busy: they cost nothing (cycles = planes consumed)
+    assert STOP_LATENCY <= SLOTS
+    need = np.concatenate([rng.integers(1, 8, (SLOTS, 6)), np.full((SLOTS, 6), 8)])
     assert (feed_cycles(need, 1) == need.sum(0)).all()

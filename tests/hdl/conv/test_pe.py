@@ -1,7 +1,7 @@
 """PlanePE in the Amaranth simulator: random dot products over fan-ins wider than the PE,
 every policy, outputs interleaved over the PE's slots (results by tag), against the MMA
 golden model (``golden/arith/mma.evaluate_planes``) and exact integer arithmetic; END
-stops really skip the output's remaining beats, and with 4 slots busy round-robin no
+stops really skip the output's remaining beats, and with SLOTS slots busy round-robin no
 beat of a stopped output is sent at all."""
 import random
 
@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from msdf_unet.golden.arith import mma
 from msdf_unet.golden.arith.mma_operands import weight_bounds
-from msdf_unet.hdl.conv.pe import SLOTS, PlanePE
+from msdf_unet.hdl.conv.pe import SLOT_BITS, SLOTS, STOP_LATENCY, PlanePE
 from msdf_unet.spec.engine import ACT_BITS, Policy, online_delay
 
 B = ACT_BITS
@@ -84,7 +84,7 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
     """Feed ``cases`` round-robin over ``slots`` slots (a slot sends one plane, all its
     chunks, per turn, without waiting for decisions; a stop ends its output and the slot
     takes the next one). Returns (results by tag, counts)."""
-    dut = PlanePE(lanes=lanes, tag_bits=TAG_BITS)
+    dut = PlanePE(lanes=lanes, tag_bits=TAG_BITS, late_lanes=lanes // 3)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     got = {}
@@ -107,17 +107,18 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
             if nxt < len(cases):
                 gen[s] ^= 1
                 x, w = cases[nxt]
-                slot[s] = [nxt, planes_of(x, w, lanes, s | (gen[s] << 2), nxt, n_planes), 0]
+                slot[s] = [nxt, planes_of(x, w, lanes, s | (gen[s] << SLOT_BITS), nxt, n_planes), 0]
                 nxt += 1
 
         for s in range(slots):
             refill(s)
 
-        def on_stop(stop, sseq):
+        def on_stop(stop, sseq, slots_oh):
+            assert slots_oh == (1 << (sseq & ((1 << SLOT_BITS) - 1)) if stop else 0)
             if not stop:
                 return
-            s = sseq & 3
-            if slot[s] is not None and sseq == (s | (gen[s] << 2)):
+            s = sseq & ((1 << SLOT_BITS) - 1)
+            if slot[s] is not None and sseq == (s | (gen[s] << SLOT_BITS)):
                 _, pl, t = slot[s]
                 fed["skipped"] += sum(len(p) for p in pl[t:])
                 refill(s)
@@ -132,11 +133,12 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
             while k < len(pl[t]):
                 if rng.random() < idle:
                     ctx.set(dut.i.valid, 0)
-                    _, _, stop, sseq = await ctx.tick().sample(dut.stop, dut.stop_seq)
+                    _, _, stop, sseq, soh = await ctx.tick().sample(dut.stop, dut.stop_seq, dut.stop_slots)
                 else:
                     ctx.set(dut.i.valid, 1)
                     ctx.set(dut.i.payload, pl[t][k])
-                    _, _, ready, stop, sseq = await ctx.tick().sample(dut.i.ready, dut.stop, dut.stop_seq)
+                    _, _, ready, stop, sseq, soh = await ctx.tick().sample(dut.i.ready, dut.stop, dut.stop_seq,
+                                                                           dut.stop_slots)
                     if ready:
                         k += 1
                         fed["beats"] += 1
@@ -144,7 +146,7 @@ def run_pe(lanes, cases, policy, digits, F, rng, *, slots=SLOTS, idle=0.2, backp
                             fed["wasted"] += 1
                             fed["wasted_full"] += busy == slots
                 ctx.set(dut.i.valid, 0)
-                on_stop(stop, sseq)
+                on_stop(stop, sseq, soh)
                 if slot[s] is None or slot[s][0] != o:
                     break            # stopped: the rest of its plane and output are skipped
             else:
@@ -194,9 +196,9 @@ def test_pe_matches_golden(lanes, fan_in, bias_lanes, policy, slots):
 
 @pytest.mark.parametrize("policy", [Policy.RELU_END, Policy.SIGN_ONLY])
 def test_pe_interleaved_stops_are_free(policy):
-    """4 slots of one chunk, round-robin, no idle: a slot's next plane is sent exactly when
+    """SLOTS slots of one chunk, round-robin, no idle: a slot's next plane is sent exactly when
     the decision on its previous plane is out, so no beat of a stopped output is sent
-    while all 4 slots are busy (only the tail, with fewer outputs left, wastes beats)."""
+    while all slots are busy (only the tail, with fewer outputs left, wastes beats)."""
     rng = random.Random(int(policy))
     lanes, fan_in, bias_lanes = 16, 12, 3
     F = online_delay(fan_in + bias_lanes)
@@ -210,6 +212,15 @@ def test_pe_interleaved_stops_are_free(policy):
         assert got[n][0] == expected(x, w, policy, 0)[0]
 
 
+def test_cycle_model_constants_agree():
+    """golden/ restates the PE's timing (it never imports hdl/): the feeder's beat register
+    plus the PE's stop latency, and the slot count."""
+    from msdf_unet.golden.conv import cycles
+    assert cycles.SLOTS == SLOTS
+    assert cycles.STOP_LATENCY == STOP_LATENCY + 1
+    assert cycles.STOP_LATENCY <= cycles.SLOTS      # stops are free with all slots busy
+
+
 def test_pe_refuses_bad_parameters():
     with pytest.raises(ValueError, match="lanes"):
         PlanePE(lanes=0)
@@ -217,3 +228,5 @@ def test_pe_refuses_bad_parameters():
         PlanePE(lanes=4, tag_bits=0)
     with pytest.raises(ValueError, match="fifo_depth"):
         PlanePE(lanes=4, fifo_depth=2)
+    with pytest.raises(ValueError, match="late_lanes"):
+        PlanePE(lanes=4, late_lanes=5)

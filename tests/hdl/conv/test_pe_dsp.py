@@ -127,7 +127,7 @@ def test_byte_pe_full_rate():
 
 
 def test_byte_pe_depth_and_bad_parameters():
-    assert tree_stages(1) == 1 and tree_stages(86) == 4 and pipeline_depth(86) == 9
+    assert tree_stages(1) == 1 and tree_stages(86) == 4 and pipeline_depth(86) == 10
     with pytest.raises(ValueError, match="lanes"):
         BytePE(lanes=0)
     with pytest.raises(ValueError, match="tag_bits"):
