@@ -20,10 +20,11 @@ the compiled image with a real input in it: the middle test slice of the preset'
 (center-cropped to ``--input-hw`` when given). The frame runs the ``end`` policy
 (``frame_cycles``); the same image compiled with ``full`` gives ``end_saved_pct`` and the
 per-layer ``end_cycles_saved``. ``gops`` = 2 x MAC / frame time at 100 MHz. The default
-engine is :data:`~msdf_unet.host.engine_model.FIT_CONFIG` (3 cores x 72 lanes, the
-configuration that fits). ``--variant`` accepts the PE variants the engine RTL builds
-(:data:`msdf_unet.spec.engine.VARIANTS`: the MMA-style plane PE today; the others are
-refused, see docs/engine.md, "Missing").
+engine of each ``--variant`` (:data:`msdf_unet.spec.engine.VARIANTS`: ``mma``, the MSDF
+plane PE; ``bitparallel-dsp``, the bit-parallel DSP48 PE) is its configuration that fits
+(:data:`msdf_unet.spec.engine.FIT_CONFIGS`: 3 MSDF cores x 72 lanes; 2 DSP cores x 72
+lanes); ``--config`` gives one configuration for every variant (its arrays' variant
+replaced). A bit-parallel PE has no early termination: its END and FULL frames are equal.
 
 LUT/FF/BRAM/DSP come from the engine's Yosys run (``python -m msdf_unet.hdl.conv.synth``,
 about 10 minutes per core): ``--synth`` runs it into ``build/reports/engine-<digest16>/``;
@@ -189,6 +190,12 @@ def resources(config: E.EngineConfig, synth: bool = False) -> tuple[dict | None,
                   f"(run with --synth, ~10 min per core)")
 
 
+def _fit_note(cfg: E.EngineConfig) -> str:
+    a = cfg.arrays[0]
+    return (f"{a.kpbs} cores x {a.lanes} data lanes of {a.variant} (+{cfg.max_bias_lanes} bias "
+            f"lanes per PE; the configuration of this variant that fits the xc7z020, docs/engine.md)")
+
+
 def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | None = None,
                  end_digits: bool = True, input_hw=None, memory: str = "pynq-z2",
                  synth: bool = False) -> dict:
@@ -196,6 +203,7 @@ def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | Non
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, not {preset!r}")
     base = config or FIT_CONFIG
+    fit_configs = {} if config else E.FIT_CONFIGS
     program = _program(preset)
     input_hw = None if input_hw is None else tuple(int(v) for v in input_hw)
     codes = input_slice(program, preset, input_hw)
@@ -207,12 +215,14 @@ def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | Non
     ed = _end_digits(program, task=TASK[preset], input_hw=input_hw) if (end_digits and trained) else {}
     cache = {}
     for v in variants:
-        arrays = tuple(E.ArrayConfig(v, a.kpbs, a.lanes) for a in base.arrays)
-        cfg = E.EngineConfig(**{**base.__dict__, "arrays": arrays})
+        if v in fit_configs:
+            cfg = fit_configs[v]
+        else:
+            arrays = tuple(E.ArrayConfig(v, a.kpbs, a.lanes) for a in base.arrays)
+            cfg = E.EngineConfig(**{**base.__dict__, "arrays": arrays})
         img = compile_program(program, cfg, policy="end", input_hw=hw)
         rows = frame_rows(img)
-        # the cycle model depends on the cores and lanes only (one PE kind is generated)
-        key = tuple((a.kpbs, a.lanes) for a in arrays)
+        key = cfg.digest
         if key not in cache:
             cache[key] = frame_cycles(program, cfg, codes, input_hw=hw, memory=memory)
         cyc = cache[key]
@@ -233,7 +243,8 @@ def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | Non
         res, res_note = resources(cfg, synth)
         results.append({
             "variant": v, "preset": preset, "engine_config": cfg.to_dict(),
-            "engine": FIT_CONFIG_NOTE if config is None else "given by --config",
+            "engine": (FIT_CONFIG_NOTE if cfg == FIT_CONFIG else _fit_note(cfg)) if config is None
+            else "given by --config",
             "weights": f"trained ({TASK[preset]})" if trained else "random",
             "bias_lanes_max": max(l.bias_lanes for l in program.conv_layers()),
             "engine_config_digest": cfg.digest, "image_bytes": img.mem_size,

@@ -38,6 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from ...spec import engine as E
 from ..arith import mma
@@ -55,8 +57,12 @@ SLOTS = 5
 #: PE pipeline (5 stages) + requantizer (8 stages) + output-row write enable after a row's
 #: last beat
 DRAIN = 15
-#: the plane writer's 8 cycles + the bank-full flag after a pixel's last element
+#: the plane writer's 8 cycles + the bank-full flag after a pixel's last element (a
+#: bit-parallel PE's window writer: 1 cycle instead of 8, ``beats_per_chunk``)
 BUILD_TAIL = 10
+#: the MSDF plane PE's cycles from a beat to its result in the FIFO (``hdl/conv/pe.py``);
+#: a bit-parallel PE's DRAIN differs by its own latency (``spec.engine.bit_parallel_pe_latency``)
+PLANE_PE_LATENCY = 5
 
 
 @dataclass(frozen=True)
@@ -93,27 +99,35 @@ def conv_planes(x: np.ndarray, w: np.ndarray, bias_w: np.ndarray, bias_x: np.nda
     ``x [cin, H, W]`` with weights ``w [cout, cin, k, k]`` (zero padding ``k // 2``)."""
     cin, h, wd = x.shape
     cout, _, k, _ = w.shape
-    p = k // 2
-    xp = np.pad(x.astype(np.int64), ((0, 0), (p, p), (p, p)))
-    cols = np.stack([xp[:, ky:ky + h, kx:kx + wd] for ky in range(k) for kx in range(k)], axis=1)
-    cols = cols.reshape(cin * k * k, h * wd)
     B = E.ACT_BITS
     full = np.full((cout, h * wd), B, np.int64)
     if policy == E.Policy.FULL:
         return full.reshape(cout, h, wd)
     if policy == E.Policy.TRUNCATE:
         return np.full((cout, h, wd), min(digits, B), np.int64)
-    d = mma.plane_digits(cols.T, B, True).astype(np.int64)            # [B, HW, fan]
-    wm = w.reshape(cout, -1).astype(np.int64)
-    P = np.einsum("thf,of->toh", d, wm)
-    allw = np.concatenate([wm, bias_w.astype(np.int64)], axis=1)
-    if bias_w.shape[1]:
+    # every plane sum and every bound term is a convolution of a 0/1 image with the
+    # weights: float32 is exact (|sums| <= 127 * fan-in < 2**24, asserted)
+    assert cin * k * k * E.MAX_WEIGHT < 2 ** 24
+    u = torch.from_numpy(np.asarray(x, np.int64) & 0xFF)               # codes as unsigned
+    wm = np.asarray(w, np.int64)
+    wt = torch.from_numpy(wm.astype(np.float32))
+    wplus = torch.from_numpy(np.maximum(wm, 0).astype(np.float32))
+    shifts = torch.arange(B - 1, -1, -1)[:, None, None, None]         # plane t: bit 7 - t
+    bitp = ((u[None] >> shifts) & 1).to(torch.float32)                   # [B, cin, h, w]
+    bitp[0] = -bitp[0]                                                   # the sign plane
+    lows = ((1 << (B - 1 - torch.arange(B))) - 1)[:, None, None, None]
+    restp = ((u[None] & lows) != 0).to(torch.float32)                     # [B, cin, h, w]
+    P = F.conv2d(bitp, wt, padding=k // 2).reshape(B, cout, h * wd).to(torch.int64).numpy()
+    wrest = F.conv2d(restp, wplus, padding=k // 2).reshape(B, cout, h * wd).to(torch.int64).numpy()
+    bw = np.asarray(bias_w, np.int64)
+    allw = np.concatenate([wm.reshape(cout, -1), bw], axis=1)
+    if bw.shape[1]:
         bd = mma.plane_digits(bias_x, B, True).astype(np.int64)      # [B, cout, nb]
-        P += (bd * bias_w[None]).sum(-1)[:, :, None]
-    wpos, wneg = (b[:, None] for b in weight_bounds(allw))
-    u = cols & 0xFF                                                    # codes as unsigned
-    bu = bias_x.astype(np.int64) & 0xFF
-    wplus, bplus = np.maximum(wm, 0), np.maximum(bias_w.astype(np.int64), 0)
+        P += (bd * bw[None]).sum(-1)[:, :, None]
+        bu = np.asarray(bias_x, np.int64) & 0xFF
+        low_b = (1 << (B - 1 - np.arange(B)))[:, None, None] - 1
+        wrest += (np.maximum(bw, 0)[None] * ((bu[None] & low_b) != 0)).sum(-1)[:, :, None]
+    _, wneg = (b[:, None] for b in weight_bounds(allw))
     A = np.zeros((cout, h * wd), np.int64)
     planes = full.copy()
     done = np.zeros((cout, h * wd), bool)
@@ -121,10 +135,7 @@ def conv_planes(x: np.ndarray, w: np.ndarray, bias_w: np.ndarray, bias_x: np.nda
         A = 2 * A + P[t]
         r = B - 1 - t
         # positive weights of the lanes whose bits below plane t are not all zero
-        low = (1 << r) - 1
-        wrest = wplus @ ((u & low) != 0).astype(np.int64) + \
-            (bplus * ((bu & low) != 0)).sum(-1)[:, None]
-        stop = A * 2 ** r + wrest * (2 ** r - 1) < 0
+        stop = A * 2 ** r + wrest[t] * (2 ** r - 1) < 0
         if policy == E.Policy.SIGN_ONLY:
             stop |= A * 2 ** r + wneg * (2 ** r - 1) > 0
         new = stop & ~done
@@ -278,9 +289,21 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
     nb = d["bias_lanes"]
     bw = recs[:, lay["bias_w"][0]:lay["bias_w"][0] + nb].view(np.int8)
     bx = recs[:, lay["bias_x"][0]:lay["bias_x"][0] + nb].view(np.int8)
-    planes = conv_planes(x, wts, bw, bx, d["policy"], d["digits"])      # [cout, h, w]
-    max_planes = min(d["digits"], E.ACT_BITS) if d["policy"] == E.Policy.TRUNCATE else E.ACT_BITS
-    may_stop = d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY)
+    variant = config.arrays[0].variant
+    beats = E.beats_per_chunk(variant)
+    if variant in E.BIT_PARALLEL_VARIANTS:
+        # whole activations: one beat per chunk of every output, whatever the policy
+        planes = np.ones((cout, h, w), np.int64)
+        max_planes, may_stop = 1, False
+    else:
+        planes = conv_planes(x, wts, bw, bx, d["policy"], d["digits"])      # [cout, h, w]
+        max_planes = min(d["digits"], E.ACT_BITS) if d["policy"] == E.Policy.TRUNCATE else E.ACT_BITS
+        may_stop = d["policy"] in (E.Policy.RELU_END, E.Policy.SIGN_ONLY)
+    # the builder's next pixel after a bit-parallel window write: the element stage and the
+    # one-cycle write (the plane writer's 8 cycles + 2 for the plane PE; measured on the RTL)
+    build_tail = BUILD_TAIL if beats == E.ACT_BITS else beats + 1
+    drain = DRAIN + (E.bit_parallel_pe_latency(L + config.max_bias_lanes) - PLANE_PE_LATENCY
+                     if variant in E.BIT_PARALLEL_VARIANTS else 0)
     # each core computes its share [j*q, min(cout, (j+1)*q)) of the output channels on
     # its own; the command lasts as long as the slowest core (memory contention between
     # cores is not modelled)
@@ -322,11 +345,11 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
                 f_ends = []
                 for xi in range(w):
                     b_start = max(b_end, f_ends[xi - 2] if xi >= 2 else 0)
-                    b_end = b_start + build + BUILD_TAIL
+                    b_end = b_start + build + build_tail
                     f_start = max(b_end, f_end)
                     f_end = f_start + int(fb[xi])
                     f_ends.append(f_end)
-                total += f_end + DRAIN + 2
+                total += f_end + drain + 2
                 compute += int(fb.sum())
                 wc = n * (rw_out + 1) + 1
                 total += wc

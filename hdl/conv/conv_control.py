@@ -6,10 +6,11 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...spec.engine import ACT_BITS, HEAD_ELEM_BYTES, MAX_WEIGHT, Policy
+from ...spec.engine import ACT_BITS, BIT_PARALLEL_VARIANTS, HEAD_ELEM_BYTES, MAX_WEIGHT, Policy, beats_per_chunk
 from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
 from .layout import record_offsets
 from .pe import SEQ_BITS, SLOT_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
+from .pe_dsp import byte_beat_layout
 from .requant import requant_in_layout, requant_out_layout
 from .sequencer import bit_length, job_layout
 
@@ -40,6 +41,14 @@ class ConvGeometry:
     def __init__(self, config, *, lanes: int | None = None):
         lanes = config.lanes if lanes is None else lanes  # EngineConfig validates the multiple of 3
         self.lanes = lanes
+        #: the PE kind: the MSDF plane PE (a window chunk is stored as ``ACT_BITS`` plane
+        #: words of ``2 * lanes`` bits: plane bits and ``rest`` flags) or a bit-parallel PE
+        #: (one word of ``8 * lanes`` bits: the bytes)
+        self.variant = config.arrays[0].variant
+        self.bit_parallel = self.variant in BIT_PARALLEL_VARIANTS
+        #: window words (and PE beats) per chunk of an output that runs to the end
+        self.beats = beats_per_chunk(self.variant)
+        self.win_bits = (8 if self.bit_parallel else 2) * lanes
         self.bias_lanes = config.max_bias_lanes
         self.weight_rows = config.weight_buffer_bytes // lanes
         chunks = -(-config.max_fan_in // lanes)
@@ -94,7 +103,7 @@ class ConvControl(wiring.Component):
         L, NB = g.lanes, g.bias_lanes
         self.par_shape = param_layout(NB)
         aw = lambda depth: max(1, (depth - 1).bit_length())  # noqa: E731
-        self.win_depth = 2 * 8 * g.window_chunks
+        self.win_depth = 2 * g.beats * g.window_chunks
         #: the PE's result tag: the output's channel in the group and its output row's
         #: first word; the requantizer's 16-bit tag carries the result's byte address
         self.o_bits, self.ob_bits = aw(g.param_depth), aw(g.out_words)
@@ -110,8 +119,8 @@ class ConvControl(wiring.Component):
             "lb0_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
             "lb1_w": In(memory.WritePort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
             "lb1_r": In(memory.ReadPort.Signature(addr_width=aw(g.line_bank_words), shape=64)),
-            "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=2 * L)),
-            "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=2 * L)),
+            "win_w": In(memory.WritePort.Signature(addr_width=aw(self.win_depth), shape=g.win_bits)),
+            "win_r": In(memory.ReadPort.Signature(addr_width=aw(self.win_depth), shape=g.win_bits)),
             "wgt_w": In(memory.WritePort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
             "wgt_r": In(memory.ReadPort.Signature(addr_width=aw(g.weight_rows), shape=8 * L)),
             "par_w": In(memory.WritePort.Signature(addr_width=aw(g.param_depth), shape=self.par_shape)),
@@ -119,7 +128,8 @@ class ConvControl(wiring.Component):
             "par_coll_addr": Out(aw(g.param_depth)), "par_coll_data": In(self.par_shape),
             "ob_w": In(memory.WritePort.Signature(addr_width=aw(g.out_words), shape=64, granularity=8)),
             "ob_r": In(memory.ReadPort.Signature(addr_width=aw(g.out_words), shape=64)),
-            "pe_i": Out(stream.Signature(beat_layout(L + NB, self.pe_tag_bits))),
+            "pe_i": Out(stream.Signature((byte_beat_layout if g.bit_parallel else beat_layout)(
+                L + NB, self.pe_tag_bits))),
             "pe_cfg": Out(pe_config_layout()),
             "pe_o": In(stream.Signature(pe_result_layout(self.pe_tag_bits))),
             "pe_stop": In(1), "pe_stop_seq": In(SEQ_BITS), "pe_stop_slots": In(SLOTS),
@@ -559,17 +569,21 @@ class ConvControl(wiring.Component):
                     if t < ACT_BITS - 1:
                         m.d.comb += rest_bits.eq(Cat(*[pw_word[8 * j:8 * j + ACT_BITS - 1 - t].any()
                                                        for j in range(L)]))
-        m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_t, pw_bank)),
-                     self.win_w.data.eq(Cat(plane_bits, rest_bits)),
-                     self.win_w.en.eq(pw_busy)]
+        if g.bit_parallel:
+            # a bit-parallel PE takes the bytes: one window word per chunk
+            m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_bank)), self.win_w.data.eq(pw_word)]
+        else:
+            m.d.comb += [self.win_w.addr.eq(Cat(pw_chunk, pw_t, pw_bank)),
+                         self.win_w.data.eq(Cat(plane_bits, rest_bits))]
+        m.d.comb += self.win_w.en.eq(pw_busy)
         with m.If(pw_busy):
             m.d.sync += pw_t.eq(pw_t + 1)
-            with m.If(pw_t == ACT_BITS - 1):
+            with m.If(pw_t == g.beats - 1):
                 m.d.sync += pw_busy.eq(0)
                 with m.If(pw_last):
                     m.d.comb += set_full.eq(Mux(pw_bank, 0b10, 0b01))
         pixel_built = Signal()
-        m.d.comb += pixel_built.eq(pw_busy & (pw_t == ACT_BITS - 1) & pw_last)
+        m.d.comb += pixel_built.eq(pw_busy & (pw_t == g.beats - 1) & pw_last)
         with m.If(row_go):
             m.d.sync += [b_act.eq(1), bx.eq(0), build_done.eq(0), b_c.eq(0), b_ky.eq(0),
                          c0.eq(c0_row), cbw.eq(c0_row >> 3), cbw1.eq((c0_row >> 3) + 1),
@@ -596,8 +610,11 @@ class ConvControl(wiring.Component):
         fx = Signal(16)
         fb = Signal()
         planes = Signal(4)
-        m.d.comb += planes.eq(Mux((cmd.policy == Policy.TRUNCATE) & (cmd.digits < ACT_BITS),
-                                  cmd.digits, ACT_BITS))
+        if g.bit_parallel:
+            m.d.comb += planes.eq(1)        # one beat per chunk, every policy
+        else:
+            m.d.comb += planes.eq(Mux((cmd.policy == Policy.TRUNCATE) & (cmd.digits < ACT_BITS),
+                                      cmd.digits, ACT_BITS))
         OB = self.ob_bits
         nx_o = Signal(range(g.param_depth + 1))     # the pixel's next output to start
         nx_wb = Signal(range(g.weight_rows + 1))    # its first weight row
@@ -659,7 +676,8 @@ class ConvControl(wiring.Component):
                      sel_gen.eq(s_gen.bit_select(pick, 1) ^ new), sel_c.eq(Mux(new, 0, fc))]
         f_issue = Signal()
         m.d.comb += f_issue.eq(f_act & full.bit_select(fb, 1) & adv & have)
-        m.d.comb += [self.win_r.addr.eq(Cat(sel_c, sel_t, fb)), self.win_r.en.eq(f_issue),
+        m.d.comb += [self.win_r.addr.eq(Cat(sel_c, fb) if g.bit_parallel else Cat(sel_c, sel_t, fb)),
+                     self.win_r.en.eq(f_issue),
                      self.wgt_r.addr.eq(sel_wr), self.wgt_r.en.eq(f_issue)]
         plane_end = Signal()
         m.d.comb += plane_end.eq(sel_c == nch - 1)
@@ -731,13 +749,18 @@ class ConvControl(wiring.Component):
         bias_rest = Cat(*[(pf.bias_x[j] & low).any() & q_bias[j] for j in range(NB)])
         beat = self.pe_i.payload
         m.d.comb += [
-            self.pe_i.valid.eq(q_v),
-            beat.bits.eq(Cat(self.win_r.data[:L], bias_bits)),
-            beat.rest.eq(Cat(self.win_r.data[L:], bias_rest)),
-            beat.plane.eq(q_t), beat.chunk_first.eq(q_c_first), beat.chunk_last.eq(q_c_last),
-            beat.seq.eq(q_seq), beat.wneg.eq(pf.wneg),
+            self.pe_i.valid.eq(q_v), beat.chunk_first.eq(q_c_first), beat.chunk_last.eq(q_c_last),
             beat.tag.eq(Cat(q_o[:self.o_bits], q_ob)),
         ]
+        if g.bit_parallel:
+            bias_bytes = Cat(*[Mux(q_bias[j], pf.bias_x[j], 0) for j in range(NB)])
+            m.d.comb += beat.x.as_value().eq(Cat(self.win_r.data, bias_bytes))
+        else:
+            m.d.comb += [
+                beat.bits.eq(Cat(self.win_r.data[:L], bias_bits)),
+                beat.rest.eq(Cat(self.win_r.data[L:], bias_rest)),
+                beat.plane.eq(q_t), beat.seq.eq(q_seq), beat.wneg.eq(pf.wneg),
+            ]
         for j in range(L):
             m.d.comb += beat.w[j].eq(self.wgt_r.data[8 * j:8 * j + 8])
         for j in range(NB):

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..bus.axi_master import transfer_port
 from .conv_control import ConvControl, ConvGeometry
 from .pe import PlanePE
+from .pe_dsp import BytePE
 from .requant import Requantizer
 from .sequencer import job_layout
 
@@ -35,12 +36,16 @@ class ConvCore(wiring.Component):
         m = Module()
         g = self.geometry
         m.submodules.ctrl = conv = ConvControl(g, core=self.core, cores=self.cores)
-        m.submodules.pe = pe = PlanePE(lanes=g.lanes + g.bias_lanes, tag_bits=conv.pe_tag_bits,
-                                         late_lanes=g.bias_lanes)
+        if g.bit_parallel:
+            pe = BytePE(lanes=g.lanes + g.bias_lanes, tag_bits=conv.pe_tag_bits)
+        else:
+            pe = PlanePE(lanes=g.lanes + g.bias_lanes, tag_bits=conv.pe_tag_bits,
+                         late_lanes=g.bias_lanes)
+        m.submodules.pe = pe
         m.submodules.rq = rq = Requantizer()
         m.submodules.lb0 = lb0 = memory.Memory(shape=64, depth=g.line_bank_words, init=[])
         m.submodules.lb1 = lb1 = memory.Memory(shape=64, depth=g.line_bank_words, init=[])
-        m.submodules.win = win = memory.Memory(shape=2 * g.lanes, depth=conv.win_depth, init=[])
+        m.submodules.win = win = memory.Memory(shape=g.win_bits, depth=conv.win_depth, init=[])
         m.submodules.wgt = wgt = memory.Memory(shape=8 * g.lanes, depth=g.weight_rows, init=[])
         m.submodules.par = par = memory.Memory(shape=conv.par_shape, depth=g.param_depth, init=[])
         m.submodules.ob = ob = memory.Memory(shape=64, depth=g.out_words, init=[])

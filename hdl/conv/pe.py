@@ -79,6 +79,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...spec.engine import ACT_BITS, Policy
 from ..arith.tree import tree_sum
+from .pe_value import layer_constants, policy_value
 
 __all__ = ["beat_layout", "pe_config_layout", "pe_result_layout", "PlanePE", "ACC_BITS",
            "BOUND_BITS", "PIPELINE_RESULTS", "SLOTS", "SLOT_BITS", "SEQ_BITS", "STOP_LATENCY",
@@ -220,34 +221,9 @@ class PlanePE(wiring.Component):
         m.d.comb += hs.eq(self.i.valid & self.i.ready)
 
         # ---------------- the layer's constants, registered from cfg -----------------------
-        # cfg is sampled every cycle; what the stages need is derived over three more register
-        # levels (c1 -> c2 -> c3 -> c4), each used no earlier than it is ready for the beat
-        # handshaked when cfg was sampled (stage C uses c2, D c2, E c4): the ``cfg`` contract in :class:`PlanePE`
-        c1 = Signal(pe_config_layout())
-        m.d.sync += c1.eq(self.cfg)
-        relu, sign, trunc = Signal(), Signal(), Signal()
-        tmask = Signal(B)             # tmask[t]: TRUNCATE stops after plane t (t + 1 == p)
-        T2, p2 = Signal(6), Signal(6)
-        F2 = Signal(5)
-        m.d.sync += [relu.eq(c1.policy == Policy.RELU_END), sign.eq(c1.policy == Policy.SIGN_ONLY),
-                     trunc.eq(c1.policy == Policy.TRUNCATE),
-                     tmask.eq(Cat(*[c1.digits == t + 1 for t in range(B)])),
-                     T2.eq(B + c1.online_delay), F2.eq(c1.online_delay),
-                     # digits outside [1, T] run as p = T
-                     p2.eq(Mux((c1.digits >= 1) & (c1.digits <= B + c1.online_delay),
-                               c1.digits, B + c1.online_delay))]
-        # TRUNCATE: Z_p = floor((A' + 2**(F-1)) / 2**F) * 2**(T-p), A' = A_{p-1} (p <= B) or
-        # A_{B-1} * 2**(p-B); for p > B that is A rounded (half up) to a multiple of 2**(T-p).
-        # Both are ((A + half) & ~(2**sh - 1)) << ls with sh = F, ls = B - p (p <= B) or
-        # sh = T - p, ls = 0 (p > B), half = 2**(sh-1) (0 when sh = 0).
-        sh3, ls3 = Signal(6), Signal(3)
-        term_t = Signal()             # TRUNCATE's terminated flag: p < T
-        m.d.sync += [sh3.eq(Mux(p2 <= B, F2, T2 - p2)), ls3.eq(Mux(p2 <= B, B - p2, 0)),
-                     term_t.eq(p2 < T2)]
-        half4 = Signal(ACC_BITS + 1)
-        keep4 = Signal(ACC_BITS + 1)  # ~(2**sh - 1)
-        m.d.sync += [half4.eq(Mux(sh3 == 0, 0, Const(1, ACC_BITS + 1) << (sh3 - 1)[:6])),
-                     keep4.eq(Const(-1, signed(ACC_BITS + 1)).as_unsigned() << sh3)]
+        # (stage C uses the level-2 constants, D level 2, E level 4: the ``cfg`` contract)
+        lk = layer_constants(m, self.cfg, ACC_BITS)
+        relu, sign, trunc, tmask = lk.relu, lk.sign, lk.trunc, lk.tmask
 
         # ---------------- stage A: lane contributions, summed in groups of GROUP lanes -------
         # (plane 0's weight -2**(B-1) is applied to the plane sum in stage C)
@@ -398,19 +374,7 @@ class PlanePE(wiring.Component):
                          s3_tag.eq(s2_tag)]
 
         # ---------------- stage E: the policy's value -> result FIFO -------------------------
-        rounded = Signal(ACC_BITS + 1)
-        m.d.comb += rounded.eq((s3_A.as_unsigned() + half4)[:ACC_BITS + 1] & keep4)
-        value = Signal(signed(ACC_BITS))
-        with m.If(relu):
-            m.d.comb += value.eq(Mux(s3_A < 0, 0, s3_A))
-        with m.Elif(sign):
-            m.d.comb += value.eq(Mux(s3_A < 0, -1, Mux(s3_A == 0, 0, 1)))
-        with m.Elif(trunc):
-            m.d.comb += value.eq(rounded << ls3)
-        with m.Else():
-            m.d.comb += value.eq(s3_A)
-        term = Signal()
-        m.d.comb += term.eq((relu & (s3_A < 0)) | (sign & (s3_A != 0)) | (trunc & term_t))
+        value, term = policy_value(m, lk, s3_A, ACC_BITS)
         res = Signal(pe_result_layout(TB))
         m.d.comb += [
             res.value.eq(value), res.early.eq(s3_early), res.planes.eq(s3_planes),

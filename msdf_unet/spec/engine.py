@@ -63,7 +63,8 @@ __all__ = [
     "encode_status", "decode_status", "row_stride", "plane_stride", "tensor_bytes",
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
-    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "LANES_MULTIPLE",
+    "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "FIT_CONFIGS", "LANES_MULTIPLE", "BIT_PARALLEL_VARIANTS",
+    "beats_per_chunk", "BP_TREE_LEVELS", "bit_parallel_pe_latency",
 ]
 
 #: version of the compiled image format (host/compiler.py) and of this contract
@@ -91,10 +92,37 @@ DESCRIPTOR_WORDS = 16
 DESCRIPTOR_BYTES = 4 * DESCRIPTOR_WORDS
 STATUS_BYTES = 32
 
-#: PE variants the engine RTL builds today (``hdl/conv/pe.py``: the MMA-style plane PE).
-#: A subset of :data:`msdf_unet.spec.arith.VARIANTS`; the others are refused, never built
-#: silently as this one (docs/engine.md, "Missing").
-VARIANTS = ("mma",)
+#: PE variants the engine RTL builds (a subset of :data:`msdf_unet.spec.arith.VARIANTS`;
+#: the others are refused, never built silently as one of these): ``mma``, the MSDF plane
+#: PE (``hdl/conv/pe.py``: activation planes MSB first, exact END); ``bitparallel-dsp``, the
+#: bit-parallel PE (``hdl/conv/pe_dsp.py``: whole INT8 activations, one DSP48E1 multiplier
+#: per lane, no early termination).
+VARIANTS = ("mma", "bitparallel-dsp")
+
+#: the variants whose PE takes whole activations (one beat per chunk of an output) instead
+#: of activation planes (one beat per plane and chunk)
+BIT_PARALLEL_VARIANTS = ("bitparallel-dsp",)
+
+
+#: adder-tree levels between two registers of a bit-parallel PE's lane tree
+BP_TREE_LEVELS = 2
+
+
+def bit_parallel_pe_latency(lanes: int) -> int:
+    """Cycles from a beat's handshake to its result in a bit-parallel PE's result FIFO
+    (``hdl/conv/pe_dsp.py``): input, shifted operand, product (M and P) registers, the lane
+    tree with a register every :data:`BP_TREE_LEVELS` levels and after the last, the
+    accumulator and the value register."""
+    levels = max(0, (lanes - 1).bit_length())
+    return 4 + max(1, -(-levels // BP_TREE_LEVELS)) + 2
+
+
+def beats_per_chunk(variant: str) -> int:
+    """Beats one chunk of an output costs when it runs to the end: ``ACT_BITS`` planes for
+    the MSDF plane PE, 1 for a bit-parallel PE."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+    return 1 if variant in BIT_PARALLEL_VARIANTS else ACT_BITS
 
 #: ``ArrayConfig.lanes`` is a multiple of this (a 3x3 window row never straddles a chunk)
 LANES_MULTIPLE = 3
@@ -360,6 +388,15 @@ class EngineConfig:
 #: derives the number from the shipped programs), so every shipped program runs as trained.
 #: Declared here once; everything else imports it.
 BOARD_CONFIG = EngineConfig(arrays=(ArrayConfig("mma", 3, 72),), max_bias_lanes=14)
+
+#: The best configuration of each engine variant that fits the xc7z020 by Yosys (the frame
+#: benchmark's default per ``--variant``; docs/engine.md "Resources"): the MSDF plane PE is
+#: :data:`BOARD_CONFIG`; the bit-parallel PE is bounded by the DSP48E1 (one per lane, bias
+#: lanes included: 2 x (72 + 14) = 172 of 220).
+FIT_CONFIGS = {
+    "mma": BOARD_CONFIG,
+    "bitparallel-dsp": EngineConfig(arrays=(ArrayConfig("bitparallel-dsp", 2, 72),), max_bias_lanes=14),
+}
 
 
 class DescriptorError(ValueError):

@@ -1,5 +1,7 @@
 """pytest entry: the convolution engine top on Verilator (and Icarus) against the golden
 models (cocotb testbench :mod:`msdf_unet.sim.conv.tb_engine`)."""
+import dataclasses
+
 import pytest
 
 from msdf_unet.hdl.conv.engine import ConvEngine
@@ -22,8 +24,21 @@ EDGE2 = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=2, lanes=72),), max
 EDGE3 = EngineConfig(arrays=(ArrayConfig(variant="mma", kpbs=3, lanes=72),), max_bias_lanes=5,
                      max_fan_in=1024, max_width=256, max_height=256, max_channels=256)
 
+#: the same engines with the bit-parallel DSP48 PE (``hdl/conv/pe_dsp.py``)
+SMALL_DSP = dataclasses.replace(SMALL, arrays=(ArrayConfig(variant="bitparallel-dsp", kpbs=2, lanes=12),))
+EDGE_DSP = dataclasses.replace(EDGE, arrays=(ArrayConfig(variant="bitparallel-dsp", kpbs=1, lanes=72),))
+
 CASES = [
     pytest.param("verilator", SMALL, {}, id="verilator-small"),
+    # the bit-parallel PE: every layer type and policy bit-exact (2 cores, several chunks),
+    # the whole mri_edge program on a 16x16 crop with the cycle model per layer (measured:
+    # within 2% but the first layer -2.7%, down.1.conv1 -2.8% and the head +2.4%: the short
+    # layers of this PE show a ~120-cycle per-layer constant the model does not have)
+    pytest.param("verilator", SMALL_DSP, {}, id="verilator-small-dsp"),
+    pytest.param("verilator", EDGE_DSP, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
+                                         "MSDF_TB_POLICY": "end", "MSDF_TB_CYCLES": "1",
+                                         "MSDF_TB_CYCLE_TOL": "0.03"},
+                 id="verilator-mri-16x16-dsp"),
     # Icarus (Verilog-2005 mode, see sim/toolchain.ICARUS_FLAGS): registers and every error
     # path (a conv, pool and upsample commands, AXI errors, watchdog) in the default run
     # (~5 s of simulation); the bit-exact layers too in `slow` (~2 min of simulation)

@@ -68,6 +68,26 @@ def test_paper_frame(tmp_path):
         assert "resources_note" in r
 
 
+def test_bit_parallel_variant_frame(tmp_path):
+    """``--variant bitparallel-dsp``: its own fit configuration (spec.engine.FIT_CONFIGS),
+    the cycle model of that engine, no early termination (END = FULL)."""
+    out = tmp_path / "f.json"
+    assert cli.main(["bench", "frame", "--preset", "edge", "--variant", "mma", "bitparallel-dsp",
+                     "--input-hw", "16", "16", "--no-end", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    mma, dsp = rep["results"]
+    cfg = E.FIT_CONFIGS["bitparallel-dsp"]
+    assert (mma["variant"], dsp["variant"]) == ("mma", "bitparallel-dsp")
+    assert mma["engine_config"] == FIT_CONFIG.to_dict() and dsp["engine_config"] == cfg.to_dict()
+    program = bench_frame._program("edge")
+    codes = bench_frame.input_slice(program, "edge", (16, 16))
+    img = compile_program(program, cfg, policy="end", input_hw=(16, 16))
+    write_input(img, codes)
+    want = sum(c.cycles for c in C.image_cycles(img.memory, cfg, img.cmd_offset, C.PYNQ_Z2))
+    assert dsp["frame_cycles"] == dsp["frame_cycles_full"] == want
+    assert dsp["end_saved_pct"] == 0.0 and mma["end_saved_pct"] > 0
+
+
 def test_testbench_memory_is_faster(tmp_path):
     program = bench_frame._program("paper")
     codes = bench_frame.input_slice(program, "paper", HW)

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from msdf_unet.golden.arith import mma
+from msdf_unet.spec import arith as spec_arith
 from msdf_unet.spec import engine as E
 
 
@@ -34,9 +35,16 @@ def test_config_refuses_what_the_rtl_does_not_build():
     silently as the MMA engine; the fan-in stays within the PE's 32-bit accumulator."""
     with pytest.raises(E.EngineConfigError, match="one array"):
         E.EngineConfig(arrays=(E.ArrayConfig("mma", 8, 72), E.ArrayConfig("mma", 4, 36)))
-    for v in ("msdf-v2", "bitserial", "bitparallel-dsp"):
+    for v in ("msdf-v2", "bitserial", "bitparallel-lut"):
         with pytest.raises(E.EngineConfigError, match="variant"):
             E.ArrayConfig(v, 4, 36)
+    assert set(E.VARIANTS) <= set(spec_arith.VARIANTS)
+    assert [E.beats_per_chunk(v) for v in E.VARIANTS] == [E.ACT_BITS, 1]
+    with pytest.raises(ValueError, match="variant"):
+        E.beats_per_chunk("bitserial")
+    # the variants' fit configurations: the MSDF one is the board's
+    assert E.FIT_CONFIGS["mma"] == E.BOARD_CONFIG and set(E.FIT_CONFIGS) == set(E.VARIANTS)
+    assert all(c.arrays[0].variant == v for v, c in E.FIT_CONFIGS.items())
     worst = E.MAX_FAN_IN_LIMIT * E.MAX_WEIGHT * 128  # every lane at its extreme
     assert worst < 2 ** 31 <= (E.MAX_FAN_IN_LIMIT + 1) * E.MAX_WEIGHT * 128
     E.EngineConfig(max_fan_in=E.MAX_FAN_IN_LIMIT)
