@@ -64,9 +64,10 @@ class ConvControl(wiring.Component):
     Work order of a CONV job (plane-major inside each output, see :mod:`.pe`):
 
     * for each group of output channels that fits the weight/parameter/output buffers
-      (``n`` channels): one read transfer of their ``n`` channel records, parsed one
-      byte per cycle into weight rows (``lanes`` weights per row, ``ceil(fan/lanes)`` rows
-      per channel) and one parameter entry per channel;
+      (``n`` channels): one read transfer of their ``n`` channel records, parsed into
+      weight rows (``lanes`` weights per row, ``ceil(fan/lanes)`` rows per channel;
+      ``gcd(lanes, 8)`` weight bytes per cycle) and one parameter entry per channel (the
+      bias lanes one byte, the 4-byte fields one field per cycle);
     * for each output row ``y``: read the input rows it needs that the line buffer
       (``k+1`` row slots per input channel) does not hold, one transfer per (row, channel);
     * for each pixel ``x``: the *builder* gathers the window ``x[c, y+ky-p, x+kx-p]`` in
