@@ -12,7 +12,9 @@ Phases of a CONV command (one conv core):
 
 * command overhead: descriptor fetch (8 beats after ``read_latency``), check, status
   record write (4 beats, response after ``write_latency``);
-* per output-channel group: parse of the channel records, one byte per cycle;
+* per output-channel group: parse of the channel records (:func:`record_parse_cycles`:
+  ``gcd(lanes, 8)`` weight bytes per cycle, the bias lanes one byte per cycle, the 4-byte
+  fields one per cycle);
 * per output row: line-buffer fill (``cin`` transfers of ``ceil(W/8)`` beats per new
   input row), then the pixel pipeline: the builder takes ``cin*k`` cycles (+ the plane
   writer's 9-cycle tail) per pixel, the feeder the cycles of its slot schedule
@@ -35,6 +37,7 @@ the tests compare this model with the RTL.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +49,7 @@ from ..arith import mma
 from ..arith.mma_operands import weight_bounds
 
 __all__ = ["MemoryModel", "PYNQ_Z2", "TESTBENCH", "CommandCycles", "conv_planes", "command_cycles",
-           "image_cycles", "feed_cycles", "STOP_LATENCY", "SLOTS"]
+           "image_cycles", "feed_cycles", "record_parse_cycles", "STOP_LATENCY", "SLOTS"]
 
 #: cycles from the beat that decides an output's stop to the feeder seeing ``stop``
 #: (the feeder's beat register + ``hdl/conv/pe.STOP_LATENCY``: group sums, chunk sum, plane
@@ -244,6 +247,20 @@ def feed_cycles(planes: np.ndarray, nch: int, max_planes: int = E.ACT_BITS,
     return dur
 
 
+def record_parse_cycles(fan: int, bias_lanes: int, lanes: int) -> int:
+    """Cycles the conv core's parser spends on one channel record of fan-in ``fan`` and
+    ``bias_lanes`` bias lanes for a PE of ``lanes`` data lanes (``hdl/conv/conv_control.py``,
+    "parameter load"): FAST, ``G = gcd(lanes, 8)`` weight bytes per cycle for the
+    ``fan // G`` whole groups; BYTE, one byte per cycle up to the first 4-byte field (the
+    ``fan % G`` last weight bytes, the bias lanes, the alignment bytes); WORD, one 4-byte
+    field (or the record's padding word) per cycle."""
+    lay, rec = E.channel_record_layout(fan, 1, bias_lanes)   # the layout depends on fan only
+    g = math.gcd(lanes, 8)
+    first_word = min(off for off, dt, _ in lay.values() if dt == "int32")
+    fast = fan // g
+    return fast + (first_word - g * fast) + (rec - first_word) // 4
+
+
 def _transfers(n_transfers: int, beats: int, mem: MemoryModel) -> int:
     """Cycles to receive ``n_transfers`` read transfers of ``beats`` beats, issued back to
     back (bursts are served one after the other by the memory)."""
@@ -312,6 +329,7 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
     rw_out = -(-wbytes // 8)
     cores = config.arrays[0].kpbs
     q = -(-cout // cores)
+    rp = record_parse_cycles(fan, nb, L)
     build = c * (3 if k == 3 else 1)
 
     def core_time(lo, hi):
@@ -327,7 +345,7 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
         for t0, n in groups:
             feed = feed_cycles(planes[t0:t0 + n].reshape(n, h * w), nch, max_planes,
                                may_stop).reshape(h, w)            # feeder cycles per pixel
-            load = n + 2 + memory.read_latency + n * rec + 2
+            load = n + 2 + memory.read_latency + n * rp + 2
             total += load
             memory_c += load
             loaded = 0
@@ -357,7 +375,7 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
         return total, compute, memory_c, groups
 
     per_core = [core_time(j * q, min(cout, (j + 1) * q)) for j in range(cores)]
-    span, memory_c = _cores_span(per_core, rec)
+    span, memory_c = _cores_span(per_core, rp)
     compute = max(pc[1] for pc in per_core)
     total = overhead + 4 + nch + q + 1 + span
     total += memory.write_latency + 2
@@ -365,16 +383,17 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
                          control=int(total) - compute - memory_c)
 
 
-def _cores_span(per_core, rec: int) -> tuple[int, int]:
+def _cores_span(per_core, rp: int) -> tuple[int, int]:
     """``(cycles, memory cycles)`` of several cores' work on one conv command, from each
-    core's ``(cycles, compute, memory, groups)`` as if it ran alone (``rec``: bytes of one
-    channel record).
+    core's ``(cycles, compute, memory, groups)`` as if it ran alone (``rp``: parse cycles
+    of one channel record, :func:`record_parse_cycles`).
 
     The cores run the same rows at the same time, each on its own buffers, behind one AXI
     master (``hdl/bus/transfer_arbiter``: transfers granted in turn, read data returned
-    in order). A parameter load is one read transfer parsed one byte per cycle (8 cycles
-    per beat): while a core parses, the read data of every later transfer waits behind
-    it, so the cores' parameter loads run one after the other (``n * rec`` cycles each).
+    in order). A parameter load is one read transfer parsed at ``rp`` cycles per record
+    (slower than the memory's beat per cycle outside the weights): while a core parses,
+    the read data of every later transfer waits behind it, so the cores' parameter loads
+    run one after the other (``n * rp`` cycles each).
     Line fills and output rows move at one beat per cycle and interleave with the other
     cores' pixel pipelines at no extra cost; everything else overlaps. A core never
     finishes before it would alone. One core: its own cycles. Checked against the RTL
@@ -383,7 +402,7 @@ def _cores_span(per_core, rec: int) -> tuple[int, int]:
     if len(per_core) == 1:
         t, _, mc, _ = per_core[0]
         return t, mc
-    parse = [sum(n * rec for _, n in groups) for *_, groups in per_core]
+    parse = [sum(n * rp for _, n in groups) for *_, groups in per_core]
     alone = max(t for t, *_ in per_core)
     span = max(alone, max(t - p for (t, *_), p in zip(per_core, parse)) + sum(parse))
     busy = max(t - mc for t, _, mc, _ in per_core)

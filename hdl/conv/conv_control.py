@@ -2,11 +2,14 @@
 result collection and output rows (see :class:`ConvControl`)."""
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+import math
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...spec.engine import ACT_BITS, BIT_PARALLEL_VARIANTS, HEAD_ELEM_BYTES, MAX_WEIGHT, Policy, beats_per_chunk
+from ...spec.engine import (ACT_BITS, BIT_PARALLEL_VARIANTS, CHANNEL_RECORD, HEAD_ELEM_BYTES, MAX_WEIGHT,
+                            Policy, beats_per_chunk)
 from ..bus.axi_master import TRANSFER_BEATS_BITS, transfer_port
 from .layout import record_offsets
 from .pe import SEQ_BITS, SLOT_BITS, SLOTS, beat_layout, pe_config_layout, pe_result_layout
@@ -71,9 +74,10 @@ class ConvControl(wiring.Component):
     Work order of a CONV job (plane-major inside each output, see :mod:`.pe`):
 
     * for each group of output channels that fits the weight/parameter/output buffers
-      (``n`` channels): one read transfer of their ``n`` channel records, parsed one
-      byte per cycle into weight rows (``lanes`` weights per row, ``ceil(fan/lanes)`` rows
-      per channel) and one parameter entry per channel;
+      (``n`` channels): one read transfer of their ``n`` channel records, parsed into
+      weight rows (``lanes`` weights per row, ``ceil(fan/lanes)`` rows per channel;
+      ``gcd(lanes, 8)`` weight bytes per cycle) and one parameter entry per channel (the
+      bias lanes one byte, the 4-byte fields one field per cycle);
     * for each output row ``y``: read the input rows it needs that the line buffer
       (``k+1`` row slots per input channel) does not hold, one transfer per (row, channel);
     * for each pixel ``x``: the *builder* gathers the window ``x[c, y+ky-p, x+kx-p]`` in
@@ -192,16 +196,29 @@ class ConvControl(wiring.Component):
             m.d.comb += s.eq(Mux(sl[1], slot_stride << 1, 0) + Mux(sl[0], slot_stride, 0))
             return s
 
-        # ---------------- parameter load: byte parser ---------------------------------------
-        # Every decision of the parser comes from a register or one narrow comparison (no
-        # adder before a compare, no barrel shift): down counters of the record's weight
-        # bytes and bytes, a one-hot weight lane, and the field offsets registered in INIT2.
+        # ---------------- parameter load: record parser ------------------------------------
+        # A record (8-byte aligned, so it starts a beat) is parsed in three modes, each a
+        # registered flag: FAST, G = gcd(lanes, 8) weight bytes per cycle into G lanes of
+        # the row (a one-hot lane group: lane l takes byte l % G, no crossbar; rows end on a
+        # group, G divides lanes) while G or more weight bytes are left; BYTE, one byte per
+        # cycle (the fan % G last weight bytes, the bias lanes, the padding before the
+        # 4-byte fields); WORD, one 4-byte field per cycle (mult, shift, wpos, wneg and the
+        # record's padding word), a one-hot field index, the record ending on its last word.
+        # Every decision comes from a register or one narrow comparison with a constant (no
+        # adder before a compare, no barrel shift): down counters of the weight bytes and
+        # of the bytes before the first 4-byte field, the registered field offsets.
+        G = math.gcd(L, 8)
+        rec_names = [r[0] for r in CHANNEL_RECORD]
+        WORDS = rec_names[rec_names.index("mult"):]            # the 4-byte fields, in order
         pj = Signal(range(g.param_depth + 1))      # channel being parsed
         pj_left = Signal(range(g.param_depth + 1)) # records still to parse, this one included
         pos = Signal(24)                            # byte position in its record
         wleft = Signal(20)                          # weight bytes of the record still to come
-        rleft = Signal(24)                          # bytes of the record still to come
-        r_last, pj_last = Signal(), Signal()        # rleft == 1, pj_left == 1 (registered)
+        tleft = Signal(24)                          # bytes before the record's first 4-byte field
+        m_fast, m_word = Signal(), Signal()         # the mode (BYTE: neither)
+        fan_ge_g = Signal()                         # fan >= G: a record starts in FAST
+        wi = Signal(len(WORDS) + 1, init=1)         # one-hot WORD index (the last: padding)
+        pj_last = Signal()                          # pj_left == 1 (registered)
         sh = Signal(64)                             # bytes of the current beat
         sh_n = Signal(4)                            # bytes left in sh
         wword = Signal(8 * L)
@@ -209,46 +226,74 @@ class ConvControl(wiring.Component):
         wrow = Signal(range(g.weight_rows + 1))     # weight row being filled
         par = Signal(self.par_shape)
         commit = Signal()
-        byte = sh[:8]
+        byte, word = sh[:8], sh[:32]
         parse = Signal()
         parse_done = Signal()
-        m.d.comb += parse.eq(sh_n != 0)
-        offr = {name: Signal(24, name=f"off_{name}")
-                for name in ("bias_w", "bias_x", "mult", "shift", "wpos", "wneg")}
-        rel = {name: Signal(24, name=f"rel_{name}") for name in offr}
-        m.d.comb += [rel[name].eq(pos - offr[name]) for name in offr]
+        offr = {name: Signal(24, name=f"off_{name}") for name in ("bias_w", "bias_x", "mult")}
+        # the record ends on a padding word when its 4-byte fields end off a beat boundary
+        pad_word = Signal()
+        m.d.comb += pad_word.eq(offr["mult"][2] ^ (len(WORDS) % 2))
+        r_end = Signal()                            # the record's last word (in WORD)
+        beat_end = Signal()                         # this cycle takes the beat's last bytes
+        m.d.comb += [
+            parse.eq(sh_n != 0),
+            r_end.eq(m_word & Mux(pad_word, wi[len(WORDS)], wi[len(WORDS) - 1])),
+            beat_end.eq(Mux(m_fast, sh_n == G, Mux(m_word, sh_n == 4, sh_n == 1))),
+        ]
+        rel = {name: Signal(24, name=f"rel_{name}") for name in ("bias_w", "bias_x")}
+        m.d.comb += [rel[name].eq(pos - offr[name]) for name in rel]
         m.d.comb += [self.wgt_w.addr.eq(wrow), self.wgt_w.data.eq(wword),
                      self.par_w.addr.eq(pj - 1), self.par_w.data.eq(par)]
         with m.If(parse):
-            m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1), pos.eq(pos + 1), rleft.eq(rleft - 1),
-                         r_last.eq(rleft == 2)]
-            with m.If(wleft != 0):
-                # the byte lands in its lane; the row is written on its last lane
-                m.d.sync += wleft.eq(wleft - 1)
+            with m.If(m_fast):
+                m.d.sync += [sh.eq(sh >> (8 * G)), sh_n.eq(sh_n - G), pos.eq(pos + G),
+                             tleft.eq(tleft - G)]
+            with m.Elif(m_word):
+                m.d.sync += [sh.eq(sh >> 32), sh_n.eq(sh_n - 4)]
+            with m.Else():
+                m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1), pos.eq(pos + 1),
+                             tleft.eq(tleft - 1)]
+            # weights: FAST writes lanes l of the group wl_oh[l - l % G] with byte l % G,
+            # BYTE lane wl_oh[l] with byte 0; a row is written on its last lane
+            with m.If(m_fast | (~m_word & (wleft != 0))):
+                src = [byte] + [Mux(m_fast, sh.word_select(i, 8), byte) for i in range(1, G)]
                 wnext = Signal(8 * L)
-                m.d.comb += wnext.eq(Cat(*[Mux(wl_oh[j], byte, wword[8 * j:8 * j + 8]) for j in range(L)]))
-                with m.If(wl_oh[L - 1] | (wleft == 1)):
+                m.d.comb += wnext.eq(Cat(*[Mux(Mux(m_fast, wl_oh[j - j % G], wl_oh[j]), src[j % G],
+                                               wword[8 * j:8 * j + 8]) for j in range(L)]))
+                m.d.sync += wleft.eq(wleft - Mux(m_fast, G, 1))
+                with m.If(Mux(m_fast, wl_oh[L - G] | (wleft == G), wl_oh[L - 1] | (wleft == 1))):
                     m.d.comb += [self.wgt_w.en.eq(1), self.wgt_w.data.eq(wnext)]
                     m.d.sync += [wword.eq(0), wl_oh.eq(1), wrow.eq(wrow + 1)]
                 with m.Else():
-                    m.d.sync += [wword.eq(wnext), wl_oh.eq(Cat(0, wl_oh[:-1]))]
-            for j in range(NB):
-                with m.If((j < nbl) & (rel["bias_w"] == j)):
-                    m.d.sync += par.bias_w[j].eq(byte)
-                with m.If((j < nbl) & (rel["bias_x"] == j)):
-                    m.d.sync += par.bias_x[j].eq(byte)
-            for name in ("mult", "wpos", "wneg"):
-                lo = self.par_shape[name].offset
-                for b in range(4):
-                    with m.If(rel[name] == b):
-                        m.d.sync += par.as_value()[lo + 8 * b:lo + 8 * b + 8].eq(byte)
-            with m.If(rel["shift"] == 0):
-                m.d.sync += par.shift.eq(byte[:6])
-            with m.If(r_last):
-                # the record's last byte: its entry is written next cycle, complete
-                m.d.sync += [pos.eq(0), pj.eq(pj + 1), commit.eq(1), pj_left.eq(pj_left - 1),
-                             rleft.eq(rec), wleft.eq(fan), r_last.eq(rec == 1), pj_last.eq(pj_left == 2)]
-                m.d.comb += parse_done.eq(pj_last)
+                    m.d.sync += [wword.eq(wnext),
+                                 wl_oh.eq(Mux(m_fast, Cat(Const(0, G), wl_oh[:-G]), Cat(0, wl_oh[:-1])))]
+            with m.If(~m_fast & ~m_word):
+                for j in range(NB):
+                    with m.If((j < nbl) & (rel["bias_w"] == j)):
+                        m.d.sync += par.bias_w[j].eq(byte)
+                    with m.If((j < nbl) & (rel["bias_x"] == j)):
+                        m.d.sync += par.bias_x[j].eq(byte)
+            # mode changes: FAST -> BYTE/WORD after the last whole group of weights, BYTE ->
+            # WORD at the first 4-byte field (tleft reaches 0), WORD -> FAST/BYTE at the
+            # next record
+            with m.If(m_fast):
+                with m.If(wleft < 2 * G):
+                    m.d.sync += [m_fast.eq(0), m_word.eq(tleft == G)]
+            with m.Elif(~m_word):
+                with m.If(tleft == 1):
+                    m.d.sync += m_word.eq(1)
+            with m.Else():
+                for k, name in enumerate(WORDS):
+                    with m.If(wi[k]):
+                        f = Value.cast(getattr(par, name))
+                        m.d.sync += f.eq(word[:len(f)])
+                m.d.sync += wi.eq(Cat(0, wi[:-1]))
+                with m.If(r_end):
+                    # the record's last word: its entry is written next cycle, complete
+                    m.d.sync += [pos.eq(0), pj.eq(pj + 1), commit.eq(1), pj_left.eq(pj_left - 1),
+                                 wleft.eq(fan), tleft.eq(offr["mult"]), wi.eq(1), m_word.eq(0),
+                                 m_fast.eq(fan_ge_g), pj_last.eq(pj_left == 2)]
+                    m.d.comb += parse_done.eq(pj_last)
         with m.If(commit):
             m.d.comb += self.par_w.en.eq(1)
             m.d.sync += [commit.eq(0), par.eq(0)]
@@ -346,9 +391,9 @@ class ConvControl(wiring.Component):
                 m.d.sync += lt127.eq((lanes_total << 7) - lanes_total)
                 m.next = "INIT3"
             with m.State("INIT3"):
-                tail, rec_tail = record_offsets(fan, nbl, start=("mult", offr["mult"]))
+                _, rec_tail = record_offsets(fan, nbl, start=("mult", offr["mult"]))
                 m.d.sync += [rw_out_m1.eq(rw_out - 1), rec.eq(rec_tail), F.eq(bit_length(m, lt127, plus=1))]
-                m.d.sync += [offr[name].eq(tail[name][0]) for name in ("shift", "wpos", "wneg")]
+                m.d.sync += fan_ge_g.eq(fan >= G)
                 # nch = ceil(fan / lanes) by counting (at most max_fan_in / lanes cycles)
                 with m.If(cnt < fan):
                     m.d.sync += [cnt.eq(cnt + L), nch.eq(nch + 1)]
@@ -379,15 +424,15 @@ class ConvControl(wiring.Component):
                                  nrec.eq(nrec + rec)]
                 with m.Else():
                     m.d.sync += [pj.eq(0), pos.eq(0), wrow.eq(0), wl_oh.eq(1), wword.eq(0), par.eq(0), rd_v.eq(1),
-                                 pj_left.eq(n), rleft.eq(rec), wleft.eq(fan), r_last.eq(rec == 1),
-                                 pj_last.eq(n == 1), rd_l.eq(0)]
+                                 pj_left.eq(n), wleft.eq(fan), tleft.eq(offr["mult"]), wi.eq(1),
+                                 m_fast.eq(fan_ge_g), m_word.eq(0), pj_last.eq(n == 1), rd_l.eq(0)]
                     m.next = "LOADP"
             with m.State("LOADP"):
                 with m.If(rd.ready):
                     m.d.sync += rd_v.eq(0)
                     m.next = "LOADP_DATA"
             with m.State("LOADP_DATA"):
-                m.d.comb += rdd.ready.eq(~parse | ((sh_n == 1) & ~parse_done))
+                m.d.comb += rdd.ready.eq(~parse | (beat_end & ~parse_done))
                 with m.If(rdd.valid & rdd.ready):
                     m.d.sync += [sh.eq(rdd.payload.data), sh_n.eq(8)]
                 with m.If(parse_done):

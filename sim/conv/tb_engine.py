@@ -152,6 +152,63 @@ async def test_layers_every_policy(dut):
 
 
 @cocotb.test()
+async def test_record_alignments(dut):
+    """Channel records of every alignment the parameter parser meets, bit-exact: fan-ins
+    below, at and above the parser's group of ``gcd(lanes, 8)`` bytes and the PE width
+    (several weight rows per channel), every residue of the fan-in mod 8, 0 .. the most
+    bias lanes, 4-byte fields on and off a beat boundary (a record padding word),
+    requantization multipliers using all 4 bytes (FULL and RELU_END convs), and ``wneg``
+    (SIGN_ONLY heads: the stop decisions, counted in ``terminated``). Small outputs, many
+    channels: the parameter load is most of each command, so the cycle model's load term
+    is checked too (deterministic memory, logged per command)."""
+    from msdf_unet.golden.conv.cycles import TESTBENCH, image_cycles
+    rng = np.random.default_rng(SEED + 7)
+    tb = TB(dut, pause=0.0, latency=(0, 0), monitor=False)
+    await tb.reset()
+    img = Image(size=MEM_BYTES)
+    L, NB = CONFIG.lanes, CONFIG.max_bias_lanes
+    h, w, cout = 2, 3, 12
+    # (cin, k, bias lanes, head): fan-ins 1..9, 16 (1x1), 9, 18, 45, 72, 153, lanes + 9 (3x3)
+    shapes = [(1, 1, 0, 0), (2, 1, 1, 0), (3, 1, 2, 0), (4, 1, 0, 0), (5, 1, NB, 0), (6, 1, 3, 0),
+              (7, 1, 0, 0), (8, 1, 0, 0), (9, 1, 1, 0), (16, 1, 2, 0), (1, 3, NB, 0), (2, 3, 4, 0),
+              (5, 3, 0, 0), (8, 3, 0, 0), (17, 3, NB, 0), (L // 9 + 1, 3, 1, 0),
+              (5, 1, 3, 1), (16, 1, 0, 1), (3, 1, NB, 1)]
+    checks = []
+    for i, (cin, k, nb, head) in enumerate(shapes):
+        fan, nb = cin * k * k, min(nb, NB)
+        if fan > CONFIG.max_fan_in or cin > CONFIG.max_channels:
+            continue
+        x = rand_codes(rng, (cin, h, w))
+        x_off = img.tensor(cin, h, w, data=x)
+        if head:
+            pol, co = Policy.SIGN_ONLY, 1
+            layer = ConvLayer.random(rng, cin, co, k, nb, relu=False, head=True)
+        else:
+            pol, co = (Policy.FULL, Policy.RELU_END)[i % 2], cout
+            layer = ConvLayer.random(rng, cin, co, k, nb, relu=True)
+            # multipliers of 29-30 bits, the shift keeping the codes in range
+            layer.mult = rng.integers(1 << 29, 1 << 30, co)
+            layer.shift = np.full(co, 29 + int(np.log2(np.sqrt(fan) * 127 * 74)) - 6)
+        eb = 4 if head else 1
+        y_off = img.tensor(co, h, w, eb)
+        j = img.conv(layer, x_off, y_off, cin, h, w, pol)
+        checks.append((j, (fan, nb, pol.name), y_off, eb, conv_expected(x, layer, pol)))
+    img.end()
+    predicted = image_cycles(bytearray(img.mem), CONFIG, img.cmd_offset, TESTBENCH)
+    status, error, _ = await tb.run(img)
+    assert status["error"] == 0, error
+    data = tb.mem.read(0, MEM_BYTES)
+    for j, what, off, eb, (exp, term) in checks:
+        got = read_tensor(data, off, exp.shape, eb)
+        assert np.array_equal(got, exp), (j, what, got, exp)
+        assert eb == 4 or 0 < np.count_nonzero(exp) < exp.size, (what, exp)   # neither all 0 nor none
+        st = tb.status_record(img, j)
+        assert st["terminated"] == term, (what, st, term)
+        dut._log.info("fan %3d, %2d bias lanes, %-9s: rtl %6d cycles, model %6d (%+.2f%%)", *what,
+                      st["cycles"], predicted[j].cycles, 100 * (predicted[j].cycles - st["cycles"]) / st["cycles"])
+
+
+@cocotb.test()
 async def test_errors(dut):
     """Malformed commands and memory errors stop the list with the right code; never a hang."""
     rng = np.random.default_rng(SEED + 1)

@@ -51,6 +51,10 @@ CASES = [
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
                                      "MSDF_TB_POLICY": "end", "MSDF_TB_CYCLES": "1"},
                  id="verilator-mri-16x16-end-cycles"),
+    # the parameter parser at 8 bytes per cycle (72 lanes; SMALL's 12 lanes: 4 per cycle):
+    # records of every alignment (the same Verilog model as the case above)
+    pytest.param("verilator", EDGE, {"_testcases": ["test_record_alignments"]},
+                 id="verilator-edge-records"),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "32x16",
                                      "MSDF_TB_POLICY": "full", "MSDF_TB_CYCLES": "1"},
                  id="verilator-mri-32x16-full-cycles", marks=pytest.mark.slow),

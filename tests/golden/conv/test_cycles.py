@@ -5,8 +5,10 @@ comparison itself is in sim/conv/test_engine.py (MSDF_TB_CYCLES)."""
 import numpy as np
 
 from msdf_unet.golden.arith import mma
+from msdf_unet.golden.conv import cycles as C
 from msdf_unet.golden.conv.cycles import (PYNQ_Z2, SLOTS, STOP_LATENCY, TESTBENCH, conv_planes,
                                           feed_cycles)
+from msdf_unet.spec import engine as E
 from msdf_unet.spec.engine import Policy
 
 
@@ -98,3 +100,34 @@ def test_feed_cycles_follow_the_feeder_schedule():
     assert STOP_LATENCY <= SLOTS
     need = np.concatenate([rng.integers(1, 8, (SLOTS, 6)), np.full((SLOTS, 6), 8)])
     assert (feed_cycles(need, 1) == need.sum(0)).all()
+
+
+def _parse_walk(fan, nb, lanes):
+    """The parser's cycles on one record, walked byte by byte from the record layout (FAST:
+    a group of gcd(lanes, 8) weight bytes while one is left, BYTE: one byte, WORD: 4 bytes
+    from the first int32 field on)."""
+    import math
+    lay, rec = E.channel_record_layout(fan, 1, nb)
+    g = math.gcd(lanes, 8)
+    first_word = min(off for off, dt, _ in lay.values() if dt == "int32")
+    pos = cycles = 0
+    while pos < rec:
+        if pos >= first_word:
+            step = 4
+        elif pos + g <= fan and pos % g == 0:
+            step = g
+        else:
+            step = 1
+        pos += step
+        cycles += 1
+    assert pos == rec
+    return cycles
+
+
+def test_record_parse_cycles():
+    for lanes in (9, 12, 18, 72):
+        for fan in (1, 2, 3, 7, 8, 9, 12, 16, 27, 45, 72, 81, 1158, 3456):
+            for nb in range(0, 15):
+                assert C.record_parse_cycles(fan, nb, lanes) == _parse_walk(fan, nb, lanes), (fan, nb, lanes)
+    # 72 lanes, 8 bytes per cycle: fan 144 + 3 bias lanes (168-byte record) in 30 cycles
+    assert C.record_parse_cycles(144, 3, 72) == 144 // 8 + 6 + 2 + 4

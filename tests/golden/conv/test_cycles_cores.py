@@ -14,17 +14,17 @@ def test_one_core_is_its_own_time():
 
 
 def test_parameter_loads_queue_and_the_rest_overlaps():
-    rec, n = 40, 4
-    parse = n * rec                                    # one byte per cycle
+    rp, n = 40, 4
+    parse = n * rp                                     # rp parse cycles per record
     alone = (1000, 500, 300, [(0, n)])
-    span, mem = C._cores_span([alone, alone], rec)
+    span, mem = C._cores_span([alone, alone], rp)
     # the second core's parse waits for the first one's; everything else overlaps
     assert span == 1000 + parse
     busy = 1000 - 300
     assert mem == span - busy
     # never faster than the slowest core alone, never slower than every transfer in a row
     slow = (1500, 900, 100, [(4, 1)])
-    span, _ = C._cores_span([alone, slow], rec)
+    span, _ = C._cores_span([alone, slow], rp)
     assert 1500 <= span <= max(1000 - 300, 1500 - 100) + 300 + 100
 
 
