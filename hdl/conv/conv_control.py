@@ -59,14 +59,20 @@ class ConvGeometry:
 class ConvControl(wiring.Component):
     """The control of one conv core (a leaf: every FSM of the core lives here).
 
-    Work order of a CONV job (plane-major inside each output, see :mod:`.pe`):
+    Core ``core`` of ``cores`` computes every output channel of its band of output rows
+    ``[core*qr, min(H, (core+1)*qr))``, ``qr = ceil(H / cores)`` (counted in SPLIT,
+    ``qr + 1`` cycles); a core whose band is empty (``H < cores``) finishes at once. The
+    cores share nothing but the memory master: each loads every channel record and the
+    input rows of its band (``p`` halo rows above and below included). Work order of a
+    CONV job (plane-major inside each output, see :mod:`.pe`):
 
     * for each group of output channels that fits the weight/parameter/output buffers
       (``n`` channels): one read transfer of their ``n`` channel records, parsed one
       byte per cycle into weight rows (``lanes`` weights per row, ``ceil(fan/lanes)`` rows
       per channel) and one parameter entry per channel;
-    * for each output row ``y``: read the input rows it needs that the line buffer
-      (``k+1`` row slots per input channel) does not hold, one transfer per (row, channel);
+    * for each output row ``y`` of the band: read the input rows it needs that the line
+      buffer (``k+1`` row slots per input channel, row ``r`` in slot ``r mod (k+1)``) does
+      not hold, one transfer per (row, channel);
     * for each pixel ``x``: the *builder* gathers the window ``x[c, y+ky-p, x+kx-p]`` in
       ``(c, ky, kx)`` order (the ``k`` bytes of one ``(c, ky)`` per cycle from two
       line-buffer banks, zero outside the image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
@@ -164,9 +170,11 @@ class ConvControl(wiring.Component):
 
         # ---------------- counters shared by the phases -------------------------------------
         t0 = Signal(16)            # first output channel of the group
-        q = Signal(16)             # output channels per core
-        qc, qc1 = Signal(17), Signal(17)   # q * core, q * (core + 1)
-        ch_hi = Signal(17)         # end of this core's channels
+        qr = Signal(16)            # output rows per core
+        qc, qc1 = Signal(17), Signal(17)   # qr * core, qr * (core + 1)
+        y0, y1 = Signal(16), Signal(17)    # this core's output rows [y0, y1)
+        r0 = Signal(16)            # the band's first input row: max(y0 - p, 0)
+        ch_hi = Signal(17)         # end of the output channels (0: the band is empty)
         n = Signal(range(g.param_depth + 1))   # channels in the group
         y = Signal(16)
         next_row = Signal(17)      # first input row not in the line buffer
@@ -288,8 +296,9 @@ class ConvControl(wiring.Component):
 
         # Products of registers, computed every cycle, each one DSP48E1 registered twice (Yosys
         # packs MREG and PREG): valid two cycles after their operands. H, W, CIN, rs_in, rw_in
-        # are set in INIT1, rs_out in INIT2, t0 in SPLIT/ROWS (then GROUP and at least two FIT
-        # cycles pass before LOADP reads p_addr), n in FIT.
+        # are set in INIT1, rs_out in INIT2, y0/r0 in SPLIT, t0 in INIT1/ROWS (then GROUP and at
+        # least two FIT cycles pass before LOADP reads p_addr; the band's addresses are read
+        # when LOADP_DATA ends), n in FIT.
         def product(a, b, width, name):
             p_m, p_ = Signal(width, name=f"{name}_m"), Signal(width, name=name)
             m.d.sync += [p_m.eq(a * b), p_.eq(p_m)]
@@ -301,6 +310,11 @@ class ConvControl(wiring.Component):
         t0_plane = product(t0, plane_out, 32, "t0_plane")
         n_w = product(n, W, 24, "n_w")
         m.d.sync += [p_addr.eq(job.param_addr + t0_rec), grp_out.eq(job.out_addr + t0_plane)]
+        # the core's band: its first output row of channel t0, its first input row (channel 0)
+        y0_out = product(y0, rs_out, 32, "y0_out")
+        r0_in = product(r0, rs_in, 32, "r0_in")
+        band_out, band_in = Signal(32), Signal(32)
+        m.d.sync += [band_out.eq(grp_out + y0_out), band_in.eq(job.in_addr + r0_in)]
 
         # ---------------- main FSM ---------------------------------------------------------
         cnt = Signal(24)
@@ -343,16 +357,19 @@ class ConvControl(wiring.Component):
                 with m.If(cnt < fan):
                     m.d.sync += [cnt.eq(cnt + L), nch.eq(nch + 1)]
                 with m.Else():
-                    m.d.sync += [cnt.eq(0), q.eq(0), qc.eq(0), qc1.eq(0)]
+                    m.d.sync += [cnt.eq(0), qr.eq(0), qc.eq(0), qc1.eq(0)]
                     m.next = "SPLIT"
             with m.State("SPLIT"):
-                # this core's output channels: [core*q, min(cout, (core+1)*q)), q = ceil(cout/cores)
-                # (q * core and q * (core + 1) counted alongside: qc, qc1)
-                with m.If(cnt < COUT):
-                    m.d.sync += [cnt.eq(cnt + self.cores), q.eq(q + 1),
+                # this core's output rows: [core*qr, min(H, (core+1)*qr)), qr = ceil(H/cores),
+                # all output channels (qr * core and qr * (core + 1) counted alongside: qc,
+                # qc1); an empty band (H < cores) has no channel to compute
+                with m.If(cnt < H):
+                    m.d.sync += [cnt.eq(cnt + self.cores), qr.eq(qr + 1),
                                  qc.eq(qc + self.core), qc1.eq(qc1 + self.core + 1)]
                 with m.Else():
-                    m.d.sync += [t0.eq(qc), ch_hi.eq(Mux(qc1 > COUT, COUT, qc1))]
+                    m.d.sync += [y0.eq(qc), y1.eq(Mux(qc1 > H, H, qc1)),
+                                 r0.eq(Mux(qc > pad, qc - pad, 0)),
+                                 ch_hi.eq(Mux(qc >= H, 0, COUT))]
                     m.next = "GROUP"
             with m.State("GROUP"):
                 with m.If(t0 >= ch_hi):
@@ -383,11 +400,13 @@ class ConvControl(wiring.Component):
                 with m.If(parse_done):
                     m.d.sync += sh_n.eq(0)
                     m.next = "ROWS"
-                    m.d.sync += [y.eq(0), next_row.eq(0), row_addr.eq(grp_out), hi.eq(Mux(pad > H_m1, H_m1, pad)),
-                                 ll_addr.eq(job.in_addr), ld_a.eq(0)]
+                    # the band's first row; its input rows from r0 (line-buffer slot r0 mod k+1)
+                    m.d.sync += [y.eq(y0), next_row.eq(r0), row_addr.eq(band_out),
+                                 hi.eq(Mux(y0 + pad > H_m1, H_m1, y0 + pad)),
+                                 ll_addr.eq(band_in), ld_a.eq(slot_base(r0))]
             with m.State("ROWS"):
                 # input rows y-p .. y+p must be in the line buffer
-                with m.If(y >= H):
+                with m.If(y >= y1):
                     m.d.sync += t0.eq(t0 + n)
                     m.next = "GROUP"
                 with m.Elif(next_row <= hi):
