@@ -19,7 +19,9 @@ Phases of a CONV command (one conv core):
 * per output-channel group (all channels, each core): parse of the channel records, one
   byte per cycle;
 * per output row of the band: line-buffer fill (``cin`` transfers of ``ceil(W/8)`` beats per new
-  input row), then the pixel pipeline: the builder takes ``cin*k`` cycles (+ the plane
+  input row; the band's first row waits for it, every later row's new input row is
+  prefetched while the row before runs: the row lasts as long as the longer of the
+  two), then the pixel pipeline: the builder takes ``cin*k`` cycles (+ the plane
   writer's 9-cycle tail) per pixel, the feeder the cycles of its slot schedule
   (:func:`feed_cycles`: the pixel's outputs interleaved over :data:`SLOTS` slots, one
   plane of ``nch`` beats per turn, a stop known ``STOP_LATENCY`` cycles after the
@@ -312,15 +314,20 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
             load = n + 2 + memory.read_latency + n * rec + 2
             total += load
             memory_c += load
-            loaded = max(y_lo - k // 2, 0)     # the band's first input row
+            # the band's first row waits for its input rows; every later row's new input
+            # row was prefetched while the row before ran (the row lasts as long as the
+            # longer of the two)
+            loaded = min(y_lo + k // 2, h - 1) + 1
+            lc = _transfers((loaded - max(y_lo - k // 2, 0)) * c, rw_in, memory) + 1
+            total += lc
+            memory_c += lc
             for y in range(y_lo, y_hi):
-                hi_row = min(y + k // 2, h - 1)
-                new_rows = hi_row + 1 - loaded
-                if new_rows > 0:
-                    lc = _transfers(new_rows * c, rw_in, memory) + 1
-                    total += lc
-                    memory_c += lc
-                    loaded = hi_row + 1
+                lc = 0
+                if y + 1 < y_hi:
+                    hi_row = min(y + 1 + k // 2, h - 1)
+                    if hi_row + 1 > loaded:
+                        lc = _transfers((hi_row + 1 - loaded) * c, rw_in, memory) + 1
+                        loaded = hi_row + 1
                 # pixel pipeline: two banks, build x+1 while x is fed
                 fb = feed[y - y_lo]
                 b_end = f_end = 0
@@ -331,11 +338,11 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
                     f_start = max(b_end, f_end)
                     f_end = f_start + int(fb[xi])
                     f_ends.append(f_end)
-                total += f_end + DRAIN + 2
-                compute += int(fb.sum())
                 wc = n * (rw_out + 1) + 1
-                total += wc
-                memory_c += wc
+                row = f_end + DRAIN + 2 + wc
+                total += max(row, lc)
+                compute += int(fb.sum())
+                memory_c += wc + max(0, lc - row)
         return total, compute, memory_c, groups
 
     per_core = [core_time(j * qr, min(h, (j + 1) * qr)) for j in range(cores)]

@@ -254,7 +254,12 @@ class ConvControl(wiring.Component):
         # ---------------- line loader ------------------------------------------------------
         # Addresses are counters, not products: rows are loaded in order, so the next row's
         # address (ll_addr) and line-buffer word (ld_a: k+1 row slots of cin channels x
-        # rw_in words, filled in order, wrapping after the last slot) carry over.
+        # rw_in words, filled in order, wrapping after the last slot) carry over. The loader
+        # runs beside the main FSM (ld_act): ROWS starts it for the rows output row y needs,
+        # and again when row y starts for the row y + 1 needs beyond them (prefetch: the
+        # slot it fills, (y + p + 1) mod (k+1), holds row y - p - 1, which row y no longer
+        # reads), so that load overlaps row y's pixel pipeline and output writes.
+        ld_act = Signal()                            # transfers or data of a load outstanding
         ll_r, ll_c = Signal(17), Signal(16)          # command issue counters
         ll_addr = Signal(32)                         # address of input row ll_r, channel 0
         ll_caddr = Signal(32)                        # ... channel ll_c
@@ -274,13 +279,14 @@ class ConvControl(wiring.Component):
         nrec = Signal(32)            # n * rec, counted in FIT
         p_addr, grp_out = Signal(32), Signal(32)
         # the transfer requests, registered (short arbiter paths): rd_v is set only in LOADP
-        # and LOADL (rd_l: LOADL), wr_v only in WCMD
+        # and by the line loader (rd_l), wr_v only in WCMD
         rd_v, rd_l, wr_v = Signal(), Signal(), Signal()
         m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(Mux(rd_l, ll_caddr, p_addr)),
                      rd.payload.beats.eq(Mux(rd_l, rw_in, nrec >> 3)),
                      wr.valid.eq(wr_v), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
         ob_need = Signal(24)         # (n + 1) * rw_out in FIT
         hi = Signal(17)              # last input row output row y needs: min(y + p, H - 1)
+        hi1 = Signal(17)             # ... output row y + 1 needs: min(y + 1 + p, H - 1)
         wq_v = Signal()
         wq_w = Signal(17)            # words read for the current channel row
         ob_rbase = Signal(24)
@@ -315,6 +321,33 @@ class ConvControl(wiring.Component):
         r0_in = product(r0, rs_in, 32, "r0_in")
         band_out, band_in = Signal(32), Signal(32)
         m.d.sync += [band_out.eq(grp_out + y0_out), band_in.eq(job.in_addr + r0_in)]
+
+        # the loader: transfers (row, channel) in order; data follows in the same order
+        def load_rows(last):
+            m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(last), ll_caddr.eq(ll_addr),
+                         rd_v.eq(1), rd_l.eq(1), ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0),
+                         next_row.eq(last + 1), ld_act.eq(1)]
+        with m.If(ld_act):
+            with m.If(rd.valid & rd.ready):
+                with m.If(ll_c == cin_m1):
+                    m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in),
+                                 ll_caddr.eq(ll_addr + rs_in), rd_v.eq(ll_r != ll_last_r)]
+                with m.Else():
+                    m.d.sync += [ll_c.eq(ll_c + 1), ll_caddr.eq(ll_caddr + plane_in)]
+            m.d.comb += rdd.ready.eq(1)
+            with m.If(rdd.valid):
+                m.d.comb += [self.lb0_w.en.eq(~ld_a[0]), self.lb1_w.en.eq(ld_a[0])]
+                m.d.sync += ld_a.eq(Mux(ld_row_end & Mux(k3, ld_r[:2] == 3, ld_r[0]), 0, ld_a + 1))
+                with m.If(ld_w == rw_in_m1):
+                    m.d.sync += ld_w.eq(0)
+                    with m.If(ld_c == cin_m1):
+                        m.d.sync += [ld_c.eq(0), ld_r.eq(ld_r + 1)]
+                    with m.Else():
+                        m.d.sync += ld_c.eq(ld_c + 1)
+                with m.Else():
+                    m.d.sync += ld_w.eq(ld_w + 1)
+                with m.If(ld_row_end & (ld_r == ll_last_r)):
+                    m.d.sync += ld_act.eq(0)
 
         # ---------------- main FSM ---------------------------------------------------------
         cnt = Signal(24)
@@ -403,43 +436,24 @@ class ConvControl(wiring.Component):
                     # the band's first row; its input rows from r0 (line-buffer slot r0 mod k+1)
                     m.d.sync += [y.eq(y0), next_row.eq(r0), row_addr.eq(band_out),
                                  hi.eq(Mux(y0 + pad > H_m1, H_m1, y0 + pad)),
+                                 hi1.eq(Mux(y0 + 1 + pad > H_m1, H_m1, y0 + 1 + pad)),
                                  ll_addr.eq(band_in), ld_a.eq(slot_base(r0))]
             with m.State("ROWS"):
-                # input rows y-p .. y+p must be in the line buffer
+                # input rows y-p .. y+p must be in the line buffer (the last row of the band
+                # prefetches nothing, so the loader is idle when the band is done)
                 with m.If(y >= y1):
                     m.d.sync += t0.eq(t0 + n)
                     m.next = "GROUP"
+                with m.Elif(ld_act):
+                    pass                                # a load (prefetch) still running
                 with m.Elif(next_row <= hi):
-                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi), ll_caddr.eq(ll_addr), rd_v.eq(1), rd_l.eq(1),
-                                 ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0),
-                                 next_row.eq(hi + 1)]
-                    m.next = "LOADL"
+                    load_rows(hi)
                 with m.Else():
                     m.d.comb += row_go.eq(1)
                     m.d.sync += results.eq(0)
+                    with m.If((y + 1 < y1) & (next_row <= hi1)):
+                        load_rows(hi1)                  # prefetch for row y + 1
                     m.next = "RUN"
-            with m.State("LOADL"):
-                # transfers: (row, channel) in order; data follows in the same order
-                with m.If(rd.valid & rd.ready):
-                    with m.If(ll_c == cin_m1):
-                        m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in),
-                                     ll_caddr.eq(ll_addr + rs_in), rd_v.eq(ll_r != ll_last_r)]
-                    with m.Else():
-                        m.d.sync += [ll_c.eq(ll_c + 1), ll_caddr.eq(ll_caddr + plane_in)]
-                m.d.comb += rdd.ready.eq(1)
-                with m.If(rdd.valid):
-                    m.d.comb += [self.lb0_w.en.eq(~ld_a[0]), self.lb1_w.en.eq(ld_a[0])]
-                    m.d.sync += ld_a.eq(Mux(ld_row_end & Mux(k3, ld_r[:2] == 3, ld_r[0]), 0, ld_a + 1))
-                    with m.If(ld_w == rw_in_m1):
-                        m.d.sync += ld_w.eq(0)
-                        with m.If(ld_c == cin_m1):
-                            m.d.sync += [ld_c.eq(0), ld_r.eq(ld_r + 1)]
-                        with m.Else():
-                            m.d.sync += ld_c.eq(ld_c + 1)
-                    with m.Else():
-                        m.d.sync += ld_w.eq(ld_w + 1)
-                    with m.If(ld_row_end & (ld_r == ll_last_r)):
-                        m.next = "ROWS"
             with m.State("RUN"):
                 with m.If(build_done & feed_done & (results == n_w)):
                     m.d.sync += [wo.eq(0), wo_addr.eq(row_addr), ob_rbase.eq(0), wr_v.eq(1)]
@@ -447,7 +461,8 @@ class ConvControl(wiring.Component):
             with m.State("WCMD"):
                 with m.If(wo == n):
                     m.d.sync += [y.eq(y + 1), row_addr.eq(row_addr + rs_out),
-                                 hi.eq(Mux(y + 1 + pad > H_m1, H_m1, y + 1 + pad))]
+                                 hi.eq(Mux(y + 1 + pad > H_m1, H_m1, y + 1 + pad)),
+                                 hi1.eq(Mux(y + 2 + pad > H_m1, H_m1, y + 2 + pad))]
                     m.next = "ROWS"
                 with m.Else():
                     with m.If(wr.ready):
