@@ -90,3 +90,26 @@ def test_fewer_rows_than_cores(monkeypatch):
         _, cycles = _per_core(monkeypatch, cores, hw=(2, 2))
         totals[cores] = [c.cycles for c in cycles]
     assert totals[2] == totals[3] == totals[4]
+
+
+def test_only_a_bands_first_row_waits_for_its_input_rows():
+    # later rows' input rows are prefetched while the row before runs: a slower memory
+    # (read latency + d, loads still shorter than a row's pixels) costs d per command
+    # (descriptor fetch), per parameter load and per band (its first rows), not per row
+    p = random_program(3, depth=1, base_width=6, hw=(8, 8))
+    x = np.random.default_rng(3).integers(-128, 128, (1, 8, 8))
+    for cores in (1, 2):
+        cfg = E.EngineConfig(arrays=(E.ArrayConfig("mma", cores, 12),))
+        img = compile_program(p, cfg, policy="full")
+        write_input(img, x)
+        base = C.image_cycles(img.memory, cfg, img.cmd_offset, C.TESTBENCH)
+        d = 3
+        slow = C.MemoryModel(C.TESTBENCH.read_latency + d, C.TESTBENCH.write_latency,
+                             C.TESTBENCH.burst_gap)
+        later = C.image_cycles(img.memory, cfg, img.cmd_offset, slow)
+        convs = [i for i, c in enumerate(base) if c.op == "CONV"]
+        assert len(convs) >= 3                   # conv1, conv2, head: all 8x8
+        for i in convs:
+            # one channel group each (small layers); the cores wait for each other's
+            # parses, not for their latencies
+            assert later[i].cycles - base[i].cycles == d * (1 + 1 + 1)
