@@ -264,9 +264,9 @@ def frame_report(preset: str, variants=("mma",), *, config: E.EngineConfig | Non
             "end_digits_saved_pct": round(ed["_total"], 3) if ed else None,
             "cycle_model": "msdf_unet.golden.conv.cycles.image_cycles",
             "layers": rows,
-            "note": ("engine cycles of the cycle model (several cores: parameter loads one core "
-                     "after the other, the rest overlapped; 2 cores on mri 16x16 within 7% of the "
-                     "RTL per layer)"),
+            "note": ("engine cycles of the cycle model (several cores: bands of output rows, "
+                     "parameter loads one core after the other, the rest overlapped; 2 and 3 "
+                     "cores on mri 16x16 within 3% of the RTL per layer)"),
         })
     return {"preset": preset, "results": results}
 

@@ -12,11 +12,17 @@ Phases of a CONV command (one conv core):
 
 * command overhead: descriptor fetch (8 beats after ``read_latency``), check, status
   record write (4 beats, response after ``write_latency``);
-* per output-channel group: parse of the channel records (:func:`record_parse_cycles`:
-  ``gcd(lanes, 8)`` weight bytes per cycle, the bias lanes one byte per cycle, the 4-byte
-  fields one per cycle);
-* per output row: line-buffer fill (``cin`` transfers of ``ceil(W/8)`` beats per new
-  input row), then the pixel pipeline: the builder takes ``cin*k`` cycles (+ the plane
+* the cores: core ``j`` of ``kpbs`` computes every output channel of the output rows
+  ``[j*qr, min(H, (j+1)*qr))``, ``qr = ceil(H / kpbs)``, on its own buffers; the
+  command lasts as long as the slowest core plus the parameter parses the cores wait for
+  (:func:`_cores_span`);
+* per output-channel group (all channels, each core): parse of the channel records
+  (:func:`record_parse_cycles`: ``gcd(lanes, 8)`` weight bytes per cycle, the bias lanes
+  one byte per cycle, the 4-byte fields one per cycle);
+* per output row of the band: line-buffer fill (``cin`` transfers of ``ceil(W/8)`` beats per new
+  input row; the band's first row waits for it, every later row's new input row is
+  prefetched while the row before runs: the row lasts as long as the longer of the
+  two), then the pixel pipeline: the builder takes ``cin*k`` cycles (+ the plane
   writer's 9-cycle tail) per pixel, the feeder the cycles of its slot schedule
   (:func:`feed_cycles`: the pixel's outputs interleaved over :data:`SLOTS` slots, one
   plane of ``nch`` beats per turn, a stop known ``STOP_LATENCY`` cycles after the
@@ -321,44 +327,51 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
     build_tail = BUILD_TAIL if beats == E.ACT_BITS else beats + 1
     drain = DRAIN + (E.bit_parallel_pe_latency(L + config.max_bias_lanes) - PLANE_PE_LATENCY
                      if variant in E.BIT_PARALLEL_VARIANTS else 0)
-    # each core computes its share [j*q, min(cout, (j+1)*q)) of the output channels on
-    # its own; the command lasts as long as the slowest core (memory contention between
-    # cores is not modelled)
+    # core j computes every output channel of its band [j*qr, min(h, (j+1)*qr)) of output
+    # rows on its own (:func:`_cores_span` adds the cores' shared parameter parse)
     g = _Geometry(config, L)
     wbytes = w * (4 if d["head"] else 1)
     rw_out = -(-wbytes // 8)
     cores = config.arrays[0].kpbs
-    q = -(-cout // cores)
+    qr = -(-h // cores)
     rp = record_parse_cycles(fan, nb, L)
     build = c * (3 if k == 3 else 1)
 
-    def core_time(lo, hi):
+    def core_time(y_lo, y_hi):
         total = compute = memory_c = 0
-        groups, t0 = [], lo
-        while t0 < hi:
+        groups, t0 = [], 0
+        if y_lo >= y_hi:                    # an empty band: no channel to compute
+            return total, compute, memory_c, groups
+        while t0 < cout:
             n = 0
-            while n < g.param_depth and t0 + n < hi and (n + 1) * nch <= g.weight_rows and \
+            while n < g.param_depth and t0 + n < cout and (n + 1) * nch <= g.weight_rows and \
                     (n + 1) * rw_out <= g.out_words:
                 n += 1
             groups.append((t0, n))
             t0 += n
         for t0, n in groups:
-            feed = feed_cycles(planes[t0:t0 + n].reshape(n, h * w), nch, max_planes,
-                               may_stop).reshape(h, w)            # feeder cycles per pixel
+            band = planes[t0:t0 + n, y_lo:y_hi]
+            feed = feed_cycles(band.reshape(n, -1), nch, max_planes,
+                               may_stop).reshape(band.shape[1:])  # feeder cycles per pixel
             load = n + 2 + memory.read_latency + n * rp + 2
             total += load
             memory_c += load
-            loaded = 0
-            for y in range(h):
-                hi_row = min(y + k // 2, h - 1)
-                new_rows = hi_row + 1 - loaded
-                if new_rows > 0:
-                    lc = _transfers(new_rows * c, rw_in, memory) + 1
-                    total += lc
-                    memory_c += lc
-                    loaded = hi_row + 1
+            # the band's first row waits for its input rows; every later row's new input
+            # row was prefetched while the row before ran (the row lasts as long as the
+            # longer of the two)
+            loaded = min(y_lo + k // 2, h - 1) + 1
+            lc = _transfers((loaded - max(y_lo - k // 2, 0)) * c, rw_in, memory) + 1
+            total += lc
+            memory_c += lc
+            for y in range(y_lo, y_hi):
+                lc = 0
+                if y + 1 < y_hi:
+                    hi_row = min(y + 1 + k // 2, h - 1)
+                    if hi_row + 1 > loaded:
+                        lc = _transfers((hi_row + 1 - loaded) * c, rw_in, memory) + 1
+                        loaded = hi_row + 1
                 # pixel pipeline: two banks, build x+1 while x is fed
-                fb = feed[y]
+                fb = feed[y - y_lo]
                 b_end = f_end = 0
                 f_ends = []
                 for xi in range(w):
@@ -367,17 +380,17 @@ def command_cycles(d: dict, mem_bytes, config: E.EngineConfig, memory: MemoryMod
                     f_start = max(b_end, f_end)
                     f_end = f_start + int(fb[xi])
                     f_ends.append(f_end)
-                total += f_end + drain + 2
-                compute += int(fb.sum())
                 wc = n * (rw_out + 1) + 1
-                total += wc
-                memory_c += wc
+                row = f_end + drain + 2 + wc
+                total += max(row, lc)
+                compute += int(fb.sum())
+                memory_c += wc + max(0, lc - row)
         return total, compute, memory_c, groups
 
-    per_core = [core_time(j * q, min(cout, (j + 1) * q)) for j in range(cores)]
+    per_core = [core_time(j * qr, min(h, (j + 1) * qr)) for j in range(cores)]
     span, memory_c = _cores_span(per_core, rp)
     compute = max(pc[1] for pc in per_core)
-    total = overhead + 4 + nch + q + 1 + span
+    total = overhead + 4 + nch + qr + 1 + span
     total += memory.write_latency + 2
     return CommandCycles(index, op.name, int(total), compute=compute, memory=memory_c,
                          control=int(total) - compute - memory_c)
@@ -388,16 +401,18 @@ def _cores_span(per_core, rp: int) -> tuple[int, int]:
     core's ``(cycles, compute, memory, groups)`` as if it ran alone (``rp``: parse cycles
     of one channel record, :func:`record_parse_cycles`).
 
-    The cores run the same rows at the same time, each on its own buffers, behind one AXI
-    master (``hdl/bus/transfer_arbiter``: transfers granted in turn, read data returned
-    in order). A parameter load is one read transfer parsed at ``rp`` cycles per record
-    (slower than the memory's beat per cycle outside the weights): while a core parses,
-    the read data of every later transfer waits behind it, so the cores' parameter loads
-    run one after the other (``n * rp`` cycles each).
-    Line fills and output rows move at one beat per cycle and interleave with the other
-    cores' pixel pipelines at no extra cost; everything else overlaps. A core never
-    finishes before it would alone. One core: its own cycles. Checked against the RTL
-    with 2 cores (``sim/conv/test_engine.py``, ``mri-16x16-end-2cores``).
+    The cores run their bands of output rows at the same time, each on its own buffers,
+    every core the same channel groups, behind one AXI master
+    (``hdl/bus/transfer_arbiter``: transfers granted in turn, read data returned in order).
+    A parameter load is one read transfer parsed at ``rp`` cycles per record (slower than
+    the memory's beat per cycle outside the weights): while a core parses, the read data of
+    every later transfer waits behind it, so the cores' parameter loads run one after the
+    other (``n * rp`` cycles each; every core parses every record). Line fills and output
+    rows move at one beat per cycle and interleave with the other cores' pixel pipelines
+    at no extra cost; everything else overlaps. A core never finishes before it would
+    alone; a core with an empty band (no groups) costs nothing. One core: its own cycles.
+    Checked against the RTL with 2 and 3 cores (``sim/conv/test_engine.py``,
+    ``mri-16x16-end-2cores-cycles``).
     """
     if len(per_core) == 1:
         t, _, mc, _ = per_core[0]

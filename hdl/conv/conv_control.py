@@ -71,15 +71,21 @@ class ConvGeometry:
 class ConvControl(wiring.Component):
     """The control of one conv core (a leaf: every FSM of the core lives here).
 
-    Work order of a CONV job (plane-major inside each output, see :mod:`.pe`):
+    Core ``core`` of ``cores`` computes every output channel of its band of output rows
+    ``[core*qr, min(H, (core+1)*qr))``, ``qr = ceil(H / cores)`` (counted in SPLIT,
+    ``qr + 1`` cycles); a core whose band is empty (``H < cores``) finishes at once. The
+    cores share nothing but the memory master: each loads every channel record and the
+    input rows of its band (``p`` halo rows above and below included). Work order of a
+    CONV job (plane-major inside each output, see :mod:`.pe`):
 
     * for each group of output channels that fits the weight/parameter/output buffers
       (``n`` channels): one read transfer of their ``n`` channel records, parsed into
       weight rows (``lanes`` weights per row, ``ceil(fan/lanes)`` rows per channel;
       ``gcd(lanes, 8)`` weight bytes per cycle) and one parameter entry per channel (the
       bias lanes one byte, the 4-byte fields one field per cycle);
-    * for each output row ``y``: read the input rows it needs that the line buffer
-      (``k+1`` row slots per input channel) does not hold, one transfer per (row, channel);
+    * for each output row ``y`` of the band: read the input rows it needs that the line
+      buffer (``k+1`` row slots per input channel, row ``r`` in slot ``r mod (k+1)``) does
+      not hold, one transfer per (row, channel);
     * for each pixel ``x``: the *builder* gathers the window ``x[c, y+ky-p, x+kx-p]`` in
       ``(c, ky, kx)`` order (the ``k`` bytes of one ``(c, ky)`` per cycle from two
       line-buffer banks, zero outside the image) into ``lanes``-byte chunks and writes each chunk as 8 plane words (8 cycles,
@@ -178,9 +184,11 @@ class ConvControl(wiring.Component):
 
         # ---------------- counters shared by the phases -------------------------------------
         t0 = Signal(16)            # first output channel of the group
-        q = Signal(16)             # output channels per core
-        qc, qc1 = Signal(17), Signal(17)   # q * core, q * (core + 1)
-        ch_hi = Signal(17)         # end of this core's channels
+        qr = Signal(16)            # output rows per core
+        qc, qc1 = Signal(17), Signal(17)   # qr * core, qr * (core + 1)
+        y0, y1 = Signal(16), Signal(17)    # this core's output rows [y0, y1)
+        r0 = Signal(16)            # the band's first input row: max(y0 - p, 0)
+        ch_hi = Signal(17)         # end of the output channels (0: the band is empty)
         n = Signal(range(g.param_depth + 1))   # channels in the group
         y = Signal(16)
         next_row = Signal(17)      # first input row not in the line buffer
@@ -301,7 +309,12 @@ class ConvControl(wiring.Component):
         # ---------------- line loader ------------------------------------------------------
         # Addresses are counters, not products: rows are loaded in order, so the next row's
         # address (ll_addr) and line-buffer word (ld_a: k+1 row slots of cin channels x
-        # rw_in words, filled in order, wrapping after the last slot) carry over.
+        # rw_in words, filled in order, wrapping after the last slot) carry over. The loader
+        # runs beside the main FSM (ld_act): ROWS starts it for the rows output row y needs,
+        # and again when row y starts for the row y + 1 needs beyond them (prefetch: the
+        # slot it fills, (y + p + 1) mod (k+1), holds row y - p - 1, which row y no longer
+        # reads), so that load overlaps row y's pixel pipeline and output writes.
+        ld_act = Signal()                            # transfers or data of a load outstanding
         ll_r, ll_c = Signal(17), Signal(16)          # command issue counters
         ll_addr = Signal(32)                         # address of input row ll_r, channel 0
         ll_caddr = Signal(32)                        # ... channel ll_c
@@ -321,13 +334,14 @@ class ConvControl(wiring.Component):
         nrec = Signal(32)            # n * rec, counted in FIT
         p_addr, grp_out = Signal(32), Signal(32)
         # the transfer requests, registered (short arbiter paths): rd_v is set only in LOADP
-        # and LOADL (rd_l: LOADL), wr_v only in WCMD
+        # and by the line loader (rd_l), wr_v only in WCMD
         rd_v, rd_l, wr_v = Signal(), Signal(), Signal()
         m.d.comb += [rd.valid.eq(rd_v), rd.payload.addr.eq(Mux(rd_l, ll_caddr, p_addr)),
                      rd.payload.beats.eq(Mux(rd_l, rw_in, nrec >> 3)),
                      wr.valid.eq(wr_v), wr.payload.addr.eq(wo_addr), wr.payload.beats.eq(rw_out)]
         ob_need = Signal(24)         # (n + 1) * rw_out in FIT
         hi = Signal(17)              # last input row output row y needs: min(y + p, H - 1)
+        hi1 = Signal(17)             # ... output row y + 1 needs: min(y + 1 + p, H - 1)
         wq_v = Signal()
         wq_w = Signal(17)            # words read for the current channel row
         ob_rbase = Signal(24)
@@ -343,8 +357,9 @@ class ConvControl(wiring.Component):
 
         # Products of registers, computed every cycle, each one DSP48E1 registered twice (Yosys
         # packs MREG and PREG): valid two cycles after their operands. H, W, CIN, rs_in, rw_in
-        # are set in INIT1, rs_out in INIT2, t0 in SPLIT/ROWS (then GROUP and at least two FIT
-        # cycles pass before LOADP reads p_addr), n in FIT.
+        # are set in INIT1, rs_out in INIT2, y0/r0 in SPLIT, t0 in INIT1/ROWS (then GROUP and at
+        # least two FIT cycles pass before LOADP reads p_addr; the band's addresses are read
+        # when LOADP_DATA ends), n in FIT.
         def product(a, b, width, name):
             p_m, p_ = Signal(width, name=f"{name}_m"), Signal(width, name=name)
             m.d.sync += [p_m.eq(a * b), p_.eq(p_m)]
@@ -356,6 +371,38 @@ class ConvControl(wiring.Component):
         t0_plane = product(t0, plane_out, 32, "t0_plane")
         n_w = product(n, W, 24, "n_w")
         m.d.sync += [p_addr.eq(job.param_addr + t0_rec), grp_out.eq(job.out_addr + t0_plane)]
+        # the core's band: its first output row of channel t0, its first input row (channel 0)
+        y0_out = product(y0, rs_out, 32, "y0_out")
+        r0_in = product(r0, rs_in, 32, "r0_in")
+        band_out, band_in = Signal(32), Signal(32)
+        m.d.sync += [band_out.eq(grp_out + y0_out), band_in.eq(job.in_addr + r0_in)]
+
+        # the loader: transfers (row, channel) in order; data follows in the same order
+        def load_rows(last):
+            m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(last), ll_caddr.eq(ll_addr),
+                         rd_v.eq(1), rd_l.eq(1), ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0),
+                         next_row.eq(last + 1), ld_act.eq(1)]
+        with m.If(ld_act):
+            with m.If(rd.valid & rd.ready):
+                with m.If(ll_c == cin_m1):
+                    m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in),
+                                 ll_caddr.eq(ll_addr + rs_in), rd_v.eq(ll_r != ll_last_r)]
+                with m.Else():
+                    m.d.sync += [ll_c.eq(ll_c + 1), ll_caddr.eq(ll_caddr + plane_in)]
+            m.d.comb += rdd.ready.eq(1)
+            with m.If(rdd.valid):
+                m.d.comb += [self.lb0_w.en.eq(~ld_a[0]), self.lb1_w.en.eq(ld_a[0])]
+                m.d.sync += ld_a.eq(Mux(ld_row_end & Mux(k3, ld_r[:2] == 3, ld_r[0]), 0, ld_a + 1))
+                with m.If(ld_w == rw_in_m1):
+                    m.d.sync += ld_w.eq(0)
+                    with m.If(ld_c == cin_m1):
+                        m.d.sync += [ld_c.eq(0), ld_r.eq(ld_r + 1)]
+                    with m.Else():
+                        m.d.sync += ld_c.eq(ld_c + 1)
+                with m.Else():
+                    m.d.sync += ld_w.eq(ld_w + 1)
+                with m.If(ld_row_end & (ld_r == ll_last_r)):
+                    m.d.sync += ld_act.eq(0)
 
         # ---------------- main FSM ---------------------------------------------------------
         cnt = Signal(24)
@@ -398,16 +445,19 @@ class ConvControl(wiring.Component):
                 with m.If(cnt < fan):
                     m.d.sync += [cnt.eq(cnt + L), nch.eq(nch + 1)]
                 with m.Else():
-                    m.d.sync += [cnt.eq(0), q.eq(0), qc.eq(0), qc1.eq(0)]
+                    m.d.sync += [cnt.eq(0), qr.eq(0), qc.eq(0), qc1.eq(0)]
                     m.next = "SPLIT"
             with m.State("SPLIT"):
-                # this core's output channels: [core*q, min(cout, (core+1)*q)), q = ceil(cout/cores)
-                # (q * core and q * (core + 1) counted alongside: qc, qc1)
-                with m.If(cnt < COUT):
-                    m.d.sync += [cnt.eq(cnt + self.cores), q.eq(q + 1),
+                # this core's output rows: [core*qr, min(H, (core+1)*qr)), qr = ceil(H/cores),
+                # all output channels (qr * core and qr * (core + 1) counted alongside: qc,
+                # qc1); an empty band (H < cores) has no channel to compute
+                with m.If(cnt < H):
+                    m.d.sync += [cnt.eq(cnt + self.cores), qr.eq(qr + 1),
                                  qc.eq(qc + self.core), qc1.eq(qc1 + self.core + 1)]
                 with m.Else():
-                    m.d.sync += [t0.eq(qc), ch_hi.eq(Mux(qc1 > COUT, COUT, qc1))]
+                    m.d.sync += [y0.eq(qc), y1.eq(Mux(qc1 > H, H, qc1)),
+                                 r0.eq(Mux(qc > pad, qc - pad, 0)),
+                                 ch_hi.eq(Mux(qc >= H, 0, COUT))]
                     m.next = "GROUP"
             with m.State("GROUP"):
                 with m.If(t0 >= ch_hi):
@@ -438,44 +488,27 @@ class ConvControl(wiring.Component):
                 with m.If(parse_done):
                     m.d.sync += sh_n.eq(0)
                     m.next = "ROWS"
-                    m.d.sync += [y.eq(0), next_row.eq(0), row_addr.eq(grp_out), hi.eq(Mux(pad > H_m1, H_m1, pad)),
-                                 ll_addr.eq(job.in_addr), ld_a.eq(0)]
+                    # the band's first row; its input rows from r0 (line-buffer slot r0 mod k+1)
+                    m.d.sync += [y.eq(y0), next_row.eq(r0), row_addr.eq(band_out),
+                                 hi.eq(Mux(y0 + pad > H_m1, H_m1, y0 + pad)),
+                                 hi1.eq(Mux(y0 + 1 + pad > H_m1, H_m1, y0 + 1 + pad)),
+                                 ll_addr.eq(band_in), ld_a.eq(slot_base(r0))]
             with m.State("ROWS"):
-                # input rows y-p .. y+p must be in the line buffer
-                with m.If(y >= H):
+                # input rows y-p .. y+p must be in the line buffer (the last row of the band
+                # prefetches nothing, so the loader is idle when the band is done)
+                with m.If(y >= y1):
                     m.d.sync += t0.eq(t0 + n)
                     m.next = "GROUP"
+                with m.Elif(ld_act):
+                    pass                                # a load (prefetch) still running
                 with m.Elif(next_row <= hi):
-                    m.d.sync += [ll_r.eq(next_row), ll_c.eq(0), ll_last_r.eq(hi), ll_caddr.eq(ll_addr), rd_v.eq(1), rd_l.eq(1),
-                                 ld_r.eq(next_row), ld_c.eq(0), ld_w.eq(0),
-                                 next_row.eq(hi + 1)]
-                    m.next = "LOADL"
+                    load_rows(hi)
                 with m.Else():
                     m.d.comb += row_go.eq(1)
                     m.d.sync += results.eq(0)
+                    with m.If((y + 1 < y1) & (next_row <= hi1)):
+                        load_rows(hi1)                  # prefetch for row y + 1
                     m.next = "RUN"
-            with m.State("LOADL"):
-                # transfers: (row, channel) in order; data follows in the same order
-                with m.If(rd.valid & rd.ready):
-                    with m.If(ll_c == cin_m1):
-                        m.d.sync += [ll_c.eq(0), ll_r.eq(ll_r + 1), ll_addr.eq(ll_addr + rs_in),
-                                     ll_caddr.eq(ll_addr + rs_in), rd_v.eq(ll_r != ll_last_r)]
-                    with m.Else():
-                        m.d.sync += [ll_c.eq(ll_c + 1), ll_caddr.eq(ll_caddr + plane_in)]
-                m.d.comb += rdd.ready.eq(1)
-                with m.If(rdd.valid):
-                    m.d.comb += [self.lb0_w.en.eq(~ld_a[0]), self.lb1_w.en.eq(ld_a[0])]
-                    m.d.sync += ld_a.eq(Mux(ld_row_end & Mux(k3, ld_r[:2] == 3, ld_r[0]), 0, ld_a + 1))
-                    with m.If(ld_w == rw_in_m1):
-                        m.d.sync += ld_w.eq(0)
-                        with m.If(ld_c == cin_m1):
-                            m.d.sync += [ld_c.eq(0), ld_r.eq(ld_r + 1)]
-                        with m.Else():
-                            m.d.sync += ld_c.eq(ld_c + 1)
-                    with m.Else():
-                        m.d.sync += ld_w.eq(ld_w + 1)
-                    with m.If(ld_row_end & (ld_r == ll_last_r)):
-                        m.next = "ROWS"
             with m.State("RUN"):
                 with m.If(build_done & feed_done & (results == n_w)):
                     m.d.sync += [wo.eq(0), wo_addr.eq(row_addr), ob_rbase.eq(0), wr_v.eq(1)]
@@ -483,7 +516,8 @@ class ConvControl(wiring.Component):
             with m.State("WCMD"):
                 with m.If(wo == n):
                     m.d.sync += [y.eq(y + 1), row_addr.eq(row_addr + rs_out),
-                                 hi.eq(Mux(y + 1 + pad > H_m1, H_m1, y + 1 + pad))]
+                                 hi.eq(Mux(y + 1 + pad > H_m1, H_m1, y + 1 + pad)),
+                                 hi1.eq(Mux(y + 2 + pad > H_m1, H_m1, y + 2 + pad))]
                     m.next = "ROWS"
                 with m.Else():
                     with m.If(wr.ready):

@@ -16,8 +16,8 @@ __all__ = ["ConvCore"]
 
 
 class ConvCore(wiring.Component):
-    """Conv core ``core`` of ``cores`` (it computes its share of every conv command's
-    output channels, :class:`ConvControl`), with its own line buffer, window banks, weight
+    """Conv core ``core`` of ``cores`` (it computes every output channel of its band of
+    every conv command's output rows, :class:`ConvControl`), with its own line buffer, window banks, weight
     rows, parameter table, output rows, :class:`PlanePE` and :class:`Requantizer`.
 
     Members: ``mem`` (memory client), ``job``, ``start``, ``done``, ``outputs``,

@@ -7,9 +7,10 @@ Block diagram::
                                                    |                  |            |
     m_axi <- AXI4Master <- TransferArbiter(2 + N) <+------------------+------------+
 
-Each :class:`~.core.ConvCore` has its own buffers, PE and requantizer and computes its
-share of the output channels of every conv command, independently of the others (an
-output that stops early frees its own core only). The units are reset by the
+Each :class:`~.core.ConvCore` has its own buffers, PE and requantizer and computes every
+output channel of its band of output rows of every conv command (contiguous bands of
+``ceil(H / N)`` rows), independently of the others (an output that stops early frees its
+own core only). The units are reset by the
 sequencer's ``abort`` (watchdog).
 """
 from __future__ import annotations

@@ -99,7 +99,8 @@ async def test_registers(dut):
 @cocotb.test()
 async def test_layers_every_policy(dut):
     """Conv (3x3 and 1x1, odd sizes, fan-in wider than the PE, channel counts not multiples
-    of anything) under every policy, the INT32 head, max-pool and upsampling, bit-exact."""
+    of anything, heights that leave a core's band of rows short or empty) under every
+    policy, the INT32 head, max-pool and upsampling, bit-exact."""
     rng = np.random.default_rng(SEED)
     tb = TB(dut)
     await tb.reset()
@@ -114,6 +115,16 @@ async def test_layers_every_policy(dut):
         y_off = img.tensor(5, h, w)
         i = img.conv(layer, x_off, y_off, cin, h, w, pol, digits, cout_tile=3)
         checks.append((i, "conv", y_off, (5, h, w), 1, conv_expected(x, layer, pol, digits)))
+    # the cores split the output rows into bands of ceil(H / cores): fewer rows than cores
+    # (an empty band) and short bands, 3x3 (halo rows) and 1x1
+    for hb in (1, 2):
+        xb = rand_codes(rng, (cin, hb, w))
+        xb_off = img.tensor(cin, hb, w, data=xb)
+        for kb, pol in ((3, Policy.RELU_END), (1, Policy.FULL)):
+            layer = ConvLayer.random(rng, cin, 4, kb, 2, relu=True)
+            y_off = img.tensor(4, hb, w)
+            i = img.conv(layer, xb_off, y_off, cin, hb, w, pol)
+            checks.append((i, "conv", y_off, (4, hb, w), 1, conv_expected(xb, layer, pol)))
     L = 3 * 9 + 2
     for digits in (2, 8, 9, stream_digits(L) - 1):
         layer = ConvLayer.random(rng, cin, 4, 3, 2, relu=False)

@@ -61,18 +61,20 @@ CASES = [
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_POLICY": "end"},
                  id="verilator-mri-96x96-end", marks=pytest.mark.slow),
     # two cores: bit-exact with random memory latency; with a deterministic memory the
-    # cycle model's core sharing (golden/conv/cycles._cores_span) per layer (measured:
-    # within 3.1% but the build-bound head, +6.7% on 2 cores, +5.2% on 3)
+    # cycle model's row bands and core sharing (golden/conv/cycles._cores_span) per layer
+    # (measured with the row prefetch: within 2.52% on 2 cores, 3.00% on 3, which split 4x4
+    # layers 2/2/0 rows; the model is low on every conv layer: the cores' output-row writes
+    # queue on the one W channel, which it does not charge; worst on the INT32 head)
     pytest.param("verilator", EDGE2, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
                                       "MSDF_TB_POLICY": "end"},
                  id="verilator-mri-16x16-end-2cores", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE2, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
                                       "MSDF_TB_POLICY": "end", "MSDF_TB_CYCLES": "1",
-                                      "MSDF_TB_CYCLE_TOL": "0.07"},
+                                      "MSDF_TB_CYCLE_TOL": "0.03"},
                  id="verilator-mri-16x16-end-2cores-cycles", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE3, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
                                       "MSDF_TB_POLICY": "end", "MSDF_TB_CYCLES": "1",
-                                      "MSDF_TB_CYCLE_TOL": "0.06"},
+                                      "MSDF_TB_CYCLE_TOL": "0.035"},
                  id="verilator-mri-16x16-end-3cores-cycles", marks=pytest.mark.slow),
     pytest.param("verilator", EDGE, {"MSDF_TB_PROGRAM": "mri", "MSDF_TB_HW": "16x16",
                                      "MSDF_TB_POLICY": "truncate:12"},
