@@ -22,7 +22,18 @@ from ...golden.arith.mma import stream_digits
 from .iface import Policy, dot_product_io, value_width
 from .tree import tree_sum
 
-__all__ = ["MSDF2Core", "MSDF2DotProduct", "msdf2_io"]
+__all__ = ["MSDF2Core", "MSDF2DotProduct", "msdf2_io", "checked_group_size"]
+
+
+def checked_group_size(group_size, n_lanes: int, default: int) -> int:
+    """The lanes of one registered group sum: ``group_size``, or ``min(n_lanes, default)``
+    when it is None; anything but an integer in ``[1, n_lanes]`` is refused (ValueError)."""
+    if group_size is None:
+        return min(n_lanes, default)
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or not 1 <= group_size <= n_lanes:
+        raise ValueError(f"group_size must be an integer in [1, n_lanes={n_lanes}] or None, "
+                         f"not {group_size!r}")
+    return group_size
 
 
 def msdf2_io(*, n_lanes: int, act_bits: int = 8, signed_acts: bool = True):
@@ -195,11 +206,7 @@ class MSDF2DotProduct(wiring.Component):
             raise TypeError(f"signed_acts must be a bool, not {signed_acts!r}")
         if not isinstance(pipelined, bool):
             raise TypeError(f"pipelined must be a bool, not {pipelined!r}")
-        if group_size is None:
-            group_size = min(n_lanes, 16)
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or not 1 <= group_size <= n_lanes:
-            raise ValueError(f"group_size must be an integer in [1, n_lanes={n_lanes}] or None, "
-                             f"not {group_size!r}")
+        group_size = checked_group_size(group_size, n_lanes, 16)
         self.n_lanes, self.act_bits, self.signed_acts = n_lanes, act_bits, signed_acts
         self.pipelined, self.group_size = pipelined, group_size
         self.n_digits = stream_digits(n_lanes, act_bits)

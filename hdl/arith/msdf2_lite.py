@@ -60,7 +60,7 @@ from ...golden.arith.msdf2 import latency_cycles, wpos_bits
 from ...golden.arith.mma import stream_digits
 from .bitserial import check_unit_params
 from .iface import Policy
-from .msdf2 import msdf2_io
+from .msdf2 import checked_group_size, msdf2_io
 from .tree import tree_sum
 
 __all__ = ["MSDF2LiteDotProduct", "add_carry", "ripple_tree", "TREES", "LITE_GROUP_SIZE",
@@ -170,12 +170,7 @@ class MSDF2LiteDotProduct(wiring.Component):
             pipelined = lite_pipelined(n_lanes)
         if not isinstance(pipelined, bool):
             raise TypeError(f"pipelined must be a bool or None, not {pipelined!r}")
-        if group_size is None:
-            group_size = min(n_lanes, LITE_GROUP_SIZE)
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or \
-                not 1 <= group_size <= n_lanes:
-            raise ValueError(f"group_size must be an integer in [1, n_lanes={n_lanes}] or None, "
-                             f"not {group_size!r}")
+        group_size = checked_group_size(group_size, n_lanes, LITE_GROUP_SIZE)
         self.n_lanes, self.act_bits, self.signed_acts = n_lanes, act_bits, signed_acts
         self.tree = tree
         #: the cycle model's pipelining flag (``MSDF2CycleModel(pipelined=...)``)

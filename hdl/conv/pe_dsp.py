@@ -31,7 +31,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...spec.engine import ACT_BITS, BP_TREE_LEVELS, Policy, bit_parallel_pe_latency
+from ...spec.engine import ACT_BITS, BP_TREE_LEVELS, Policy, bit_parallel_pe_latency, bit_parallel_tree_stages
 from .pe import ACC_BITS, SEQ_BITS, SLOTS, pe_config_layout, pe_result_layout
 from .pe_value import layer_constants, policy_value
 
@@ -53,10 +53,8 @@ def byte_beat_layout(lanes: int, tag_bits: int = 1) -> data.StructLayout:
     })
 
 
-def tree_stages(lanes: int) -> int:
-    """Registers of the lane adder tree of ``lanes`` lanes (its last level included)."""
-    levels = max(0, (lanes - 1).bit_length())
-    return max(1, -(-levels // TREE_LEVELS))
+#: registers of the lane adder tree (declared in the spec with the latency)
+tree_stages = bit_parallel_tree_stages
 
 
 def pipeline_depth(lanes: int) -> int:

@@ -64,7 +64,7 @@ __all__ = [
     "channel_record_bytes", "channel_record_layout", "line_buffer_bytes_needed",
     "online_delay", "stream_digits", "layer_policy", "check_descriptor", "command_extents",
     "check_fetch", "MAX_COMMANDS", "BOARD_CONFIG", "FIT_CONFIGS", "LANES_MULTIPLE", "BIT_PARALLEL_VARIANTS",
-    "beats_per_chunk", "BP_TREE_LEVELS", "bit_parallel_pe_latency",
+    "beats_per_chunk", "BP_TREE_LEVELS", "bit_parallel_tree_stages", "bit_parallel_pe_latency",
 ]
 
 #: version of the compiled image format (host/compiler.py) and of this contract
@@ -108,13 +108,19 @@ BIT_PARALLEL_VARIANTS = ("bitparallel-dsp",)
 BP_TREE_LEVELS = 2
 
 
+def bit_parallel_tree_stages(lanes: int) -> int:
+    """Registers of a bit-parallel PE's lane adder tree over ``lanes`` lanes (one every
+    :data:`BP_TREE_LEVELS` levels and after the last)."""
+    levels = max(0, (lanes - 1).bit_length())
+    return max(1, -(-levels // BP_TREE_LEVELS))
+
+
 def bit_parallel_pe_latency(lanes: int) -> int:
     """Cycles from a beat's handshake to its result in a bit-parallel PE's result FIFO
     (``hdl/conv/pe_dsp.py``): input, shifted operand, product (M and P) registers, the lane
     tree with a register every :data:`BP_TREE_LEVELS` levels and after the last, the
     accumulator and the value register."""
-    levels = max(0, (lanes - 1).bit_length())
-    return 4 + max(1, -(-levels // BP_TREE_LEVELS)) + 2
+    return 4 + bit_parallel_tree_stages(lanes) + 2
 
 
 def beats_per_chunk(variant: str) -> int:
